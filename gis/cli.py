@@ -1,0 +1,27 @@
+"""The ``wangge`` command: one sub-command per domain step."""
+
+from __future__ import annotations
+
+import typer
+
+from gis.commands import blocks
+
+app = typer.Typer(
+    name="wangge",
+    help="Split communities and villages into management grids (網格) and serve them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """wangge: management grids for communities and villages."""
+
+
+blocks.register(app)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Run the command line."""
+    app()

@@ -1,0 +1,1 @@
+"""The ``wangge`` command line, one module per group of commands."""

@@ -1,0 +1,56 @@
+"""Every domain error wangge raises, in one place.
+
+Each message says what is wrong, which value was seen and how to fix it. The CLI turns any
+:class:`WanggeError` into a one-line message and a non-zero exit code; the API maps them to
+4xx responses.
+"""
+
+from __future__ import annotations
+
+
+class WanggeError(ValueError):
+    """Base class of every error caused by the user's input or options."""
+
+    exit_code = 2
+
+
+class InputFileError(WanggeError):
+    """A file cannot be read as vector data, or a required layer is missing."""
+
+
+class GeometryError(WanggeError):
+    """A geometry is invalid, empty, of the wrong type, or outside the area."""
+
+
+class CRSError(WanggeError):
+    """A coordinate reference system is missing, wrong, or contradicted by the coordinates."""
+
+
+class HouseholdError(WanggeError):
+    """A household count column is missing, negative or not numeric."""
+
+
+class OptionError(WanggeError):
+    """A command-line or function option has an impossible value."""
+
+
+class InputTypeError(TypeError):
+    """An argument has the wrong Python type (a programming error, not a data error)."""
+
+
+class ValidationErrors(WanggeError):
+    """Several input problems found at once, reported together (osmnx-style).
+
+    Parameters
+    ----------
+    problems
+        One message per problem found.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class InfeasibleBandError(OptionError):
+    """The household band is so narrow that no unit's households can be divided into it."""
