@@ -27,10 +27,14 @@ RAW = HERE / "raw"
 MAJOR = ["trunk", "primary", "secondary", "tertiary", "primary_link", "secondary_link"]
 
 
-def street_faces(roads: gpd.GeoDataFrame, extent: shapely.Polygon, classes: list[str]) -> np.ndarray:
+def street_faces(
+    roads: gpd.GeoDataFrame, extent: shapely.Polygon, classes: list[str]
+) -> np.ndarray:
     bounding, _ = bounding_lines(roads, highways=classes, snap_tolerance_m=5.0)
     lines = bounding.geometry.to_numpy()
-    noded = shapely.union_all(np.concatenate([[extent.boundary], shapely.intersection(lines, extent)]))
+    noded = shapely.union_all(
+        np.concatenate([[extent.boundary], shapely.intersection(lines, extent)])
+    )
     return np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))))
 
 
@@ -39,6 +43,8 @@ def demo_units(
     windows: list[tuple[str, str, shapely.Polygon]],
     mask: shapely.Geometry | None,
     min_share: float = 1.01,
+    *,
+    crs: object,
 ) -> gpd.GeoDataFrame:
     if mask is not None:  # land only: cut the river out of every face first
         faces = np.asarray(shapely.get_parts(shapely.difference(faces, mask)))
@@ -50,9 +56,17 @@ def demo_units(
         pick = shapely.within(pts, window) | (share >= min_share)
         geom = shapely.union_all(faces[pick])
         geom = max(shapely.get_parts(geom), key=lambda g: g.area)  # one polygon per unit
-        rows.append({"code": code, "name": name, "level": "community", "parent_code": code[:9],
-                     "demo": 1, "geometry": shapely.Polygon(geom.exterior)})
-    return gpd.GeoDataFrame(rows, crs=faces_crs)
+        rows.append(
+            {
+                "code": code,
+                "name": name,
+                "level": "community",
+                "parent_code": code[:9],
+                "demo": 1,
+                "geometry": shapely.Polygon(geom.exterior),
+            }
+        )
+    return gpd.GeoDataFrame(rows, crs=crs)
 
 
 def write(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
@@ -73,7 +87,11 @@ def shanghai() -> None:
     roads = roads[roads["highway"].notna() & ~roads["highway"].isin(["pier"])].copy()
     water = read("water")
     waterways = read("waterways")
-    river = shapely.union_all(water[water["kind"].isin(["water", "riverbank"]) & (water.area > 50_000)].geometry.to_numpy())
+    river = shapely.union_all(
+        water[
+            water["kind"].isin(["water", "riverbank"]) & (water.area > 50_000)
+        ].geometry.to_numpy()
+    )
     buildings = read("buildings")
     buildings = buildings[buildings.geom_type.isin(["Polygon", "MultiPolygon"])].copy()
     # building parts duplicate their building: keep a part only where no building covers it
@@ -89,45 +107,63 @@ def shanghai() -> None:
     barriers = read("barriers")
     x0, y0, x1, y1 = roads.total_bounds
     extent = box(x0 + 40, y0 + 40, x1 - 40, y1 - 40)  # roads must cross the frame
-    global faces_crs
-    faces_crs = roads.crs
     faces = street_faces(roads, extent, [*MAJOR, "residential", "unclassified"])
     windows = [
         ("310101002001", "外滩北演示社区(演示)", box(355300, 3456620, 356400, 3457760)),
         ("310101002002", "外滩南演示社区(演示)", box(355300, 3455650, 356900, 3456620)),
         ("310115005001", "陆家嘴东演示社区(演示)", box(357600, 3455650, 359100, 3457700)),
     ]
-    units = demo_units(faces, windows, river)
+    units = demo_units(faces, windows, river, crs=roads.crs)
     sites = landuse[landuse["kind"].isin(["school", "hospital", "commercial", "retail"])].copy()
     sites["kind"] = sites["kind"].replace({"commercial": "market", "retail": "market"})
-    write(HERE / "shanghai_bund.gpkg", {
-        "boundary": units,
-        "roads": roads,
-        "railways": rail,
-        "water": pd.concat([water[["kind", "geometry"]], waterways.assign(waterway=waterways["kind"])[["waterway", "geometry"]]]),
-        "buildings": buildings,
-        "sites": sites[["kind", "name", "geometry"]],
-        "landuse": landuse[["kind", "name", "geometry"]],
-        "pois": pois[["kind", "name", "geometry"]],
-        "barriers": barriers[["kind", "geometry"]],
-    })
+    write(
+        HERE / "shanghai_bund.gpkg",
+        {
+            "boundary": units,
+            "roads": roads,
+            "railways": rail,
+            "water": pd.concat(
+                [
+                    water[["kind", "geometry"]],
+                    waterways.assign(waterway=waterways["kind"])[["waterway", "geometry"]],
+                ]
+            ),
+            "buildings": buildings,
+            "sites": sites[["kind", "name", "geometry"]],
+            "landuse": landuse[["kind", "name", "geometry"]],
+            "pois": pois[["kind", "name", "geometry"]],
+            "barriers": barriers[["kind", "geometry"]],
+        },
+    )
 
 
 def from_osm(raw: str, out: str, code: str, name: str, crs: int, pad_m: float) -> None:
     layers = {k: v.to_crs(crs) for k, v in layers_from_osm(RAW / raw).items()}
     roads = normalise_roads(layers["roads"])
-    global faces_crs
-    faces_crs = roads.crs
     x0, y0, x1, y1 = roads.total_bounds
     extent = box(x0 + 40, y0 + 40, x1 - 40, y1 - 40)  # roads must cross the frame
     every_way = sorted(set(roads["highway"].dropna()))  # small compounds: lanes and paths too
     faces = street_faces(roads, extent, every_way)
     hull = shapely.union_all(layers["buildings"].geometry.to_numpy()).convex_hull.buffer(pad_m)
-    units = demo_units(faces, [(code, name, hull)], None, min_share=0.25)
+    units = demo_units(faces, [(code, name, hull)], None, min_share=0.25, crs=roads.crs)
     write(HERE / out, {"boundary": units, **layers, "roads": roads})
 
 
 if __name__ == "__main__":
     shanghai()
-    from_osm("bupt_beijing_haidian.osm", "beijing_bupt.gpkg", "110108012001", "北邮演示社区(演示)", 32650, 60)
-    from_osm("nantong_jiangsu_dispatchflow.osm", "nantong.gpkg", "320602001001", "南通演示社区(演示)", 32651, 40)
+    from_osm(
+        "bupt_beijing_haidian.osm",
+        "beijing_bupt.gpkg",
+        "110108012001",
+        "北邮演示社区(演示)",
+        32650,
+        60,
+    )
+    from_osm(
+        "nantong_jiangsu_dispatchflow.osm",
+        "nantong.gpkg",
+        "320602001001",
+        "南通演示社区(演示)",
+        32651,
+        40,
+    )

@@ -199,7 +199,7 @@ def _barrier_lines(area: Area) -> gpd.GeoDataFrame:
 
 def _faces(unit: shapely.Geometry, lines: np.ndarray) -> list[shapely.Geometry]:
     """Polygonise the unit boundary with the lines; keep the faces inside the unit."""
-    noded = shapely.union_all(np.concatenate([[unit.boundary], lines]))
+    noded = shapely.union_all(np.concatenate([[shapely.boundary(unit)], lines]))
     faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))))
     if len(faces) == 0:
         return [unit]
@@ -229,9 +229,7 @@ def _building_clusters(
     return clusters, labels.astype(np.int64)
 
 
-def _make_buildings_whole(
-    faces: np.ndarray, units: np.ndarray, clusters: np.ndarray
-) -> np.ndarray:
+def _make_buildings_whole(faces: np.ndarray, units: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     """Move every straddling building cluster whole into its majority face of its unit."""
     if len(clusters) == 0 or len(faces) == 0:
         return faces
@@ -268,7 +266,7 @@ def _make_buildings_whole(
         # take only what faces of the same unit gave up: a unit boundary never moves
         u = int(units[f])
         if u not in hulls:
-            hulls[u] = shapely.coverage_union_all(faces[units == u])
+            hulls[u] = shapely.union_all(faces[units == u])
         out[f] = shapely.union(out[f], shapely.intersection(shapely.union_all(geoms), hulls[u]))
     log.info("moved %d straddling building clusters whole into one block", len(winner))
     return out
@@ -320,7 +318,7 @@ def _absorb_slivers(
     k, labels = connected_components(adj, directed=False)
     merged = np.asarray(
         [
-            shapely.coverage_union_all(faces[labels == c])
+            shapely.union_all(faces[labels == c])
             if (labels == c).sum() > 1
             else faces[labels == c][0]
             for c in range(k)

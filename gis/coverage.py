@@ -20,7 +20,7 @@ def gap_and_overlap_m2(pieces: np.ndarray, whole: shapely.Geometry) -> tuple[flo
         The polygon they should tile.
     """
     if len(pieces) == 0:
-        return float(whole.area), 0.0
+        return float(shapely.area(whole)), 0.0
     union = shapely.union_all(pieces)
     gap = float(shapely.area(shapely.difference(whole, union)))
     overlap = float(shapely.area(pieces).sum() - shapely.area(union))

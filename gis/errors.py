@@ -38,7 +38,7 @@ class InputTypeError(TypeError):
     """An argument has the wrong Python type (a programming error, not a data error)."""
 
 
-class ValidationErrors(WanggeError):
+class ValidationErrors(WanggeError):  # noqa: N818 - it holds several errors
     """Several input problems found at once, reported together (osmnx-style).
 
     Parameters

@@ -143,7 +143,9 @@ NONRESIDENTIAL_POIS = frozenset(
         "arts_centre",
     }
 )
-RESIDENTIAL_NAME = re.compile(r"(?:公寓|小区|小區|新村|里弄|花园|花園|苑|宿舍|住宅|家园|家園|邨|坊|公房)")
+RESIDENTIAL_NAME = re.compile(
+    r"(?:公寓|小区|小區|新村|里弄|花园|花園|苑|宿舍|住宅|家园|家園|邨|坊|公房)"
+)
 NONRESIDENTIAL_NAME = re.compile(
     r"(?:大厦|大廈|大楼|大樓|中心|银行|銀行|酒店|饭店|飯店|宾馆|賓館|商场|商場|广场|廣場|"
     r"医院|醫院|学校|學校|小学|中学|大学|博物馆|博物館|剧院|劇院|海关|海關|公司|集团|"
@@ -212,8 +214,12 @@ def estimate_households(
     out = buildings.copy()
     n = len(out)
     if n == 0:
-        for name, dtype in (("residential", bool), ("floors", "int64"), (col.HOUSEHOLDS, "int64")):
-            out[name] = pd.Series([], dtype=dtype)
+        for column, dtype in (
+            ("residential", bool),
+            ("floors", "int64"),
+            (col.HOUSEHOLDS, "int64"),
+        ):
+            out[column] = pd.Series([], dtype=dtype)
         out["residential_reason"] = pd.Series([], dtype=object)
         out[col.HOUSEHOLDS_ESTIMATED] = pd.Series([], dtype=bool)
         return out
@@ -269,7 +275,7 @@ def summarise_estimate(buildings: gpd.GeoDataFrame) -> dict[str, object]:
     groups = buildings.groupby(["residential", "residential_reason"])
     table = groups[col.HOUSEHOLDS].agg(["count", "sum"]).reset_index()
     return {
-        "buildings": int(len(buildings)),
+        "buildings": len(buildings),
         "residential_buildings": int(buildings["residential"].sum()),
         "households": int(buildings[col.HOUSEHOLDS].sum()),
         "by_signal": [

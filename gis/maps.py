@@ -9,8 +9,7 @@ import numpy as np
 from gis import columns as col
 
 OSM_ATTRIBUTION = (
-    'Data © <a href="https://www.openstreetmap.org/copyright">OpenStreetMap contributors</a>, '
-    "ODbL"
+    'Data © <a href="https://www.openstreetmap.org/copyright">OpenStreetMap contributors</a>, ODbL'
 )
 
 

@@ -121,10 +121,7 @@ def _roads_frame(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     # osmnx turns every way of an XML file into edges, landuse outlines included
     if "highway" in edges:
         edges = edges[edges["highway"].notna()].reset_index(drop=True)
-    data = {
-        name: edges[name] if name in edges else None
-        for name in ("highway", "name", "tunnel", "bridge", "service")
-    }
+    data = {name: edges.get(name) for name in ("highway", "name", "tunnel", "bridge", "service")}
     return gpd.GeoDataFrame(data, geometry=edges.geometry.to_numpy(), crs=edges.crs or 4326)
 
 

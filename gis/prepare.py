@@ -18,9 +18,9 @@ import pyproj
 
 from gis import columns as col
 from gis.blocks import BlockSet, Progress, build_blocks
+from gis.errors import HouseholdError
 from gis.households import estimate_households, summarise_estimate
 from gis.inputs import Area, check_households, read_area
-from gis.errors import HouseholdError
 
 Estimate = Literal["auto", "always", "never"]
 

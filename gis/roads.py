@@ -14,7 +14,7 @@ import logging
 from collections.abc import Collection
 
 import geopandas as gpd
-import momepy
+import neatnet
 import numpy as np
 import pandas as pd
 import shapely
@@ -170,7 +170,9 @@ def bounding_lines(
             rl = rl[~_truthy(rl["tunnel"])]
         rail_lines = rl.geometry.to_numpy()
         parts.append(
-            gpd.GeoDataFrame({"source": ["railway"] * len(rail_lines)}, geometry=rail_lines, crs=crs)
+            gpd.GeoDataFrame(
+                {"source": ["railway"] * len(rail_lines)}, geometry=rail_lines, crs=crs
+            )
         )
     if water is not None and not water.empty:
         polys = water[water.geom_type.isin(["Polygon", "MultiPolygon"])]
@@ -217,6 +219,6 @@ def clean_lines(
     keys = shapely.to_wkb(normalized)
     out = out[~pd.Series(keys).duplicated().to_numpy()].reset_index(drop=True)
     if snap_tolerance_m > 0 and len(out) > 1:
-        out = momepy.extend_lines(out, snap_tolerance_m)
+        out = neatnet.extend_lines(out, snap_tolerance_m)
         out = out.set_geometry(shapely.set_precision(out.geometry.to_numpy(), precision_m))
     return out.reset_index(drop=True)

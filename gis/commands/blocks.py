@@ -52,9 +52,13 @@ def adjacency_lines(prepared: Prepared) -> gpd.GeoDataFrame:
     edges = list(bs.graph.edges(data=True))
     a = np.asarray([u for u, _, _ in edges], dtype=np.int64)
     b = np.asarray([v for _, v, _ in edges], dtype=np.int64)
-    lines = shapely.linestrings(
-        np.stack([shapely.get_coordinates(pts[a]), shapely.get_coordinates(pts[b])], axis=1)
-    ) if len(edges) else np.asarray([], dtype=object)
+    lines = (
+        shapely.linestrings(
+            np.stack([shapely.get_coordinates(pts[a]), shapely.get_coordinates(pts[b])], axis=1)
+        )
+        if edges
+        else np.asarray([], dtype=object)
+    )
     return gpd.GeoDataFrame(
         {
             "block_a": a,

@@ -1,0 +1,1 @@
+"""The wangge web service (FastAPI): lookups, features, tiles and the map."""
