@@ -58,7 +58,7 @@ def check_coordinates(gdf: gpd.GeoDataFrame, *, what: str) -> None:
     if gdf.crs is None:
         msg = (
             f"{what} has no coordinate reference system; set it in the file "
-            "(e.g. `ogr2ogr -a_srs EPSG:4326 fixed.gpkg input.gpkg`) or pass --crs EPSG:nnnn"
+            "(e.g. `ogr2ogr -a_srs EPSG:4326 fixed.gpkg input.gpkg`) or pass --input-crs EPSG:nnnn"
         )
         raise CRSError(msg)
     nonempty = gdf.geometry[~(gdf.geometry.is_empty | gdf.geometry.isna())]
@@ -67,13 +67,7 @@ def check_coordinates(gdf: gpd.GeoDataFrame, *, what: str) -> None:
     minx, miny, maxx, maxy = (float(v) for v in nonempty.total_bounds)
     crs = pyproj.CRS.from_user_input(gdf.crs)
     if crs.is_geographic:
-        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            msg = (
-                f"{what} declares geographic CRS {crs.to_string()} but its coordinates "
-                f"({minx:.1f}, {miny:.1f}) – ({maxx:.1f}, {maxy:.1f}) are not degrees; "
-                "it is probably in a projected CRS: declare the right one (e.g. EPSG:4547)"
-            )
-            raise CRSError(msg)
+        # before the range check: a Chinese longitude (> 90) written as y is out of range too
         looks_swapped = (
             CHINA_LAT[0] <= minx <= maxx <= CHINA_LAT[1]
             and CHINA_LON[0] <= miny <= maxy <= CHINA_LON[1]
@@ -81,10 +75,16 @@ def check_coordinates(gdf: gpd.GeoDataFrame, *, what: str) -> None:
         if looks_swapped:
             msg = (
                 f"{what} has latitude and longitude swapped: x runs {minx:.4f}–{maxx:.4f} and "
-                f"y runs {miny:.4f}–{maxy:.4f}, i.e. latitude first; write longitude as x "
-                "(for CGCS2000/EPSG:4490 exports, use traditional GIS axis order, e.g. "
-                "`ogr2ogr -oo ... -s_srs EPSG:4490 -t_srs EPSG:4490` with "
-                "OGR_CT_FORCE_TRADITIONAL_GIS_ORDER=YES)"
+                f"y runs {miny:.4f}–{maxy:.4f}, i.e. latitude first; write longitude as x, "
+                "e.g. `ogr2ogr -dialect SQLite -sql \"SELECT ST_FlipCoordinates(geometry) AS "
+                "geometry, * FROM layer\" fixed.gpkg input.gpkg`"
+            )
+            raise CRSError(msg)
+        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            msg = (
+                f"{what} declares geographic CRS {crs.to_string()} but its coordinates "
+                f"({minx:.1f}, {miny:.1f}) – ({maxx:.1f}, {maxy:.1f}) are not degrees; "
+                "it is probably in a projected CRS: declare the right one (e.g. EPSG:4547)"
             )
             raise CRSError(msg)
     elif crs.is_projected:

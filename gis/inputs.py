@@ -22,7 +22,7 @@ from pyogrio.errors import DataSourceError
 
 from gis import columns as col
 from gis.crs import check_coordinates, local_metric_crs, parse_crs, require_metric
-from gis.errors import GeometryError, HouseholdError, InputFileError, ValidationErrors
+from gis.errors import CRSError, GeometryError, HouseholdError, InputFileError
 from gis.roads import normalise_roads
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,9 @@ def list_layers(path: str | Path) -> list[str]:
         When the file is not a vector file.
     """
     path = Path(path)
+    if not path.exists():
+        msg = f"input file {path} does not exist; check the path"
+        raise InputFileError(msg)
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return [path.stem]
     try:
@@ -198,23 +201,22 @@ def read_area(
             layers[name] = gdf.set_crs(fallback)
         try:
             check_coordinates(layers[name], what=f"layer {name!r}")
-        except ValidationErrors as exc:  # pragma: no cover - check raises single errors
-            problems.extend(exc.problems)
-        except InputFileError as exc:  # pragma: no cover
+        except CRSError as exc:
             problems.append(str(exc))
-        except ValueError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise ValidationErrors(problems)
+    if problems:  # every layer's CRS problem at once, still a CRSError
+        raise CRSError("; ".join(problems))
 
+    # check the boundary before choosing a CRS from it: an all-empty one has no bounds
+    units = _check_boundary(layers["boundary"])
     work_crs = require_metric(parse_crs(crs)) if crs is not None else None
     if work_crs is None:
-        work_crs = local_metric_crs(layers["boundary"])
+        work_crs = local_metric_crs(units)
     layers = {name: gdf.to_crs(work_crs) for name, gdf in layers.items()}
-
-    units = _check_boundary(layers["boundary"])
+    units = units.to_crs(work_crs)
     road_lines = normalise_roads(layers.get("roads", empty_layer(work_crs)))
     _check_roads_meet_boundary(road_lines, units)
+    for name in ("households", "buildings"):
+        _check_meets_boundary(layers.get(name), units, name=name)
     building_polys = _prepare_buildings(layers.get("buildings", empty_layer(work_crs)))
     household_src = layers.get("households")
     if household_src is not None:
@@ -301,7 +303,7 @@ def _check_boundary(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             "shapely.make_valid, and check the result"
         )
     if problems:
-        raise ValidationErrors(problems)
+        raise GeometryError("; ".join(problems))
     units = gdf.reset_index(drop=True)
     codes = units["code"].astype(str) if "code" in units else None
     if codes is None or codes.isna().any() or (codes == "").any():
@@ -321,6 +323,24 @@ def _check_boundary(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         crs=gdf.crs,
     )
     return out
+
+
+def _check_meets_boundary(
+    layer: gpd.GeoDataFrame | None, units: gpd.GeoDataFrame, *, name: str
+) -> None:
+    """Refuse a non-empty layer none of whose features touches the boundary."""
+    if layer is None or layer.empty:
+        return
+    area = shapely.union_all(units.geometry.to_numpy())
+    if not layer.intersects(area).any():
+        lb = np.round(layer.total_bounds).astype(int).tolist()
+        ub = np.round(units.total_bounds).astype(int).tolist()
+        msg = (
+            f"no feature of the {name} layer lies inside the boundary ({name} span {lb}, "
+            f"boundary spans {ub} in {units.crs.to_string()}): give {name} of the same area "
+            "or check both CRSs"
+        )
+        raise GeometryError(msg)
 
 
 def _check_roads_meet_boundary(roads: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> None:

@@ -75,7 +75,10 @@ def _read_xml(path: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
             graph = ox.graph_from_xml(path, simplify=False, retain_all=True)
             edges = ox.graph_to_gdfs(graph, nodes=False).reset_index(drop=True)
     except Exception as exc:
-        msg = f"{path} is not an OpenStreetMap XML file osmnx can read ({exc})"
+        msg = (
+            f"{path} is not an OpenStreetMap XML file osmnx can read ({exc}); export it again "
+            "(openstreetmap.org Export, Overpass, or `osmium cat extract.pbf -o area.osm`)"
+        )
         raise InputFileError(msg) from exc
     # osmnx stores each way in both directions: keep one copy per OSM way piece
     edges["_key"] = edges.geometry.normalize().to_wkb()
@@ -104,7 +107,10 @@ def _read_pbf(path: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
             keep_relations=True,
         )
     except Exception as exc:
-        msg = f"{path} is not an OpenStreetMap PBF file pyrosm can read ({exc})"
+        msg = (
+            f"{path} is not an OpenStreetMap PBF file pyrosm can read ({exc}); download the "
+            "extract again (e.g. from Geofabrik) or give an .osm XML file"
+        )
         raise InputFileError(msg) from exc
     frames = [f for f in (buildings, other) if f is not None and not f.empty]
     features = (

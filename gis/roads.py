@@ -14,7 +14,6 @@ import logging
 from collections.abc import Collection
 
 import geopandas as gpd
-import neatnet
 import numpy as np
 import pandas as pd
 import shapely
@@ -219,6 +218,8 @@ def clean_lines(
     keys = shapely.to_wkb(normalized)
     out = out[~pd.Series(keys).duplicated().to_numpy()].reset_index(drop=True)
     if snap_tolerance_m > 0 and len(out) > 1:
+        import neatnet  # noqa: PLC0415 - pulls in libpysal (1.5 s): only when needed
+
         out = neatnet.extend_lines(out, snap_tolerance_m)
         out = out.set_geometry(shapely.set_precision(out.geometry.to_numpy(), precision_m))
     return out.reset_index(drop=True)
