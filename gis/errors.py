@@ -54,3 +54,43 @@ class ValidationErrors(WanggeError):  # noqa: N818 - it holds several errors
 
 class InfeasibleBandError(OptionError):
     """The household band is so narrow that no unit's households can be divided into it."""
+
+
+class PlanRejectedError(GeometryError):
+    """A plan was refused at publish time; nothing was written.
+
+    Parameters
+    ----------
+    message
+        What is wrong and how to fix it.
+    grid_codes
+        The offending grid codes, sorted.
+    """
+
+    def __init__(self, message: str, grid_codes: list[str]) -> None:
+        self.grid_codes = sorted(set(grid_codes))
+        super().__init__(message)
+
+
+class PlanOverlapError(PlanRejectedError):
+    """Two or more grids of a plan share interior area."""
+
+
+class PlanGapError(PlanRejectedError):
+    """The grids of a plan leave part of an administrative unit uncovered."""
+
+
+class DuplicateGridCodeError(PlanRejectedError):
+    """A grid code appears more than once in one plan."""
+
+
+class StoreError(WanggeError):
+    """A plan store cannot be opened or used (bad URL or path, missing schema)."""
+
+
+class VersionNotFoundError(StoreError):
+    """No plan version has the requested id, or none was live at the requested time."""
+
+
+class CodeError(WanggeError):
+    """A unit code does not fit the code scheme, or codes collide."""
