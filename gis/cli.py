@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gis.commands import blocks
+from gis.commands import blocks, store
 
 app = typer.Typer(
     name="wangge",
@@ -20,6 +20,7 @@ def _root() -> None:
 
 
 blocks.register(app)
+store.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

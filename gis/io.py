@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,19 +31,21 @@ OUTPUT_DRIVERS = {
 
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; move it onto ``target`` on success only."""
+    """Yield a path in a temporary folder beside ``target``; move it in on success only.
+
+    Multi-file formats (a Shapefile's ``.shp``, ``.shx``, ``.dbf``, ``.prj``…) move together;
+    each file is renamed atomically, and nothing is moved if writing failed.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    tmp_path = Path(tmp)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
     try:
-        yield tmp_path
-        os.replace(tmp_path, target)
+        yield tmp_dir / target.name
+        # side files first, the named file last: it appears only once the set is complete
+        for written in sorted(tmp_dir.iterdir(), key=lambda p: (p.name == target.name, p.name)):
+            os.replace(written, target.parent / written.name)
     finally:
-        for leftover in tmp_path.parent.glob(tmp_path.name + "*"):
-            leftover.unlink(missing_ok=True)
+        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def write_layers(

@@ -1,0 +1,217 @@
+"""``wangge publish | versions | export | diff``: versioned plans in PostGIS or a GeoPackage.
+
+The store is ``--store`` (or the ``WANGGE_DATABASE_URL`` environment variable): a
+``postgresql://`` URL, or a ``.gpkg`` file, ``wangge-plans.gpkg`` when neither is given.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gis.commands import common
+from gis.errors import InputFileError, OptionError
+from gis.io import write_json
+from gis.store import Store, open_store
+from gis.store.diff import PlanDiff
+from gis.store.plan_io import export_version, read_plan
+
+DEFAULT_STORE = "wangge-plans.gpkg"
+
+StoreOpt = Annotated[
+    str,
+    typer.Option(
+        "--store",
+        envvar="WANGGE_DATABASE_URL",
+        help="postgresql:// URL or .gpkg file holding the plan versions",
+    ),
+]
+SchemaOpt = Annotated[str, typer.Option("--schema", help="PostGIS schema of the store")]
+
+
+def _open(store: str, schema: str) -> Store:
+    return open_store(store, schema=schema)
+
+
+def _json_file(path: Path | None, what: str) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        msg = f"cannot read {what} JSON from {path}: {exc}"
+        raise InputFileError(msg) from exc
+    if not isinstance(data, dict):
+        msg = f"{what} file {path} must hold a JSON object, not {type(data).__name__}"
+        raise InputFileError(msg)
+    return data
+
+
+def _as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        msg = f"--as-of must be an ISO 8601 time such as 2025-03-01T00:00:00+08:00, not {value!r}"
+        raise OptionError(msg) from exc
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``publish``, ``versions``, ``export`` and ``diff`` commands to ``app``."""
+
+    @app.command("publish")
+    @common.handle_errors
+    def publish(
+        plan: Annotated[Path, typer.Argument(help="Plan file (GeoPackage layer 'grids', …)")],
+        author: Annotated[str, typer.Option("--author", help="Who publishes")],
+        note: Annotated[str, typer.Option("--note", help="Why: the change note")] = "",
+        layer: Annotated[
+            str | None, typer.Option("--layer", help="Grids layer (default 'grids')")
+        ] = None,
+        units: Annotated[
+            Path | None,
+            typer.Option("--units", help="Units file: grids must cover each unit (gap < 1 m²)"),
+        ] = None,
+        units_layer: Annotated[str | None, typer.Option("--units-layer")] = None,
+        cells_layer: Annotated[
+            str | None, typer.Option("--cells-layer", help="Unit cells layer in the plan file")
+        ] = None,
+        parameters: Annotated[
+            Path | None, typer.Option("--parameters", help="JSON file of partition parameters")
+        ] = None,
+        report: Annotated[
+            Path | None, typer.Option("--report", help="JSON report to keep with the version")
+        ] = None,
+        store: StoreOpt = DEFAULT_STORE,
+        schema: SchemaOpt = "public",
+        verbose: common.VerboseOpt = False,
+    ) -> None:
+        """Publish a plan as the new live version (validated, all or nothing)."""
+        common.setup_logging(verbose)
+        grids = read_plan(plan, layer=layer)
+        unit_gdf = read_plan(units, layer=units_layer) if units is not None else None
+        cells = read_plan(plan, layer=cells_layer) if cells_layer is not None else None
+        started = time.perf_counter()
+        with _open(store, schema) as opened:
+            info = opened.publish(
+                grids,
+                author=author,
+                note=note,
+                parameters=_json_file(parameters, "parameters"),
+                report=_json_file(report, "report"),
+                units=unit_gdf,
+                cells=cells,
+            )
+        common.console.print(
+            f"published version {info.id}: {info.grids} grids, live from "
+            f"{info.valid_from.isoformat()} ({time.perf_counter() - started:.2f} s) → {store}"
+        )
+
+    @app.command("versions")
+    @common.handle_errors
+    def versions(
+        store: StoreOpt = DEFAULT_STORE,
+        schema: SchemaOpt = "public",
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead")] = False,
+    ) -> None:
+        """List the plan versions, oldest first; the live one is marked."""
+        with _open(store, schema) as opened:
+            infos = opened.versions()
+        if as_json:
+            common.console.print_json(data=[v.to_dict() for v in infos])
+            return
+        table = Table(title=f"Plan versions in {store}")
+        for name in ("id", "live", "valid from", "valid to", "grids", "author", "note"):
+            table.add_column(name, justify="right" if name in ("id", "grids") else "left")
+        for v in infos:
+            table.add_row(
+                str(v.id),
+                "●" if v.live else "",
+                v.valid_from.isoformat(timespec="seconds"),
+                v.valid_to.isoformat(timespec="seconds") if v.valid_to else "",
+                str(v.grids),
+                v.author,
+                v.note,
+            )
+        common.console.print(table)
+
+    @app.command("export")
+    @common.handle_errors
+    def export(
+        out: Annotated[Path, typer.Argument(help="Output .gpkg, .geojson, .shp or .parquet")],
+        version: Annotated[
+            int | None, typer.Option("--version", help="Version id (default: live)")
+        ] = None,
+        as_of: Annotated[
+            str | None, typer.Option("--as-of", help="Version live at this ISO 8601 time")
+        ] = None,
+        crs: Annotated[str, typer.Option("--crs", help="EPSG:4326 or EPSG:4490")] = "EPSG:4326",
+        store: StoreOpt = DEFAULT_STORE,
+        schema: SchemaOpt = "public",
+    ) -> None:
+        """Write one version of the plan to a file."""
+        with _open(store, schema) as opened:
+            info = opened.version(version, as_of=_as_of(as_of))
+            written = export_version(opened, out, version_id=info.id, crs=crs)
+        common.console.print(f"version {info.id} ({info.grids} grids, {crs}) → {written}")
+
+    @app.command("diff")
+    @common.handle_errors
+    def diff(
+        old: Annotated[int, typer.Argument(help="Old version id")],
+        new: Annotated[int, typer.Argument(help="New version id")],
+        out: Annotated[Path | None, typer.Option("--out", help="Write the diff as JSON")] = None,
+        store: StoreOpt = DEFAULT_STORE,
+        schema: SchemaOpt = "public",
+    ) -> None:
+        """Show grids added, removed, changed, and households moved between two versions."""
+        with _open(store, schema) as opened:
+            result = opened.diff(old, new)
+        if out is not None:
+            write_json(out, result.to_dict())
+        _print_diff(result, out)
+
+
+def _print_diff(result: PlanDiff, out: Path | None) -> None:
+    common.console.print(
+        f"version {result.old_version} → {result.new_version}: "
+        f"{len(result.added)} added, {len(result.removed)} removed, "
+        f"{len(result.changed)} changed, {result.unchanged} unchanged; "
+        f"≈{result.households_moved} households change grid (by {result.method})"
+    )
+    if result.added:
+        common.console.print("added: " + ", ".join(result.added), highlight=False)
+    if result.removed:
+        common.console.print("removed: " + ", ".join(result.removed), highlight=False)
+    if len(result.changed):
+        table = Table(title="Changed grids")
+        for name in ("grid", "geometry", "households", "changed m²"):
+            table.add_column(name, justify="left" if name == "grid" else "right")
+        for row in result.changed.itertuples(index=False):
+            table.add_row(
+                str(row.grid_code),
+                "changed" if row.geometry_changed else "",
+                f"{row.households_old} → {row.households_new}",
+                f"{row.changed_area_m2:.1f}",
+            )
+        common.console.print(table)
+    if len(result.moved):
+        table = Table(title="Households moved (estimate)")
+        for name in ("from", "to", "households"):
+            table.add_column(name, justify="right" if name == "households" else "left")
+        for row in (
+            result.moved.sort_values("households", ascending=False).head(30).itertuples(index=False)
+        ):
+            table.add_row(
+                str(row.from_code), str(row.to_code or "(uncovered)"), str(row.households)
+            )
+        common.console.print(table)
+    if out is not None:
+        common.console.print(f"diff → {out}")

@@ -1,0 +1,142 @@
+"""Versioned plan storage: PostGIS (system of record) or a GeoPackage file (embedded default).
+
+Both stores offer the same interface (:class:`Store`) and pass the same contract tests:
+publish a plan atomically as a new version, list versions, read any version or the one live
+"as of" a time, find the grid holding a point at a time, and diff two versions.
+
+Examples
+--------
+>>> store = open_store("plans.gpkg")                              # doctest: +SKIP
+>>> store = open_store("postgresql://postgres@127.0.0.1/wangge")  # doctest: +SKIP
+>>> info = store.publish(grids, author="planner", units=units)    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
+
+import geopandas as gpd
+
+from gis.errors import StoreError
+from gis.store.diff import PlanDiff, diff_plans
+from gis.store.plan import VersionInfo
+
+__all__ = ["PlanDiff", "Store", "VersionInfo", "diff_plans", "is_database_url", "open_store"]
+
+DATABASE_URL = re.compile(r"^postgres(ql)?(\+\w+)?://")
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What every plan store offers (see :class:`gis.store.base.BaseStore` for details)."""
+
+    def publish(
+        self,
+        grids: gpd.GeoDataFrame,
+        *,
+        author: str,
+        note: str = "",
+        parameters: dict[str, Any] | None = None,
+        report: dict[str, Any] | None = None,
+        units: gpd.GeoDataFrame | None = None,
+        cells: gpd.GeoDataFrame | None = None,
+    ) -> VersionInfo:
+        """Publish a plan as the new live version, atomically; refuse bad plans."""
+        ...
+
+    def versions(self) -> list[VersionInfo]:
+        """Every version, oldest first."""
+        ...
+
+    def version(
+        self, version_id: int | None = None, *, as_of: datetime | None = None
+    ) -> VersionInfo:
+        """One version by id, or the one live at ``as_of`` (default: now)."""
+        ...
+
+    def read_grids(
+        self, version_id: int | None = None, *, as_of: datetime | None = None
+    ) -> gpd.GeoDataFrame:
+        """The grids of one version, EPSG:4326."""
+        ...
+
+    def read_cells(
+        self, version_id: int | None = None, *, as_of: datetime | None = None
+    ) -> gpd.GeoDataFrame:
+        """The unit cells of one version, EPSG:4326."""
+        ...
+
+    def read_units(self, *, as_of: datetime | None = None) -> gpd.GeoDataFrame:
+        """Administrative units in force at ``as_of``, EPSG:4326."""
+        ...
+
+    def grid_at(self, lon: float, lat: float, *, as_of: datetime | None = None) -> str | None:
+        """The one grid holding a point (EPSG:4326) at ``as_of``."""
+        ...
+
+    def diff(self, old_version: int, new_version: int) -> PlanDiff:
+        """Changes from one version to another."""
+        ...
+
+    def close(self) -> None:
+        """Release resources."""
+        ...
+
+    def __enter__(self) -> Self:
+        """Use as a context manager; closes on exit."""
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the store."""
+        ...
+
+
+def is_database_url(value: str | Path) -> bool:
+    """Whether ``value`` is a PostgreSQL URL rather than a file path."""
+    return isinstance(value, str) and bool(DATABASE_URL.match(value))
+
+
+def open_store(url_or_path: str | Path, *, schema: str = "public", migrate: bool = True) -> Store:
+    """Open a plan store: PostGIS for a ``postgresql://`` URL, else a GeoPackage file.
+
+    Parameters
+    ----------
+    url_or_path
+        ``postgresql://user@host:port/db`` or a ``.gpkg`` path (created on first publish).
+    schema
+        PostGIS schema for the tables (created and migrated when ``migrate``).
+    migrate
+        Run the Alembic migrations on opening (PostGIS only).
+
+    Returns
+    -------
+    Store
+
+    Raises
+    ------
+    StoreError
+        When the path is not a ``.gpkg`` file or the database is unreachable.
+    """
+    if is_database_url(url_or_path):
+        from gis.store.postgis import PostgisStore  # noqa: PLC0415 - psycopg is optional
+
+        return PostgisStore(str(url_or_path), schema=schema, migrate=migrate)
+    path = Path(url_or_path)
+    if path.suffix.lower() != ".gpkg":
+        msg = (
+            f"store {str(url_or_path)!r} is neither a postgresql:// URL nor a .gpkg file; "
+            "give e.g. plans.gpkg or postgresql://user@host/db"
+        )
+        raise StoreError(msg)
+    from gis.store.geopackage import GeoPackageStore  # noqa: PLC0415
+
+    return GeoPackageStore(path)

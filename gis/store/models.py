@@ -1,0 +1,109 @@
+"""The PostGIS schema as SQLAlchemy / GeoAlchemy2 models (the migrations create it).
+
+Tables carry no schema name: the store sets ``search_path`` to its schema (then ``public``,
+where the postgis and btree_gist extensions live), so one database can hold several stores.
+Every geometry is in EPSG:4326 with a GiST index. Boundaries are valid-time ranged
+(``valid_during tstzrange``, half-open ``[from, to)``, open-ended while live).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import BigInteger, DateTime, ForeignKey, ForeignKeyConstraint, Integer, Text
+from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SRID = 4326
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the store's tables."""
+
+
+class Unit(Base):
+    """An administrative unit (community, village, town…), valid-time ranged."""
+
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    unit_code: Mapped[str] = mapped_column(Text)
+    unit_name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str | None] = mapped_column(Text)
+    parent_code: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False))
+    valid_during: Mapped[Any] = mapped_column(TSTZRANGE)
+
+
+class PlanVersion(Base):
+    """One published plan: who, when, why, with which parameters and report."""
+
+    __tablename__ = "plan_versions"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    author: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    valid_during: Mapped[Any] = mapped_column(TSTZRANGE)
+
+
+class Grid(Base):
+    """A grid of one plan version; one live row per code (exclusion constraint)."""
+
+    __tablename__ = "grids"
+    version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id"), primary_key=True)
+    grid_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer)
+    parent_code: Mapped[str] = mapped_column(Text)
+    parent_name: Mapped[str] = mapped_column(Text)
+    area_m2: Mapped[float] = mapped_column()
+    geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False))
+    valid_during: Mapped[Any] = mapped_column(TSTZRANGE)
+
+
+class Cell(Base):
+    """A unit cell (單元格) inside a grid of one plan version."""
+
+    __tablename__ = "cells"
+    __table_args__ = (
+        ForeignKeyConstraint(["version_id", "grid_code"], ["grids.version_id", "grids.grid_code"]),
+    )
+    version_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    cell_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    grid_code: Mapped[str] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer)
+    geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False))
+    valid_during: Mapped[Any] = mapped_column(TSTZRANGE)
+
+
+class Staff(Base):
+    """A grid worker's public-notice fields (公示): never residents' data."""
+
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    grid_code: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    photo_path: Mapped[str | None] = mapped_column(Text)
+    valid_during: Mapped[Any] = mapped_column(TSTZRANGE)
+
+
+class Address(Base):
+    """A standard address (標準地址, GB/T 39609-2020) with its point and optional building."""
+
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    address: Mapped[str] = mapped_column(Text)
+    region: Mapped[str | None] = mapped_column(Text)
+    street: Mapped[str | None] = mapped_column(Text)
+    compound: Mapped[str | None] = mapped_column(Text)
+    door_number: Mapped[str | None] = mapped_column(Text)
+    building: Mapped[str | None] = mapped_column(Text)
+    unit: Mapped[str | None] = mapped_column(Text)
+    room: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+    building_id: Mapped[str | None] = mapped_column(Text)
