@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 
+#: Polygons smaller than this (m²) left over by floating-point noise are dropped.
+DUST_M2 = 0.001
+
 
 @dataclass(frozen=True)
 class BlockSet:
@@ -328,7 +331,11 @@ def _absorb_slivers(
     group_unit = np.zeros(k, dtype=np.int64)
     group_unit[labels] = units
     merged, group_unit = _explode(merged, group_unit)
-    return merged, group_unit
+    # a merge across a not-quite-collinear edge can leave a dust triangle behind: drop it
+    dust = shapely.area(merged) < DUST_M2
+    if dust.any():
+        log.info("dropped %d dust polygons (< %g m² each)", int(dust.sum()), DUST_M2)
+    return merged[~dust], group_unit[~dust]
 
 
 def _order(faces: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

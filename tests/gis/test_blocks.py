@@ -12,7 +12,7 @@ import shapely
 from shapely.geometry import LineString, Point, box
 
 from gis import columns as col
-from gis.blocks import BlockSet, build_blocks
+from gis.blocks import DUST_M2, BlockSet, build_blocks
 from gis.coverage import buildings_not_whole, gap_and_overlap_m2
 from gis.inputs import Area, empty_layer
 from gis.prepare import prepare_blocks
@@ -169,6 +169,7 @@ def test_sample_blocks_tile_every_unit(sample: tuple[str, object]) -> None:
         assert overlap < 1.0, f"{code}: overlap {overlap} m²"
     assert bs.blocks.is_valid.all()
     assert (bs.blocks.geom_type == "Polygon").all()
+    assert (bs.blocks.area >= DUST_M2).all()  # no floating-point dust left as a block
 
 
 def test_sample_buildings_and_households_counted_exactly_once(sample: tuple[str, object]) -> None:
