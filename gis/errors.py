@@ -94,3 +94,7 @@ class VersionNotFoundError(StoreError):
 
 class CodeError(WanggeError):
     """A unit code does not fit the code scheme, or codes collide."""
+
+
+class RosterError(WanggeError):
+    """A staff roster is malformed or names grids that do not exist."""

@@ -1,0 +1,135 @@
+"""Grid staff rosters: who serves which grid, checked against "one grid, one worker" (一格一員).
+
+A roster is a CSV with columns ``grid_code``, ``name``, ``role``, ``phone`` and optionally
+``photo`` (a path). Roles may be given in Chinese or English:
+
+=============  ==========  ===========================
+role           中文        duty
+=============  ==========  ===========================
+``leader``     網格長      leads a group of grids
+``worker``     網格員      the grid's own worker
+``assistant``  網格輔助員  helps the worker
+``instructor`` 網格指導員  guides from the street office
+=============  ==========  ===========================
+
+Only the public-notice fields (name, role, phone, photo) ever leave through
+:func:`public_roster`; any other column in the CSV (ID numbers, addresses…) is dropped on
+import and never stored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from gis import columns as col
+from gis.errors import RosterError
+
+ROLES: dict[str, str] = {
+    "leader": "leader",
+    "網格長": "leader",
+    "网格长": "leader",
+    "worker": "worker",
+    "網格員": "worker",
+    "网格员": "worker",
+    "assistant": "assistant",
+    "網格輔助員": "assistant",
+    "网格辅助员": "assistant",
+    "instructor": "instructor",
+    "網格指導員": "instructor",
+    "网格指导员": "instructor",
+}
+ROLE_LABELS = {
+    "leader": "網格長",
+    "worker": "網格員",
+    "assistant": "網格輔助員",
+    "instructor": "網格指導員",
+}
+PUBLIC_FIELDS = (col.GRID_CODE, "name", "role", "role_label", "phone", "photo")
+REQUIRED = (col.GRID_CODE, "name", "role", "phone")
+
+
+def read_roster(path: str | Path, *, grid_codes: set[str] | None = None) -> pd.DataFrame:
+    """Read and check a roster CSV; keep only the public-notice fields.
+
+    Parameters
+    ----------
+    path
+        CSV file (UTF-8, with or without BOM).
+    grid_codes
+        Codes of the plan's grids; a roster row naming another code is refused.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``grid_code``, ``name``, ``role`` (leader, worker, assistant, instructor),
+        ``role_label`` (Chinese), ``phone``, ``photo``.
+
+    Raises
+    ------
+    RosterError
+        A missing column, an unknown role, an empty name, or a grid that does not exist.
+    """
+    try:
+        raw = pd.read_csv(path, dtype=str, encoding="utf-8-sig").fillna("")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        msg = f"cannot read roster {path}: {exc}; give a UTF-8 CSV file"
+        raise RosterError(msg) from exc
+    return check_roster(raw, grid_codes=grid_codes)
+
+
+def check_roster(raw: pd.DataFrame, *, grid_codes: set[str] | None = None) -> pd.DataFrame:
+    """Check roster rows (see :func:`read_roster`)."""
+    raw = raw.rename(columns=lambda c: str(c).strip().lower())
+    missing = [c for c in REQUIRED if c not in raw]
+    if missing:
+        msg = (
+            f"roster lacks columns {missing} (it has {list(raw.columns)}): give grid_code, "
+            "name, role, phone and optionally photo"
+        )
+        raise RosterError(msg)
+    roster = raw.astype(str).apply(lambda s: s.str.strip())
+    role = roster["role"].map(lambda r: ROLES.get(r.lower(), ROLES.get(r)))
+    unknown = roster.loc[role.isna(), "role"]
+    if len(unknown):
+        msg = (
+            f"roster has unknown roles {sorted(set(unknown))[:5]}: use leader/網格長, "
+            "worker/網格員, assistant/網格輔助員 or instructor/網格指導員"
+        )
+        raise RosterError(msg)
+    if (roster["name"] == "").any():
+        rows = roster.index[roster["name"] == ""].tolist()[:5]
+        msg = f"roster rows {rows} have no name: every person needs a name"
+        raise RosterError(msg)
+    if grid_codes is not None:
+        unknown_grids = sorted(set(roster[col.GRID_CODE]) - set(grid_codes))
+        if unknown_grids:
+            msg = (
+                f"roster names grids that do not exist in the plan: {unknown_grids[:5]}; "
+                "check the codes against the published plan"
+            )
+            raise RosterError(msg)
+    out = pd.DataFrame(
+        {
+            col.GRID_CODE: roster[col.GRID_CODE],
+            "name": roster["name"],
+            "role": role,
+            "role_label": role.map(ROLE_LABELS),
+            "phone": roster["phone"],
+            "photo": roster.get("photo", ""),
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def grids_without_worker(roster: pd.DataFrame, grids: pd.DataFrame) -> list[str]:
+    """Codes of ordinary grids that have no grid worker (一格一員 broken), sorted."""
+    ordinary = grids.loc[grids[col.KIND] == "ordinary", col.GRID_CODE].astype(str)
+    staffed = set(roster.loc[roster["role"] == "worker", col.GRID_CODE])
+    return sorted(set(ordinary) - staffed)
+
+
+def public_roster(roster: pd.DataFrame) -> pd.DataFrame:
+    """Only the public-notice fields, whatever the frame holds."""
+    return roster[[c for c in PUBLIC_FIELDS if c in roster]].copy()

@@ -1,0 +1,64 @@
+"""Staff rosters: roles in two languages, one worker per grid, public fields only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gis import columns as col
+from gis.errors import RosterError
+from gis.staff import grids_without_worker, public_roster, read_roster
+
+GRIDS = pd.DataFrame(
+    {col.GRID_CODE: ["A01", "A02", "A03", "D01"], col.KIND: ["ordinary"] * 3 + ["dedicated"]}
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "roster.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_roles_in_chinese_and_english_and_private_columns_dropped(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "grid_code,name,role,phone,photo,id_number\n"
+        "A01,张三,网格员,13800000001,p/zs.jpg,310101199001011234\n"
+        "A02,李四,worker,13800000002,,310101199001011235\n"
+        "A01,王五,網格長,13800000003,,310101199001011236\n",
+    )
+    roster = read_roster(path, grid_codes=set(GRIDS[col.GRID_CODE]))
+    assert roster["role"].tolist() == ["worker", "worker", "leader"]
+    assert roster["role_label"].tolist() == ["網格員", "網格員", "網格長"]
+    assert "id_number" not in roster
+    assert list(public_roster(roster).columns) == [
+        "grid_code", "name", "role", "role_label", "phone", "photo"
+    ]  # fmt: skip
+
+
+def test_grids_without_a_worker_are_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, "grid_code,name,role,phone\nA01,张三,网格员,1\nA02,王五,网格长,2\n")
+    roster = read_roster(path)
+    assert grids_without_worker(roster, GRIDS) == ["A02", "A03"]  # dedicated D01 is exempt
+
+
+def test_a_roster_naming_a_grid_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "grid_code,name,role,phone\nZ99,张三,网格员,1\n")
+    with pytest.raises(RosterError, match=r"do not exist in the plan: \['Z99'\]"):
+        read_roster(path, grid_codes=set(GRIDS[col.GRID_CODE]))
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("grid_code,name,phone\nA01,张三,1\n", "lacks columns ['role']"),
+        ("grid_code,name,role,phone\nA01,张三,boss,1\n", "unknown roles ['boss']"),
+        ("grid_code,name,role,phone\nA01,,网格员,1\n", "have no name"),
+    ],
+)
+def test_malformed_rosters_are_refused(tmp_path: Path, text: str, words: str) -> None:
+    with pytest.raises(RosterError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        read_roster(write(tmp_path, text))
