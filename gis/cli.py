@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gis.commands import blocks, store
+from gis.commands import blocks, plan, store
 
 app = typer.Typer(
     name="wangge",
@@ -20,6 +20,7 @@ def _root() -> None:
 
 
 blocks.register(app)
+plan.register(app)
 store.register(app)
 
 

@@ -1,0 +1,427 @@
+"""Benchmark: wangge's partition against spopt max-p, GerryChain and METIS on the same blocks.
+
+Every method runs in its own subprocess (so a hang is cut off by ``--timeout`` and memory
+is measured per method as the subprocess's peak resident set size), on the same street blocks
+with the same households, unit by unit (no grid may cross an administrative unit). The peers
+get whole blocks; wangge also splits blocks above the maximum between their buildings, which
+no peer can do. Every plan is then checked by :func:`gis.validate.validate_plan` from its
+geometry alone.
+
+Inputs: every ``data/*.gpkg`` sample (cut into blocks by :func:`gis.prepare.prepare_blocks`),
+and synthetic cities (labelled SYNTHETIC): a small one all peers can run, and one of
+500,000 households.
+
+Usage::
+
+    python bench/partition.py                      # samples + both synthetic cities
+    python bench/partition.py --no-samples --timeout 120
+    python bench/partition.py --json bench/out/partition.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import pickle
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import shapely
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gis import columns as col  # noqa: E402
+from gis.blocks import BlockSet  # noqa: E402
+from gis.partition import run_partition  # noqa: E402
+from gis.synthetic import voronoi_city  # noqa: E402
+from gis.validate import validate_plan  # noqa: E402
+
+METHODS = ("wangge", "maxp", "gerrychain", "metis")
+LABELS = {
+    "wangge": "wangge",
+    "maxp": "spopt MaxPHeuristic",
+    "gerrychain": "GerryChain recursive_tree_part",
+    "metis": "pymetis k-way",
+}
+#: Methods not run on inputs with more blocks than this unless --all-peers (and why).
+SKIP_ABOVE = {
+    "maxp": (
+        20_000,
+        "skipped: dense n×n distance matrices per unit and minutes per 1k blocks (PRIOR_ART: "
+        "232 s at 1,023 blocks); would run far beyond any timeout here",
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------
+# peers: block label per block_id, unit by unit and component by component
+# --------------------------------------------------------------------------------------
+def unit_components(bs: BlockSet) -> list[list[int]]:
+    """Connected groups of blocks of one unit (block ids), in a fixed order."""
+    unit_of = dict(zip(bs.blocks[col.BLOCK_ID], bs.blocks[col.UNIT_CODE], strict=True))
+    graph = nx.Graph()
+    graph.add_nodes_from(int(b) for b in bs.blocks[col.BLOCK_ID])
+    graph.add_edges_from((u, v) for u, v in bs.graph.edges() if unit_of.get(u) == unit_of.get(v))
+    return sorted((sorted(c) for c in nx.connected_components(graph)), key=lambda c: c[0])
+
+
+def k_for(total: int, target: int) -> int:
+    """Number of grids a peer is asked for: total / target, at least one."""
+    return max(1, round(total / target))
+
+
+def run_maxp(bs: BlockSet, lo: int, hi: int, target: int, seed: int) -> dict[int, int]:
+    """spopt max-p with the household floor; attributes: block centroids (compactness)."""
+    import libpysal  # noqa: PLC0415
+    from spopt.region import MaxPHeuristic  # noqa: PLC0415
+
+    np.random.seed(seed)  # noqa: NPY002 - max-p draws from the legacy global state, no seed argument
+    hh = dict(zip(bs.blocks[col.BLOCK_ID], bs.blocks[col.HOUSEHOLDS], strict=True))
+    labels: dict[int, int] = {}
+    nxt = 0
+    for comp in unit_components(bs):
+        total = sum(hh[b] for b in comp)
+        if len(comp) == 1 or total < 2 * lo:
+            labels.update(dict.fromkeys(comp, nxt))
+            nxt += 1
+            continue
+        sub = bs.blocks.set_index(col.BLOCK_ID).loc[comp].reset_index()
+        cent = sub.geometry.centroid
+        sub = sub.assign(cx=cent.x, cy=cent.y)
+        pos = {b: i for i, b in enumerate(comp)}
+        neighbours = {pos[b]: [pos[n] for n in bs.graph.neighbors(b) if n in pos] for b in comp}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            w = libpysal.weights.W(neighbours, silence_warnings=True)
+            model = MaxPHeuristic(sub, w, ["cx", "cy"], col.HOUSEHOLDS, lo, top_n=2)
+            model.solve()
+        for b, lab in zip(comp, np.asarray(model.labels_).tolist(), strict=True):
+            labels[b] = nxt + int(lab)
+        nxt = max(labels.values()) + 1
+    return labels
+
+
+def run_gerrychain(bs: BlockSet, lo: int, hi: int, target: int, seed: int) -> dict[int, int]:
+    """GerryChain recursive tree partition: k from the target, ε fitting the band."""
+    from gerrychain import Graph  # noqa: PLC0415
+    from gerrychain.partition.initial_partition_generators import (  # noqa: PLC0415
+        recursive_tree_part,
+    )
+
+    hh = dict(zip(bs.blocks[col.BLOCK_ID], bs.blocks[col.HOUSEHOLDS], strict=True))
+    labels: dict[int, int] = {}
+    nxt = 0
+    for comp in unit_components(bs):
+        total = sum(hh[b] for b in comp)
+        k = min(k_for(total, target), len(comp))
+        if k == 1:
+            labels.update(dict.fromkeys(comp, nxt))
+            nxt += 1
+            continue
+        pop_target = total / k
+        epsilon = max(0.05, min(hi / pop_target - 1, 1 - lo / pop_target))
+        sub = nx.Graph()
+        for b in comp:
+            sub.add_node(b, households=int(hh[b]))
+        sub.add_edges_from((u, v) for u, v in bs.graph.subgraph(comp).edges())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assignment = recursive_tree_part(
+                Graph.from_networkx(sub), range(k), pop_target, "households", epsilon, rng=seed
+            )
+        for b, part in assignment.items():
+            labels[int(b)] = nxt + int(part)
+        nxt += k
+    return labels
+
+
+def run_metis(bs: BlockSet, lo: int, hi: int, target: int, seed: int) -> dict[int, int]:
+    """pymetis k-way, contiguous, vertex weights = households."""
+    import pymetis  # noqa: PLC0415
+
+    hh = dict(zip(bs.blocks[col.BLOCK_ID], bs.blocks[col.HOUSEHOLDS], strict=True))
+    labels: dict[int, int] = {}
+    nxt = 0
+    for comp in unit_components(bs):
+        total = sum(hh[b] for b in comp)
+        k = min(k_for(total, target), len(comp))
+        if k == 1:
+            labels.update(dict.fromkeys(comp, nxt))
+            nxt += 1
+            continue
+        pos = {b: i for i, b in enumerate(comp)}
+        adjacency = [[pos[n] for n in bs.graph.neighbors(b) if n in pos] for b in comp]
+        weights = [int(hh[b]) for b in comp]
+        opts = pymetis.Options(seed=seed)
+        try:
+            _, parts = pymetis.part_graph(
+                k, adjacency=adjacency, vweights=weights, contiguous=True, options=opts
+            )
+        except Exception:  # METIS refuses contiguity on some graphs: plain k-way then
+            _, parts = pymetis.part_graph(k, adjacency=adjacency, vweights=weights, options=opts)
+        for b, part in zip(comp, parts, strict=True):
+            labels[b] = nxt + int(part)
+        nxt += k
+    return labels
+
+
+PEERS = {"maxp": run_maxp, "gerrychain": run_gerrychain, "metis": run_metis}
+
+
+def grids_from_labels(bs: BlockSet, labels: dict[int, int]) -> gpd.GeoDataFrame:
+    """Dissolve blocks by label into grids."""
+    blocks = bs.blocks.assign(_g=[labels[int(b)] for b in bs.blocks[col.BLOCK_ID]])
+    geoms = blocks.geometry.to_numpy()
+    groups = blocks.groupby("_g").indices
+    polys = [shapely.union_all(geoms[idx]) for _, idx in sorted(groups.items())]
+    return gpd.GeoDataFrame(
+        {col.GRID_ID: np.arange(len(polys)), col.KIND: "ordinary"}, geometry=polys, crs=bs.crs
+    )
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (MB).
+
+    ``VmHWM`` rather than ``getrusage``: ``ru_maxrss`` survives ``exec`` on Linux, so a worker
+    would report the driver's peak.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --------------------------------------------------------------------------------------
+# worker: one method on one input, in its own process
+# --------------------------------------------------------------------------------------
+def worker(
+    method: str, blockset_path: Path, out_path: Path, band: tuple[int, int, int], seed: int
+) -> None:
+    """Run one method and write its figures as JSON."""
+    with blockset_path.open("rb") as fh:
+        bs: BlockSet = pickle.load(fh)
+    lo, hi, target = band
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    note = ""
+    if method == "wangge":
+        plan = run_partition(
+            bs, min_households=lo, max_households=hi, target=target, rng=seed, validate=False
+        )
+        seconds = time.perf_counter() - started
+        grids = plan.grids
+        reasons = [e["reason"] for e in plan.report["exceptions"]]
+        note = f"{plan.report['summary']['blocks_split']} blocks split between buildings"
+        if reasons:
+            note += "; exceptions: " + ", ".join(
+                f"{r} ×{reasons.count(r)}" for r in dict.fromkeys(reasons)
+            )
+    else:
+        labels = PEERS[method](bs, lo, hi, target, seed)
+        seconds = time.perf_counter() - started
+        grids = grids_from_labels(bs, labels)
+    peak = peak_rss_mb()
+    report = validate_plan(
+        grids,
+        buildings=bs.buildings,
+        streets=bs.streets,
+        units=bs.units,
+        households=bs.households,
+        min_households=lo,
+        max_households=hi,
+    )
+    out_path.write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_mb": peak,
+                "baseline_mb": rss_before,
+                "note": note,
+                "metrics": report.to_dict()["metrics"],
+            }
+        )
+    )
+
+
+# --------------------------------------------------------------------------------------
+# driver
+# --------------------------------------------------------------------------------------
+def run_method(
+    method: str, bs_path: Path, band: tuple[int, int, int], seed: int, timeout: float
+) -> dict[str, Any]:
+    """Run one method in a subprocess with a time limit."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out = Path(fh.name)
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        method,
+        "--input",
+        str(bs_path),
+        "--out",
+        str(out),
+        "--min",
+        str(band[0]),
+        "--max",
+        str(band[1]),
+        "--target",
+        str(band[2]),
+        "--seed",
+        str(seed),
+    ]
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        out.unlink(missing_ok=True)
+        return {"status": f"timeout ({timeout:.0f} s)"}
+    if proc.returncode != 0:
+        out.unlink(missing_ok=True)
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return {"status": f"failed: {last[:90]}", "seconds": time.perf_counter() - started}
+    result = json.loads(out.read_text())
+    out.unlink(missing_ok=True)
+    result["status"] = "ok"
+    return result
+
+
+def inputs(args: argparse.Namespace) -> list[tuple[str, BlockSet]]:
+    """The samples in data/ and the synthetic cities."""
+    found: list[tuple[str, BlockSet]] = []
+    if args.samples:
+        from gis.prepare import prepare_blocks  # noqa: PLC0415
+
+        for path in sorted((REPO / "data").glob("*.gpkg")):
+            found.append(
+                (f"{path.stem} (real OSM, households estimated)", prepare_blocks(path).blockset)
+            )
+    for n_blocks, households in args.synthetic:
+        label = f"SYNTHETIC {n_blocks:,} blocks / {households:,} households"
+        found.append(
+            (
+                label,
+                voronoi_city(
+                    n_blocks,
+                    households=households,
+                    n_units=max(2, n_blocks // 250),
+                    n_compounds=max(2, n_blocks // 500),
+                    rng=args.seed,
+                ),
+            )
+        )
+    return found
+
+
+def fmt_row(name: str, r: dict[str, Any]) -> str:
+    if r.get("status") != "ok":
+        return f"  {name:<32} {r.get('status')}"
+    m = r["metrics"]
+
+    def f(x: Any, spec: str) -> str:
+        return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+    return (
+        f"  {name:<32} {m['n_grids']:>6} {f(m['share_in_band'], '.1%'):>7} "
+        f"{f(m['min_households'], 'd'):>6} {f(m['max_households'], 'd'):>6} "
+        f"{f(m['polsby_popper_mean'], '.3f'):>6} {m['multipart_grids']:>5} "
+        f"{f(m['gap_m2'], '.2f'):>9} {f(m['overlap_m2'], '.2f'):>9} "
+        f"{m['buildings_split']:>5} {f(m['street_share'], '.1%'):>7} "
+        f"{r['seconds']:>8.2f} {r['peak_mb']:>8.0f}"
+    )
+
+
+HEADER = (
+    f"  {'method':<32} {'grids':>6} {'inband':>7} {'minhh':>6} {'maxhh':>6} {'PP':>6} "
+    f"{'multi':>5} {'gap m2':>9} {'ovl m2':>9} {'bsplt':>5} {'street':>7} {'time s':>8} "
+    f"{'peak MB':>8}"
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--min", type=int, default=300)
+    parser.add_argument("--max", type=int, default=800)
+    parser.add_argument("--target", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=300.0, help="per method and input (s)")
+    parser.add_argument("--no-samples", dest="samples", action="store_false")
+    parser.add_argument(
+        "--synthetic",
+        type=lambda s: tuple(int(x) for x in s.split(":")),
+        action="append",
+        metavar="BLOCKS:HOUSEHOLDS",
+        help="synthetic cities (default 1000:50000 and 10000:500000)",
+    )
+    parser.add_argument("--no-synthetic", dest="use_synthetic", action="store_false")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument(
+        "--all-peers",
+        action="store_true",
+        help="also run peers that would take far too long on big inputs",
+    )
+    parser.add_argument("--json", type=Path, help="write all figures here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    band = (args.min, args.max, args.target)
+    if args.worker:
+        logging.basicConfig(level=logging.WARNING)
+        worker(args.worker, args.input, args.out, band, args.seed)
+        return
+    if not args.use_synthetic:
+        args.synthetic = []
+    elif args.synthetic is None:
+        args.synthetic = [(1_000, 50_000), (10_000, 500_000)]
+    methods = [m for m in args.methods.split(",") if m]
+    print(
+        f"band {args.min}–{args.max}, target {args.target}, seed {args.seed}, "
+        f"timeout {args.timeout:.0f} s per method; time = partition only (peers: labels; "
+        "wangge: splitting + search + dissolve); peak MB = subprocess max RSS incl. inputs"
+    )
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, bs in inputs(args):
+            path = Path(tmp) / "blockset.pkl"
+            with path.open("wb") as fh:
+                pickle.dump(bs, fh)
+            n = len(bs.blocks)
+            print(
+                f"\n{label}: {n:,} blocks, {int(bs.blocks[col.HOUSEHOLDS].sum()):,} "
+                f"households, {bs.blocks[col.UNIT_CODE].nunique()} units, "
+                f"{int((bs.blocks[col.HOUSEHOLDS] > args.max).sum())} blocks above max"
+            )
+            print(HEADER)
+            results[label] = {}
+            for method in methods:
+                limit = SKIP_ABOVE.get(method)
+                if limit and n > limit[0] and not args.all_peers:
+                    r: dict[str, Any] = {"status": limit[1]}
+                else:
+                    r = run_method(method, path, band, args.seed, args.timeout)
+                results[label][method] = r
+                print(fmt_row(LABELS[method], r), flush=True)
+                if r.get("note"):
+                    print(f"  {'':<32} ({r['note']})")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

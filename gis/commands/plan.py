@@ -1,0 +1,238 @@
+"""``wangge partition`` and ``wangge validate``: draw grids, and check a plan from geometry."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import folium
+import geopandas as gpd
+import pyogrio
+import typer
+from rich.table import Table
+
+from gis import columns as col
+from gis.commands import common
+from gis.crs import parse_crs
+from gis.errors import InputFileError
+from gis.io import write_json, write_layers, write_text
+from gis.maps import add_context, base_map, polygons_layer
+from gis.partition import Plan, check_band, run_partition
+from gis.validate import Report, validate_plan
+
+#: Exit code when a plan was produced or checked but breaks a rule (errors exit with 2).
+EXIT_VIOLATIONS = 1
+
+MinOpt = Annotated[int, typer.Option("--min", help="Fewest households per grid")]
+MaxOpt = Annotated[int, typer.Option("--max", help="Most households per grid")]
+
+
+def plan_map(
+    plan: Plan, *, streets: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, low: int, high: int
+) -> folium.Map:
+    """Grids coloured by household load against the band, ids as labels, context beneath."""
+    fmap = base_map(plan.grids)
+    add_context(fmap, streets=streets, buildings=buildings)
+    frame = plan.grids.copy()
+    frame[col.AREA_M2] = frame[col.AREA_M2].round(0)
+    polygons_layer(
+        fmap,
+        frame,
+        name="grids",
+        fields=[col.GRID_ID, col.PARENT_NAME, col.HOUSEHOLDS, col.AREA_M2],
+        low=low,
+        high=high,
+        label=col.GRID_ID,
+    )
+    folium.LayerControl().add_to(fmap)
+    return fmap
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``partition`` and ``validate`` commands to ``app``."""
+
+    @app.command("partition")
+    @common.handle_errors
+    def partition(
+        source: common.Source = None,
+        min_households: MinOpt = 300,
+        max_households: MaxOpt = 800,
+        target: Annotated[int, typer.Option("--target", help="Preferred households")] = 500,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same plan)")] = 0,
+        out: Annotated[Path, typer.Option("--out", help="Output GeoPackage (layer grids)")] = Path(
+            "plan.gpkg"
+        ),
+        report: Annotated[
+            Path | None, typer.Option("--report", help="JSON report (default: beside --out)")
+        ] = None,
+        map_path: Annotated[
+            Path | None, typer.Option("--map", help="Write a folium HTML map here")
+        ] = None,
+        out_crs: Annotated[str, typer.Option("--out-crs", help="CRS of outputs")] = "EPSG:4326",
+        boundary: common.BoundaryOpt = None,
+        roads: common.RoadsOpt = None,
+        households: common.HouseholdsOpt = None,
+        buildings: common.BuildingsOpt = None,
+        sites: common.SitesOpt = None,
+        household_column: common.HouseholdColumnOpt = col.HOUSEHOLDS,
+        crs: common.CrsOpt = None,
+        input_crs: common.InputCrsOpt = None,
+        estimate: common.EstimateOpt = "auto",
+        verbose: common.VerboseOpt = False,
+    ) -> None:
+        """Partition an area into grids of --min to --max households along streets."""
+        common.setup_logging(verbose)
+        check_band(min_households, max_households, target)  # before the slow reading
+        target_crs = parse_crs(out_crs)
+        started = time.perf_counter()
+        prepared = common.load(
+            source,
+            boundary=boundary,
+            roads=roads,
+            households=households,
+            buildings=buildings,
+            sites=sites,
+            household_column=household_column,
+            crs=crs,
+            input_crs=input_crs,
+            estimate=estimate,
+        )
+        bs = prepared.blockset
+        plan = run_partition(
+            bs,
+            min_households=min_households,
+            max_households=max_households,
+            target=target,
+            rng=seed,
+        )
+        plan.report["source"] = prepared.area.source
+        plan.report["household_source"] = prepared.household_source
+        plan.report["seed"] = seed
+        plan.report["seconds_total"] = round(time.perf_counter() - started, 3)
+        write_layers(out, {"grids": plan.grids}, crs=target_crs)
+        write_json(report or out.with_suffix(".json"), plan.report)
+        if map_path is not None:
+            fmap = plan_map(
+                plan,
+                streets=bs.streets,
+                buildings=bs.buildings,
+                low=min_households,
+                high=max_households,
+            )
+            write_text(map_path, fmap.get_root().render())
+        _print_plan(plan, out)
+        if not plan.ok:
+            raise typer.Exit(EXIT_VIOLATIONS)
+
+    @app.command("validate")
+    @common.handle_errors
+    def validate(
+        plan_path: Annotated[Path, typer.Argument(help="Plan GeoPackage (layer grids)")],
+        against: Annotated[
+            Path | None,
+            typer.Option("--against", help="The inputs the plan was drawn from (as for blocks)"),
+        ] = None,
+        min_households: MinOpt = 300,
+        max_households: MaxOpt = 800,
+        layer: Annotated[str, typer.Option("--layer", help="Layer of the plan")] = "grids",
+        report: Annotated[Path | None, typer.Option("--report", help="Write JSON here")] = None,
+        boundary: common.BoundaryOpt = None,
+        roads: common.RoadsOpt = None,
+        households: common.HouseholdsOpt = None,
+        buildings: common.BuildingsOpt = None,
+        household_column: common.HouseholdColumnOpt = col.HOUSEHOLDS,
+        crs: common.CrsOpt = None,
+        input_crs: common.InputCrsOpt = None,
+        estimate: common.EstimateOpt = "auto",
+        verbose: common.VerboseOpt = False,
+    ) -> None:
+        """Check a plan from its geometry alone; exit 1 on any violation."""
+        common.setup_logging(verbose)
+        check_band(min_households, max_households, min_households)
+        grids = read_grids(plan_path, layer=layer)
+        prepared = common.load(
+            against,
+            boundary=boundary,
+            roads=roads,
+            households=households,
+            buildings=buildings,
+            sites=None,
+            household_column=household_column,
+            crs=crs,
+            input_crs=input_crs,
+            estimate=estimate,
+        )
+        bs = prepared.blockset
+        result = validate_plan(
+            grids.to_crs(bs.crs),
+            buildings=bs.buildings,
+            streets=bs.streets,
+            units=bs.units,
+            households=bs.households,
+            min_households=min_households,
+            max_households=max_households,
+            inner_lines=bs.inner_lines,
+        )
+        if report is not None:
+            write_json(report, result.to_dict())
+        _print_report(result, plan_path)
+        if not result.ok:
+            raise typer.Exit(EXIT_VIOLATIONS)
+
+
+def read_grids(path: Path, *, layer: str = "grids") -> gpd.GeoDataFrame:
+    """Read a plan's grids layer, refusing files that hold none."""
+    if not path.exists():
+        msg = f"plan file {path} does not exist; give the GeoPackage `wangge partition` wrote"
+        raise InputFileError(msg)
+    layers = [name for name, _ in pyogrio.list_layers(path)]
+    if layer not in layers:
+        msg = f"{path} has no layer {layer!r} (layers: {', '.join(layers)}); pass --layer"
+        raise InputFileError(msg)
+    return gpd.read_file(path, layer=layer, engine="pyogrio")
+
+
+def _print_plan(plan: Plan, out: Path) -> None:
+    summary = plan.report["summary"]
+    common.console.print(
+        f"{summary['n_grids']} grids from {summary['n_blocks']} blocks "
+        f"({summary['blocks_split']} split between buildings), "
+        f"{summary['share_in_band']:.1%} in band → {out}"
+    )
+    for exc in plan.report["exceptions"]:
+        common.console.print(f"  grid {exc[col.GRID_ID]}: {exc['detail']}", highlight=False)
+    if "checks" in plan.report:
+        _print_metrics(plan.report["checks"]["metrics"], plan.report["checks"]["violations"])
+
+
+def _print_report(result: Report, path: Path) -> None:
+    common.console.print(f"{path}: {'valid' if result.ok else 'INVALID'}")
+    _print_metrics(result.metrics, result.violations)
+
+
+def _print_metrics(metrics: dict[str, Any], violations: list[dict[str, Any]]) -> None:
+    table = Table(show_header=False)
+    table.add_column("check")
+    table.add_column("value", justify="right")
+    for key in (
+        "n_grids",
+        "share_in_band",
+        "min_households",
+        "max_households",
+        "gap_m2",
+        "overlap_m2",
+        "crossing_m2",
+        "multipart_grids",
+        "buildings_split",
+        "polsby_popper_mean",
+        "street_share",
+        "visible_share",
+    ):
+        value = metrics.get(key)
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    common.console.print(table)
+    for v in violations[:50]:
+        common.err_console.print(f"  {v['check']}: {v['message']}", highlight=False)
+    if len(violations) > 50:
+        common.err_console.print(f"  … and {len(violations) - 50} more")

@@ -1,0 +1,295 @@
+"""Partitioning street blocks into grids: properties on hand-built street grids."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+import typer
+from typer.testing import CliRunner
+
+from gis import columns as col
+from gis.band import choose_k
+from gis.blocks import BlockSet
+from gis.commands import plan as plan_commands
+from gis.errors import CRSError, InfeasibleBandError, InputTypeError, OptionError
+from gis.partition import Plan, check_band, run_partition
+from gis.partition_search import SearchOptions, search_partition
+from gis.synthetic import grid_blockset
+
+REPO = Path(__file__).resolve().parents[2]
+LO, HI = 300, 800
+
+
+def assert_plan_sound(plan: Plan, bs: BlockSet) -> None:
+    """Coverage exact, totals conserved, one polygon per grid, each atom in one grid."""
+    grids = plan.grids.geometry.to_numpy()
+    assert (shapely.get_num_geometries(grids) == 1).all()
+    assert shapely.is_valid(grids).all()
+    whole = shapely.union_all(bs.blocks.geometry.to_numpy())
+    covered = shapely.union_all(grids)
+    assert shapely.area(shapely.symmetric_difference(whole, covered)) < 1.0
+    assert abs(shapely.area(grids).sum() - whole.area) < 1.0  # no overlap
+    assert plan.grids[col.HOUSEHOLDS].sum() == bs.blocks[col.HOUSEHOLDS].sum()
+    assert plan.atoms[col.GRID_ID].between(0, len(plan.grids) - 1).all()
+    assert sorted(plan.grids[col.GRID_ID]) == list(range(len(plan.grids)))
+    checks = plan.report["checks"]["metrics"]
+    assert checks["gap_m2"] < 1.0
+    assert checks["overlap_m2"] < 1.0
+    assert checks["multipart_grids"] == 0
+    assert checks["buildings_split"] == 0
+    # stored households agree with households recomputed from the geometry
+    recomputed = {g["grid_id"]: g["households"] for g in plan.report["checks"]["grids"]}
+    assert recomputed == dict(
+        zip(plan.grids[col.GRID_ID].tolist(), plan.grids[col.HOUSEHOLDS].tolist(), strict=True)
+    )
+
+
+def in_band(plan: Plan) -> bool:
+    return bool(plan.grids[col.HOUSEHOLDS].between(LO, HI).all())
+
+
+def test_uniform_grid_meets_the_band_and_covers_everything() -> None:
+    bs = grid_blockset(6, 6, households=130)
+    plan = run_partition(bs, rng=0)
+    assert_plan_sound(plan, bs)
+    assert in_band(plan)
+    assert plan.ok
+    assert plan.report["exceptions"] == []
+    assert set(plan.grids[col.KIND]) == {"ordinary"}
+    assert plan.report["checks"]["metrics"]["polsby_popper_mean"] > 0.5
+    assert plan.report["checks"]["metrics"]["street_share"] == pytest.approx(1.0)
+    # every block assigned exactly once (nothing was split)
+    assert plan.assignment[col.BLOCK_ID].is_unique
+    assert len(plan.assignment) == len(bs.blocks)
+
+
+def test_lumpy_households_meet_the_band() -> None:
+    gen = np.random.default_rng(3)
+    hh = gen.integers(0, 260, size=(10, 10))
+    bs = grid_blockset(10, 10, households=hh)
+    plan = run_partition(bs, rng=1)
+    assert_plan_sound(plan, bs)
+    assert in_band(plan)
+    assert plan.ok
+
+
+def test_grids_never_cross_a_unit() -> None:
+    units = np.where(np.arange(36).reshape(6, 6) % 6 < 3, "WEST", "EAST")
+    bs = grid_blockset(6, 6, households=120, units=units)
+    plan = run_partition(bs, rng=0)
+    assert_plan_sound(plan, bs)
+    per_grid = plan.atoms.groupby(col.GRID_ID)[col.UNIT_CODE].nunique()
+    assert (per_grid == 1).all()
+    parent = plan.atoms.groupby(col.GRID_ID)[col.UNIT_CODE].first()
+    assert (plan.grids.set_index(col.GRID_ID)[col.PARENT_CODE] == parent).all()
+    assert plan.report["checks"]["metrics"]["crossing_m2"] < 1.0
+
+
+def test_tower_block_above_max_is_split_between_its_buildings() -> None:
+    bs = grid_blockset(3, 3, households=120, block_m=200, towers={4: [250] * 8})
+    plan = run_partition(bs, rng=0)
+    assert_plan_sound(plan, bs)
+    assert in_band(plan)
+    assert plan.report["summary"]["blocks_split"] == 1
+    # the compound went to more than one grid, and every tower lies whole in one grid
+    assert plan.assignment.loc[plan.assignment[col.BLOCK_ID] == 4, col.GRID_ID].nunique() > 1
+    towers = bs.buildings.loc[bs.buildings[col.BLOCK_ID] == 4].geometry.to_numpy()
+    grids = plan.grids.geometry.to_numpy()
+    for tower in towers:
+        inside = shapely.area(shapely.intersection(grids, tower)) > 0.5
+        assert inside.sum() == 1
+
+
+def test_tower_block_prefers_the_service_road_as_cut() -> None:
+    road = shapely.LineString([(0, 100), (200, 100)])  # splits the compound north/south
+    bs = grid_blockset(
+        3, 3, households=100, block_m=200, towers={4: [240] * 8}, inner_lines={4: [road]}
+    )
+    plan = run_partition(bs, rng=0)
+    assert_plan_sound(plan, bs)
+    assert in_band(plan)
+    pieces = plan.atoms.loc[plan.atoms[col.BLOCK_ID] == 4]
+    line = bs.inner_lines.geometry.iloc[0]
+    # no piece crosses the service road
+    assert not shapely.crosses(pieces.geometry.to_numpy(), line).any()
+
+
+def test_single_building_above_max_is_reported_not_hidden() -> None:
+    bs = grid_blockset(3, 3, households=120, towers={0: [900]})
+    plan = run_partition(bs, rng=0)
+    assert_plan_sound(plan, bs)
+    assert not plan.ok
+    [exc] = plan.report["exceptions"]
+    assert exc["reason"] == "single_building_above_max"
+    assert exc[col.HOUSEHOLDS] == 900
+    tower_grid = plan.grids.loc[plan.grids[col.GRID_ID] == exc[col.GRID_ID]]
+    assert tower_grid[col.HOUSEHOLDS].item() == 900  # nothing else piled onto it
+    others = plan.grids.loc[plan.grids[col.GRID_ID] != exc[col.GRID_ID], col.HOUSEHOLDS]
+    assert others.between(LO, HI).all()
+
+
+def test_island_below_min_is_reported() -> None:
+    # one row: A(100) B(500) A(600): unit A's first block is cut off from the rest of A
+    bs = grid_blockset(3, 1, households=[[100, 500, 600]], units=[["A", "B", "A"]])
+    plan = run_partition(bs, rng=0)
+    assert_plan_sound(plan, bs)
+    reasons = {e["reason"] for e in plan.report["exceptions"]}
+    assert reasons == {"island_below_min_no_neighbour"}
+    [exc] = plan.report["exceptions"]
+    assert exc[col.HOUSEHOLDS] == 100
+    assert not plan.ok
+
+
+def test_unit_below_min_is_reported() -> None:
+    bs = grid_blockset(2, 1, households=[[60, 90]])
+    plan = run_partition(bs, rng=0)
+    assert_plan_sound(plan, bs)
+    assert len(plan.grids) == 1
+    assert plan.report["exceptions"][0]["reason"] == "unit_total_below_min"
+
+
+def test_same_seed_gives_the_same_plan() -> None:
+    gen = np.random.default_rng(11)
+    bs = grid_blockset(9, 9, households=gen.integers(0, 200, size=(9, 9)))
+    a = run_partition(bs, rng=42, validate=False)
+    b = run_partition(bs, rng=42, validate=False)
+    assert a.assignment.equals(b.assignment)
+    assert a.grids.geometry.geom_equals_exact(b.grids.geometry, 0).all()
+    assert a.grids.drop(columns="geometry").equals(b.grids.drop(columns="geometry"))
+
+
+def test_report_is_json_serialisable() -> None:
+    plan = run_partition(grid_blockset(3, 3, households=120, towers={0: [900]}), rng=0)
+    text = json.dumps(plan.report)
+    assert "single_building_above_max" in text
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "target", "needle"),
+    [
+        (800, 300, 500, "800"),
+        (300, 800, 900, "900"),
+        (300, 800, 200, "200"),
+        (-1, 800, 500, "-1"),
+        (300, 800, -5, "-5"),
+        (0, 0, 0, "max_households is 0"),
+    ],
+)
+def test_bad_options_raise_clear_errors(lo: int, hi: int, target: int, needle: str) -> None:
+    with pytest.raises(OptionError, match=needle):
+        run_partition(grid_blockset(2, 2), min_households=lo, max_households=hi, target=target)
+
+
+def test_non_integer_option_is_a_type_error() -> None:
+    with pytest.raises(InputTypeError, match=r"2\.5"):
+        check_band(300, 800, 2.5)  # type: ignore[arg-type]
+
+
+def test_band_no_unit_can_meet_raises() -> None:
+    bs = grid_blockset(2, 2, households=350)  # 1,400 households: no k fits 500–520
+    with pytest.raises(InfeasibleBandError, match="too narrow"):
+        run_partition(bs, min_households=500, max_households=520, target=510)
+
+
+def test_geographic_blocks_are_refused() -> None:
+    bs = grid_blockset(2, 2)
+    wgs = BlockSet(
+        blocks=bs.blocks.to_crs(4326),
+        buildings=bs.buildings.to_crs(4326),
+        households=bs.households.to_crs(4326),
+        graph=bs.graph,
+        streets=bs.streets.to_crs(4326),
+        inner_lines=bs.inner_lines,
+        units=bs.units.to_crs(4326),
+        crs=bs.blocks.to_crs(4326).crs,
+    )
+    with pytest.raises(CRSError, match="projected"):
+        run_partition(wgs)
+
+
+def test_choose_k_respects_the_band() -> None:
+    opts = SearchOptions(LO, HI, 500)
+    assert choose_k(5000, [], opts) == (10, True)
+    assert choose_k(850, [], opts) == (2, True)
+    k, _ = choose_k(2000, [900], opts)
+    assert k == 1 + 2  # the heavy atom alone, 1,100 others in two grids
+    narrow = SearchOptions(500, 520, 510)
+    assert choose_k(1400, [], narrow)[1] is False
+
+
+def test_search_keeps_grids_connected_on_a_path() -> None:
+    # a path of 12 atoms of 100 households: grids must be runs of consecutive atoms
+    n = 12
+    edges = (np.arange(n - 1), np.arange(1, n), np.full(n - 1, 10.0))
+    res = search_partition(
+        np.full(n, 100),
+        np.full(n, 100.0),
+        np.full(n, 40.0),
+        edges,
+        options=SearchOptions(LO, HI, 500),
+        rng=np.random.default_rng(0),
+    )
+    labels = res.labels.tolist()
+    for g in set(labels):
+        where = [i for i, x in enumerate(labels) if x == g]
+        assert where == list(range(where[0], where[-1] + 1))
+        assert LO <= 100 * len(where) <= HI
+    assert res.reasons == {}
+
+
+def test_partition_command_writes_plan_and_exits_nonzero_on_exceptions(tmp_path: Path) -> None:
+    app = typer.Typer()
+    plan_commands.register(app)
+    out = tmp_path / "plan.gpkg"
+    html = tmp_path / "plan.html"
+    sample = str(REPO / "data" / "nantong.gpkg")
+    result = CliRunner().invoke(
+        app, ["partition", sample, "--out", str(out), "--seed", "3", "--map", str(html)]
+    )
+    # the Nantong sample is one unit of 231 households: below the minimum, reported
+    assert result.exit_code == plan_commands.EXIT_VIOLATIONS, result.output
+    assert out.exists()
+    report = json.loads(out.with_suffix(".json").read_text("utf-8"))
+    assert report["exceptions"][0]["reason"] == "unit_total_below_min"
+    assert report["seed"] == 3
+    assert "OpenStreetMap contributors" in html.read_text("utf-8")
+
+
+def test_partition_command_refuses_bad_band(tmp_path: Path) -> None:
+    app = typer.Typer()
+    plan_commands.register(app)
+    result = CliRunner().invoke(app, ["partition", "x.gpkg", "--min", "900", "--max", "800"])
+    assert result.exit_code == 2
+    assert "900" in result.output
+
+
+def test_empty_sliver_block_joins_the_grid_it_touches() -> None:
+    import geopandas as gpd  # noqa: PLC0415
+
+    from gis.synthetic import ORIGIN, SYNTHETIC_CRS, blockset_from_blocks  # noqa: PLC0415
+
+    x0, y0 = ORIGIN
+    geoms = [
+        shapely.box(x0, y0, x0 + 100, y0 + 100),
+        shapely.box(x0 + 100, y0, x0 + 200, y0 + 100),
+        shapely.box(x0 + 200, y0, x0 + 200 + 1e-6, y0 + 0.2),  # a degenerate sliver
+    ]
+    blocks = gpd.GeoDataFrame(
+        {col.BLOCK_ID: [0, 1, 2], col.UNIT_CODE: "U", col.HOUSEHOLDS: [250, 250, 0]},
+        geometry=geoms,
+        crs=SYNTHETIC_CRS,
+    )
+    buildings = gpd.GeoDataFrame(
+        {col.BLOCK_ID: [0, 1], col.HOUSEHOLDS: [250, 250]},
+        geometry=[shapely.buffer(g, -20) for g in geoms[:2]],
+        crs=SYNTHETIC_CRS,
+    )
+    bs = blockset_from_blocks(blocks, buildings)
+    plan = run_partition(bs, rng=0)
+    assert len(plan.grids) == 1
+    assert plan.report["exceptions"] == []
+    assert plan.ok, plan.report["checks"]["violations"]

@@ -1,0 +1,142 @@
+"""Splitting an oversized block between its buildings, never through one."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, Point, box
+
+from gis.split import building_cells, inner_line_faces, shared_boundary_m, split_block
+
+BLOCK = box(0, 0, 200, 100)
+# six 20 m towers in two rows
+TOWERS = np.asarray([box(x, y, x + 20, y + 20) for y in (15, 65) for x in (20, 90, 160)])
+
+
+def assert_tiles(pieces: list[shapely.Geometry] | np.ndarray, whole: shapely.Geometry) -> None:
+    arr = np.asarray(pieces, dtype=object)
+    assert shapely.is_valid(arr).all()
+    assert abs(shapely.area(arr).sum() - whole.area) < 1e-6 * whole.area
+    assert shapely.area(shapely.symmetric_difference(shapely.union_all(arr), whole)) < 1e-6
+    assert (shapely.get_num_geometries(arr) == 1).all()
+
+
+def test_building_cells_tile_the_face_and_hold_their_building_whole() -> None:
+    cells = building_cells(BLOCK, TOWERS)
+    assert len(cells) == len(TOWERS)
+    assert_tiles(cells, BLOCK)
+    for cell, tower in zip(cells, TOWERS, strict=True):
+        assert shapely.covers(shapely.buffer(cell, 1e-6), tower)
+    # no tower reaches into another tower's cell
+    for i, cell in enumerate(cells):
+        others = np.delete(TOWERS, i)
+        assert shapely.area(shapely.intersection(others, cell)).max() < 1e-6
+
+
+def test_close_buildings_are_never_cut() -> None:
+    # two long buildings 1 m apart, one L-shaped hugging the other
+    a = box(10, 10, 150, 30)
+    b = shapely.union(box(10, 31, 190, 50), box(170, 10, 190, 31))
+    cells = building_cells(BLOCK, np.asarray([a, b]))
+    assert_tiles(cells, BLOCK)
+    assert shapely.covers(shapely.buffer(cells[0], 1e-6), a)
+    assert shapely.covers(shapely.buffer(cells[1], 1e-6), b)
+
+
+def test_points_split_a_block_without_footprints() -> None:
+    pts = np.asarray([Point(30, 50), Point(100, 50), Point(170, 50)])
+    cells = building_cells(BLOCK, pts)
+    assert_tiles(cells, BLOCK)
+    for cell, pt in zip(cells, pts, strict=True):
+        assert shapely.contains(cell, pt)
+
+
+def test_inner_line_cuts_faces_but_not_through_a_building() -> None:
+    road = np.asarray([LineString([(-10, 50), (210, 50)])])
+    faces = inner_line_faces(BLOCK, road, TOWERS)
+    assert len(faces) == 2
+    assert_tiles(faces, BLOCK)
+    # a building straddling the road merges the two faces again
+    straddler = np.asarray([box(90, 40, 110, 60)])
+    assert len(inner_line_faces(BLOCK, road, straddler)) == 1
+
+
+def test_split_block_conserves_households_and_keeps_buildings_whole() -> None:
+    hh = np.full(len(TOWERS), 200)
+    points = shapely.centroid(TOWERS)
+    pieces = split_block(
+        BLOCK,
+        footprints=TOWERS,
+        building_households=hh,
+        household_geoms=points,
+        household_counts=hh,
+        inner_lines=np.asarray([LineString([(-10, 50), (210, 50)])]),
+        total_households=1200,
+        max_households=500,
+    )
+    assert_tiles(pieces.geometry, BLOCK)
+    assert pieces.households.sum() == 1200
+    assert pieces.max_building_households.max() == 200
+    assert set(pieces.face.tolist()) == {0, 1}
+    for tower in TOWERS:
+        overlaps = shapely.area(shapely.intersection(pieces.geometry, tower))
+        assert (overlaps > 0.5).sum() == 1
+
+
+def test_split_block_reconciles_households_that_disagree_with_the_total() -> None:
+    hh = np.full(len(TOWERS), 100)
+    pieces = split_block(
+        BLOCK,
+        footprints=TOWERS,
+        building_households=hh,
+        household_geoms=np.empty(0, dtype=object),
+        household_counts=np.empty(0, dtype=np.int64),
+        inner_lines=np.empty(0, dtype=object),
+        total_households=1000,  # the block says 1,000; the buildings 600
+        max_households=300,
+    )
+    assert pieces.households.sum() == 1000
+    assert len(pieces.geometry) == len(TOWERS)
+
+
+def test_one_building_is_not_split() -> None:
+    tower = np.asarray([box(80, 30, 120, 70)])
+    pieces = split_block(
+        BLOCK,
+        footprints=tower,
+        building_households=np.asarray([1500]),
+        household_geoms=shapely.centroid(tower),
+        household_counts=np.asarray([1500]),
+        inner_lines=np.empty(0, dtype=object),
+        total_households=1500,
+        max_households=800,
+    )
+    assert len(pieces.geometry) == 1
+    assert pieces.max_building_households.tolist() == [1500]
+
+
+def test_overlapping_footprints_stay_together() -> None:
+    a = box(20, 20, 60, 60)
+    b = box(50, 50, 90, 80)  # overlaps a by 100 m²
+    c = box(150, 20, 180, 60)
+    pieces = split_block(
+        BLOCK,
+        footprints=np.asarray([a, b, c]),
+        building_households=np.asarray([300, 300, 300]),
+        household_geoms=shapely.centroid(np.asarray([a, b, c])),
+        household_counts=np.asarray([300, 300, 300]),
+        inner_lines=np.empty(0, dtype=object),
+        total_households=900,
+        max_households=800,
+    )
+    assert_tiles(pieces.geometry, BLOCK)
+    for fp in (a, b, c):
+        assert (shapely.area(shapely.intersection(pieces.geometry, fp)) > 0.5).sum() == 1
+
+
+def test_shared_boundary_ignores_corner_contacts() -> None:
+    shared = shared_boundary_m(
+        [box(0, 0, 1, 1), box(0, 0, 1, 1)], [box(1, 0, 2, 1), box(1, 1, 2, 2)]
+    )
+    assert shared[0] > 0.9
+    assert shared[1] == 0.0
