@@ -36,13 +36,13 @@ def main() -> None:
     url = os.environ.get("WANGGE_TEST_DATABASE_URL", DEFAULT_URL)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-    targets = {
-        "GeoPackage": (Path(tempfile.mkdtemp()) / "plans.gpkg", {}),
-        "PostGIS": (url, {"schema": SCHEMA}),
+    targets: dict[str, tuple[str | Path, str]] = {
+        "GeoPackage": (Path(tempfile.mkdtemp()) / "plans.gpkg", "public"),
+        "PostGIS": (url, SCHEMA),
     }
     print(f"{'store':<11} {'grids':>5} {'publish v1 s':>13} {'publish v2 s':>13} {'diff s':>7}")
-    for name, (target, options) in targets.items():
-        with open_store(target, **options) as store:
+    for name, (target, schema) in targets.items():
+        with open_store(target, schema=schema) as store:
             times = []
             for grids in plans:
                 started = time.perf_counter()
