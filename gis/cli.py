@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gis.commands import blocks, plan, store
+from gis.commands import blocks, notice, plan, store
 
 app = typer.Typer(
     name="wangge",
@@ -22,6 +22,7 @@ def _root() -> None:
 blocks.register(app)
 plan.register(app)
 store.register(app)
+notice.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -98,3 +98,47 @@ class CodeError(WanggeError):
 
 class RosterError(WanggeError):
     """A staff roster is malformed or names grids that do not exist."""
+
+
+class PointOutsideGridsError(WanggeError):
+    """A point (or address) lies outside every grid of the plan version asked for."""
+
+
+class BatchTooLargeError(WanggeError):
+    """A batch lookup holds more points than the configured limit."""
+
+
+class AddressError(WanggeError):
+    """An address table cannot be read (missing columns, bad coordinates, empty query)."""
+
+
+class NoticeError(WanggeError):
+    """A public-notice map cannot be drawn (unknown grid, no CJK font)."""
+
+
+class UnitOverlapError(GeometryError):
+    """Two administrative units of the boundary share interior area."""
+
+
+class SiteError(GeometryError):
+    """A site for a dedicated grid is unusable (outside every unit, wrong geometry)."""
+
+
+class VillageError(GeometryError):
+    """Natural villages cannot be read (no name column, wrong geometry)."""
+
+
+class EditError(WanggeError):
+    """A plan edit is impossible (unknown grid or atom, nothing to move, bad split line)."""
+
+
+class GridLockedError(EditError):
+    """An edit would change a locked grid; unlock it first."""
+
+
+class NotAdjacentError(EditError):
+    """What is moved or merged does not border the grid it should join."""
+
+
+class DisconnectedGridError(EditError):
+    """An edit would leave a grid in two or more pieces."""
