@@ -69,6 +69,33 @@ def demo_units(
     return gpd.GeoDataFrame(rows, crs=crs)
 
 
+def keep_buildings_whole(units: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Bend each demonstration boundary around the buildings it would cut.
+
+    A real community boundary never runs through a house; the straight frame of a demo
+    window does. A building mostly inside a unit joins it whole; one mostly outside leaves it.
+    """
+    footprints = shapely.union_all(buildings.geometry.to_numpy())
+    parts = np.asarray(shapely.get_parts(footprints))
+    out = units.copy()
+    geoms = []
+    for unit in out.geometry:
+        cut = parts[shapely.intersects(parts, unit.boundary)]
+        inside = shapely.area(shapely.intersection(cut, unit)) / shapely.area(cut)
+        grown = shapely.union_all([unit, *cut[inside > 0.5]])
+        geoms.append(shapely.difference(grown, shapely.union_all(cut[inside <= 0.5])))
+    out = out.set_geometry(geoms)
+    # units may now overlap where one grew into another: the earlier unit keeps the overlap
+    taken = shapely.Polygon()
+    fixed = []
+    for geom in out.geometry:
+        geom = shapely.difference(geom, taken)
+        geom = max(shapely.get_parts(geom), key=lambda g: g.area)
+        fixed.append(shapely.Polygon(geom.exterior))
+        taken = shapely.union(taken, fixed[-1])
+    return out.set_geometry(fixed)
+
+
 def write(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
     path.unlink(missing_ok=True)
     for name, gdf in layers.items():
@@ -113,7 +140,7 @@ def shanghai() -> None:
         ("310101002002", "外滩南演示社区(演示)", box(355300, 3455650, 356900, 3456620)),
         ("310115005001", "陆家嘴东演示社区(演示)", box(357600, 3455650, 359100, 3457700)),
     ]
-    units = demo_units(faces, windows, river, crs=roads.crs)
+    units = keep_buildings_whole(demo_units(faces, windows, river, crs=roads.crs), buildings)
     sites = landuse[landuse["kind"].isin(["school", "hospital", "commercial", "retail"])].copy()
     sites["kind"] = sites["kind"].replace({"commercial": "market", "retail": "market"})
     write(
@@ -146,6 +173,7 @@ def from_osm(raw: str, out: str, code: str, name: str, crs: int, pad_m: float) -
     faces = street_faces(roads, extent, every_way)
     hull = shapely.union_all(layers["buildings"].geometry.to_numpy()).convex_hull.buffer(pad_m)
     units = demo_units(faces, [(code, name, hull)], None, min_share=0.25, crs=roads.crs)
+    units = keep_buildings_whole(units, layers["buildings"])
     write(HERE / out, {"boundary": units, **layers, "roads": roads})
 
 
