@@ -88,10 +88,10 @@ def keep_buildings_whole(units: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -
     # units may now overlap where one grew into another: the earlier unit keeps the overlap
     taken = shapely.Polygon()
     fixed = []
-    for geom in out.geometry:
-        geom = shapely.difference(geom, taken)
-        geom = max(shapely.get_parts(geom), key=lambda g: g.area)
-        fixed.append(shapely.Polygon(geom.exterior))
+    for unit in out.geometry:
+        rest = shapely.difference(unit, taken)
+        largest = max(shapely.get_parts(rest), key=lambda g: g.area)
+        fixed.append(shapely.Polygon(largest.exterior))
         taken = shapely.union(taken, fixed[-1])
     return out.set_geometry(fixed)
 
