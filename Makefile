@@ -32,6 +32,7 @@ lint: venv ## ruff check and mypy
 
 test: venv ## test-setup, lint, then pytest (fails when no tests are collected)
 	bash scripts/test-setup.sh
+	bash scripts/ensure-npm.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest

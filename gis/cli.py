@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gis.commands import blocks, notice, plan, store
+from gis.commands import blocks, notice, plan, serve, store
 
 app = typer.Typer(
     name="wangge",
@@ -23,6 +23,7 @@ blocks.register(app)
 plan.register(app)
 store.register(app)
 notice.register(app)
+serve.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

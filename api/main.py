@@ -1,0 +1,57 @@
+"""The app factory: ``create_app(settings)`` wires settings, state, errors and routers.
+
+Importing this module reads no environment variable; :class:`~api.settings.Settings` is
+built inside :func:`create_app` when none is given.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import addresses, features, lookup, map_page, staff, tiles, versions
+from api.settings import Settings
+from api.state import AppState
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings
+        The configuration; ``Settings()`` (environment variables ``WANGGE_*``) when None.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The app; its lifespan opens the store, loads the live version and starts polling.
+    """
+    settings = settings if settings is not None else Settings()
+    state = AppState.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.live.start(settings.poll_interval_s)
+        try:
+            yield
+        finally:
+            state.close()
+
+    app = FastAPI(
+        title=settings.title,
+        description="Which grid a point or address is in; OGC API – Features; vector tiles.",
+        version="1.0",
+        lifespan=lifespan,
+    )
+    app.state.wangge = state
+    errors.install(app)
+    for module in (lookup, addresses, features, tiles, versions, staff, map_page):
+        app.include_router(module.router)
+    return app

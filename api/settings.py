@@ -1,0 +1,54 @@
+"""Service configuration: one pydantic-settings object, built only inside ``create_app``.
+
+Every field can be set through an environment variable ``WANGGE_<FIELD>`` (e.g.
+``WANGGE_DATABASE_URL``, ``WANGGE_API_KEYS='{"s3cret": ["publisher"]}'``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROLES = ("publisher", "staff", "addresses", "reader")
+"""Roles an API key can hold: publish plans, edit staff, import addresses, read (when keyed)."""
+
+
+class Settings(BaseSettings):
+    """Settings of the wangge service (see the field descriptions)."""
+
+    model_config = SettingsConfigDict(env_prefix="WANGGE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="postgresql:// URL of the PostGIS store; None: the embedded store"
+    )
+    store_path: Path = Field(
+        default=Path("wangge-plans.gpkg"), description="GeoPackage store used when no database_url"
+    )
+    db_schema: str = Field(default="public", description="PostGIS schema of the store")
+    api_keys: dict[str, list[str]] = Field(
+        default_factory=dict, description="API key → roles (publisher, staff, addresses, reader)"
+    )
+    read_requires_key: bool = Field(default=False, description="Reads need a key with any role")
+    poll_interval_s: float = Field(
+        default=2.0, ge=0, description="How often to poll for a new version"
+    )
+    max_batch_points: int = Field(default=2_000_000, gt=0, description="Largest batch lookup")
+    max_upload_bytes: int = Field(default=256 * 2**20, gt=0, description="Largest request body")
+    max_items: int = Field(default=10_000, gt=0, description="Largest OGC items page")
+    band_min: int = Field(default=300, ge=0, description="Household band: lower bound")
+    band_max: int = Field(default=800, ge=0, description="Household band: upper bound")
+    basemap_path: Path | None = Field(
+        default=None, description="GeoPackage with roads/buildings layers drawn under the grids"
+    )
+    lattice_cells: int = Field(
+        default=512, ge=0, description="Lookup lattice cells (0: exact only)"
+    )
+    tile_max_age_s: int = Field(default=31_536_000, ge=0, description="Cache lifetime of tiles")
+    title: str = Field(default="wangge grids", description="Service title")
+
+    @property
+    def store_url(self) -> str:
+        """What :func:`gis.store.open_store` opens."""
+        return self.database_url or str(self.store_path)

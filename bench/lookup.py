@@ -1,0 +1,268 @@
+"""Benchmark the service: single lookups over HTTP, a 1,000,000-point batch, vector tiles.
+
+SYNTHETIC plan (``bench/store.py``'s jittered lattice, ``--grids`` grids near 121.5°E
+31.23°N) published into a throwaway PostGIS schema; the service runs under uvicorn in a
+separate process on a loopback port (``--workers``), and the load comes from this process.
+
+Prints, in one run:
+
+* single ``GET /lookup``: latency p50 / p99 (one keep-alive connection, sequential) and
+  throughput (``--clients`` concurrent keep-alive connections in ``--procs`` processes);
+* a ``--points`` batch end-to-end (Parquet upload → Parquet answer, and JSON → JSON) beside
+  the same batch as a PostGIS ``unnest`` join (:data:`gis.lookup.BATCH_SQL`), and the
+  in-process index alone;
+* tile latency p50 / p99 at z12–z15 (PostGIS ``ST_AsMVT``).
+
+Usage::
+
+    .venv/bin/python bench/lookup.py [--grids 2000] [--points 1000000] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import io
+import math
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).parent))
+from store import synthetic_plan
+
+from api.server import free_port
+from gis.lookup import GridIndex, locate_sql
+from gis.store import open_store
+
+DEFAULT_URL = os.environ.get(
+    "WANGGE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/wangge_test"
+)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (0–100) of ``values``."""
+    return float(np.percentile(np.asarray(values), q))
+
+
+def start_server(url: str, schema: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """uvicorn in a child process; returns when /versions answers."""
+    env = {**os.environ, "WANGGE_DATABASE_URL": url, "WANGGE_DB_SCHEMA": schema,
+           "WANGGE_MAX_UPLOAD_BYTES": str(512 * 2**20), "WANGGE_POLL_INTERVAL_S": "5"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
+         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log",
+         "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"],
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/versions")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def latency(port: int, lon: np.ndarray, lat: np.ndarray, seconds: float) -> list[float]:
+    """Sequential lookups on one keep-alive connection; per-request seconds."""
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    times = []
+    end = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < end:
+        path = f"/lookup?lon={lon[i % len(lon)]}&lat={lat[i % len(lat)]}"
+        t = time.perf_counter()
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        times.append(time.perf_counter() - t)
+        assert r.status in (200, 404)
+        i += 1
+    conn.close()
+    return times
+
+
+async def _client(port: int, paths: list[str], end: float) -> tuple[int, int]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    done = failed = 0
+    i = 0
+    while time.monotonic() < end:
+        writer.write(f"GET {paths[i % len(paths)]} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        await reader.readexactly(length)
+        status = int(head.split(b" ", 2)[1])
+        done += 1
+        failed += status not in (200, 404)
+        i += 1
+    writer.close()
+    return done, failed
+
+
+def _load(args: tuple[int, list[str], int, float]) -> tuple[int, int]:
+    port, paths, clients, end = args
+
+    async def run() -> list[tuple[int, int]]:
+        return await asyncio.gather(*(_client(port, paths[k::clients], end)
+                                      for k in range(clients)))
+
+    results = asyncio.run(run())
+    return sum(r[0] for r in results), sum(r[1] for r in results)
+
+
+def throughput(port: int, lon: np.ndarray, lat: np.ndarray, seconds: float, procs: int,
+               clients: int) -> tuple[float, int]:
+    """Requests per second with ``procs`` × ``clients`` keep-alive connections."""
+    paths = [f"/lookup?lon={x}&lat={y}" for x, y in zip(lon[:20000], lat[:20000], strict=True)]
+    end = time.monotonic() + 0.5 + seconds
+    start = time.monotonic() + 0.5
+    with mp.get_context("fork").Pool(procs) as pool:
+        results = pool.map(_load, [(port, paths[k::procs], clients, end) for k in range(procs)])
+    elapsed = time.monotonic() - start + 0.5
+    done = sum(r[0] for r in results)
+    return done / elapsed, sum(r[1] for r in results)
+
+
+def post(port: int, path: str, body: bytes, ctype: str) -> tuple[float, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    t = time.perf_counter()
+    conn.request("POST", path, body=body, headers={"Content-Type": ctype})
+    r = conn.getresponse()
+    data = r.read()
+    assert r.status == 200, data[:300]
+    return time.perf_counter() - t, data
+
+
+def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    return (int((lon + 180) / 360 * n),
+            int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--grids", type=int, default=2000)
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--procs", type=int, default=1)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    args = parser.parse_args()
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    proc = None
+    rows: list[tuple[str, str]] = []
+    try:
+        grids, units = synthetic_plan(args.grids, seed=1, prefix="")
+        with open_store(args.database_url, schema=schema) as store:
+            info = store.publish(grids, author="bench", units=units)
+            stored = store.read_grids()
+        x0, y0, x1, y1 = stored.total_bounds
+        rng = np.random.default_rng(0)
+        lon = rng.uniform(x0, x1, args.points)
+        lat = rng.uniform(y0, y1, args.points)
+        port = free_port()
+        proc = start_server(args.database_url, schema, port, args.workers)
+        print(f"plan: {len(stored)} grids (synthetic), PostGIS schema {schema}; "
+              f"uvicorn workers={args.workers}, {os.cpu_count()} CPUs")
+
+        latency(port, lon, lat, 1.0)  # warm up
+        times = latency(port, lon, lat, args.seconds)
+        rows.append(("GET /lookup latency p50 / p99 (1 connection)",
+                     f"{1000 * pct(times, 50):.2f} ms / {1000 * pct(times, 99):.2f} ms "
+                     f"(n={len(times)})"))
+        rps, failed = throughput(port, lon, lat, args.seconds, args.procs, args.clients)
+        rows.append((f"GET /lookup throughput ({args.procs}×{args.clients} connections)",
+                     f"{rps:,.0f} requests/s, {failed} failed"))
+
+        table = pd.DataFrame({"lon": lon, "lat": lat})
+        buffer = io.BytesIO()
+        table.to_parquet(buffer, index=False)
+        t_parquet, data = post(port, "/lookup/batch?format=parquet", buffer.getvalue(),
+                               "application/vnd.apache.parquet")
+        t = time.perf_counter()
+        answer = pd.read_parquet(io.BytesIO(data))
+        t_parquet += time.perf_counter() - t
+        rows.append((f"batch {args.points:,} points, Parquet → Parquet (end-to-end)",
+                     f"{t_parquet:.2f} s"))
+        t = time.perf_counter()
+        body = orjson.dumps({"crs": "wgs84", "points": np.column_stack([lon, lat])},
+                            option=orjson.OPT_SERIALIZE_NUMPY)
+        t_json, data = post(port, "/lookup/batch", body, "application/json")
+        orjson.loads(data)
+        t_json += time.perf_counter() - t
+        rows.append((f"batch {args.points:,} points, JSON → JSON (client: orjson encode/decode)",
+                     f"{t_json:.2f} s"))
+
+        t = time.perf_counter()
+        index = GridIndex(stored, version=info)
+        t_build = time.perf_counter() - t
+        t = time.perf_counter()
+        index.locate(lon, lat)
+        rows.append(("in-process index: build / locate all points",
+                     f"{t_build:.2f} s / {time.perf_counter() - t:.2f} s"))
+
+        options = f"-c search_path={schema},public"
+        with psycopg.connect(args.database_url, options=options) as conn:
+            t = time.perf_counter()
+            sql_codes = locate_sql(conn, info.id, lon, lat)
+            t_sql = time.perf_counter() - t
+        agree = np.array_equal(
+            answer["grid_code"].fillna("").to_numpy(),
+            np.array([c or "" for c in sql_codes], dtype=object))
+        rows.append(("same batch as a PostGIS unnest join", f"{t_sql:.2f} s "
+                     f"(service is {t_sql / t_parquet:.1f}× faster; answers identical: {agree})"))
+
+        conn2 = http.client.HTTPConnection("127.0.0.1", port)
+        for z in (12, 13, 14, 15):
+            tx0, ty1 = tile_xy(x0, y0, z)
+            tx1, ty0 = tile_xy(x1, y1, z)
+            tiles = [(x, y) for x in range(tx0, tx1 + 1) for y in range(ty0, ty1 + 1)][:200]
+            cold, warm, sizes = [], [], []
+            for attempt in range(3):
+                for x, y in tiles:
+                    t = time.perf_counter()
+                    conn2.request("GET", f"/tiles/{info.id}/{z}/{x}/{y}.mvt")
+                    r = conn2.getresponse()
+                    sizes.append(len(r.read()))
+                    (cold if attempt == 0 else warm).append(time.perf_counter() - t)
+            rows.append((f"tile z{z} ({len(tiles)} tiles, ST_AsMVT; then cached)",
+                         f"cold p50 {1000 * pct(cold, 50):.1f} ms, p99 {1000 * pct(cold, 99):.1f}"
+                         f" ms; cached p50 {1000 * pct(warm, 50):.2f} ms; "
+                         f"mean {statistics.mean(sizes) / 1024:.0f} KiB"))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=20)
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    width = max(len(k) for k, _ in rows)
+    print()
+    print(f"| {'measure'.ljust(width)} | result |")
+    print(f"|{'-' * (width + 2)}|--------|")
+    for key, value in rows:
+        print(f"| {key.ljust(width)} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""``wangge serve`` (the web service) and ``wangge addresses import`` (standard addresses).
+
+The store is ``--store`` (or ``WANGGE_DATABASE_URL``): a ``postgresql://`` URL, or a
+``.gpkg`` file, ``wangge-plans.gpkg`` by default. Every other service setting comes from
+``WANGGE_*`` environment variables (see :class:`api.settings.Settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gis.commands import common
+
+DEFAULT_STORE = "wangge-plans.gpkg"
+StoreOpt = Annotated[
+    str,
+    typer.Option("--store", envvar="WANGGE_DATABASE_URL",
+                 help="postgresql:// URL or .gpkg file holding the plan versions"),
+]
+SchemaOpt = Annotated[str, typer.Option("--schema", help="PostGIS schema of the store")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and the ``addresses`` group (``addresses import``) to ``app``."""
+
+    @app.command("serve")
+    @common.handle_errors
+    def serve(
+        store: StoreOpt = DEFAULT_STORE,
+        schema: SchemaOpt = "public",
+        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+        basemap: Annotated[
+            Path | None, typer.Option("--basemap", help="GeoPackage with roads/buildings")
+        ] = None,
+        workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+    ) -> None:
+        """Serve lookups, OGC API – Features, vector tiles and the web map."""
+        import os  # noqa: PLC0415
+
+        import uvicorn  # noqa: PLC0415
+
+        from gis.store import is_database_url  # noqa: PLC0415
+
+        if is_database_url(store):
+            os.environ["WANGGE_DATABASE_URL"] = store
+        else:
+            os.environ.pop("WANGGE_DATABASE_URL", None)
+            os.environ["WANGGE_STORE_PATH"] = store
+        os.environ["WANGGE_DB_SCHEMA"] = schema
+        if basemap is not None:
+            os.environ["WANGGE_BASEMAP_PATH"] = str(basemap)
+        common.console.print(f"serving {store} on http://{host}:{port}/ (map: /map, docs: /docs)")
+        uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
+                    access_log=False)
+
+    addresses = typer.Typer(help="The standard-address table (標準地址) used by address lookups.")
+    app.add_typer(addresses, name="addresses")
+
+    @addresses.command("import")
+    @common.handle_errors
+    def import_addresses(
+        csv: Annotated[Path, typer.Argument(help="CSV: address, lon, lat, [region, street, …]")],
+        crs: Annotated[str, typer.Option("--crs", help="wgs84, cgcs2000, gcj02, bd09, EPSG:n")]
+        = "wgs84",
+        store: StoreOpt = DEFAULT_STORE,
+        schema: SchemaOpt = "public",
+    ) -> None:
+        """Replace the address table of a store with the rows of a CSV file."""
+        from gis.addresses import read_address_csv  # noqa: PLC0415
+        from gis.store.addresses import open_registry  # noqa: PLC0415
+
+        table = read_address_csv(csv, crs=crs)
+        registry = open_registry(store, schema=schema)
+        try:
+            count = registry.replace_addresses(table)
+        finally:
+            registry.close()
+        common.console.print(f"imported {count} addresses into {store}")

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Make sure npm is available (the web map's MapLibre GL JS is installed from npm), then run
+# `npm ci` when package-lock.json is newer than node_modules. Installs Debian's npm (which
+# brings Node.js) with apt-get when missing; needs root or sudo for that.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if ! command -v npm >/dev/null 2>&1; then
+    sudo_cmd=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || { echo "ensure-npm: npm is missing; install nodejs and npm (needs root)" >&2; exit 1; }
+        sudo_cmd=(sudo)
+    fi
+    echo "ensure-npm: installing Debian npm"
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm
+fi
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    npm ci --no-audit --no-fund
+fi

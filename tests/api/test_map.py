@@ -1,0 +1,103 @@
+"""The web map in a real headless browser (Debian chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from PIL import Image
+from playwright import sync_api as playwright
+from service_helpers import Service
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader",
+        "--enable-unsafe-swiftshader", "--disable-background-networking",
+        "--disable-component-update"]  # fmt: skip
+
+
+def test_map_loads_clicks_and_searches(gpkg_service: Service, address_csv: Path) -> None:
+    service = gpkg_service
+    with service.client() as client:
+        r = client.post(
+            "/addresses",
+            content=address_csv.read_bytes(),
+            headers={"X-API-Key": "addr-key", "content-type": "text/csv"},
+        )
+        assert r.status_code == 200
+    errors: list[str] = []
+    tiles: list[tuple[str, int]] = []
+    outside: list[str] = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def seen(response) -> None:
+            url = response.url
+            if not url.startswith((service.url, "blob:", "data:")):
+                outside.append(url)
+            if "/tiles/" in url and url.endswith(".mvt"):
+                tiles.append((url, response.status))
+
+        page.on("response", seen)
+        page.goto(f"{service.url}/map")
+        page.wait_for_function("window.wangge && window.wangge.ready === true", timeout=60_000)
+
+        # click inside a grid, away from its edges
+        grids = service.store.read_grids()
+        inner = grids.geometry.to_crs(32651).buffer(-25).to_crs(4326)
+        points = shapely.point_on_surface(inner[~inner.is_empty].to_numpy())
+        screen = page.evaluate(
+            "(pts) => pts.map(([x, y]) => {"
+            " const p = wangge.map.project([x, y]); return [p.x, p.y]; })",
+            [[q.x, q.y] for q in points],
+        )
+        # a grid in the middle of the view: not under the search box or the panel
+        xy = next(s for s in screen if 420 < s[0] < 780 and 250 < s[1] < 700)
+        page.mouse.click(xy[0], xy[1])
+        page.wait_for_selector("#panel-code", timeout=10_000)
+        shown = page.inner_text("#panel-code")
+        lng, lat = page.evaluate("wangge.lastClick")
+        with service.client() as client:
+            expected = client.get("/lookup", params={"lon": lng, "lat": lat}).json()
+        assert shown == expected["grid"]["grid_code"]
+        assert page.evaluate("wangge.highlighted") == shown
+
+        # search an address: the grid holding it is highlighted
+        table = pd.read_csv(address_csv, dtype=str)
+        page.fill("#q", "九江路14号 三栋 三单元 302")
+        page.click("#search button")
+        page.wait_for_function(
+            f"wangge.highlighted === '{table['expected_grid'][8]}'", timeout=10_000
+        )
+        page.wait_for_function("window.wangge.map.loaded()", timeout=30_000)
+        page.wait_for_timeout(500)
+        lit = page.evaluate("wangge.map.queryRenderedFeatures({layers: ['highlight']}).length")
+        assert lit > 0
+        assert page.inner_text("#panel-code") == table["expected_grid"][8]
+
+        # search a coordinate
+        other = shapely.point_on_surface(inner.iloc[2])
+        page.fill("#q", f"{other.x},{other.y}")
+        page.click("#search button")
+        page.wait_for_function(
+            f"wangge.highlighted === '{grids['grid_code'].iloc[2]}'", timeout=10_000
+        )
+        labels = page.locator(".grid-label").count()
+        attribution = page.inner_text(".maplibregl-ctrl-attrib")
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "map.png"
+        page.screenshot(path=str(shot))
+        browser.close()
+    assert errors == []
+    assert tiles
+    assert all(status == 200 for _, status in tiles), tiles
+    assert outside == []  # no CDN, no external basemap
+    assert labels > 0
+    assert "OpenStreetMap contributors" in attribution
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
+    assert pixels.std() > 10  # not blank
