@@ -143,6 +143,7 @@ def shanghai() -> None:
     units = keep_buildings_whole(demo_units(faces, windows, river, crs=roads.crs), buildings)
     sites = landuse[landuse["kind"].isin(["school", "hospital", "commercial", "retail"])].copy()
     sites["kind"] = sites["kind"].replace({"commercial": "market", "retail": "market"})
+    sites = sites[sites.intersects(shapely.union_all(units.geometry.to_numpy()))]  # in the area
     write(
         HERE / "shanghai_bund.gpkg",
         {
