@@ -8,6 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # pip runs again only when pyproject.toml is newer than this stamp.
 STAMP := $(VENV)/.wangge-installed
+PORT ?= 8000
 
 .PHONY: help venv test test-setup lint demo clean
 
@@ -37,10 +38,17 @@ test: venv ## test-setup, lint, then pytest (fails when no tests are collected)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-demo: venv ## cut the Shanghai Bund sample into blocks: out/shanghai_blocks.{gpkg,html}
+demo: venv ## partition the Shanghai sample, publish it, serve map + lookup API on :8000
+	bash scripts/ensure-npm.sh
 	mkdir -p out
-	$(BIN)/wangge blocks data/shanghai_bund.gpkg \
-		--out out/shanghai_blocks.gpkg --map out/shanghai_blocks.html
+	$(BIN)/wangge partition data/shanghai_bund.gpkg --seed 1 --code-scheme stats12 \
+		--out out/shanghai_plan.gpkg --map out/shanghai_plan.html
+	$(BIN)/wangge publish out/shanghai_plan.gpkg --store out/wangge-plans.gpkg \
+		--units data/shanghai_bund.gpkg --units-layer boundary \
+		--author demo --note "Shanghai sample, demonstration boundaries"
+	@echo "map: http://127.0.0.1:$(PORT)/map   lookup: http://127.0.0.1:$(PORT)/lookup?lon=121.48452&lat=31.24946"
+	$(BIN)/wangge serve --store out/wangge-plans.gpkg --basemap data/shanghai_bund.gpkg \
+		--port $(PORT)
 
 clean: ## remove out/ and tool caches (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -162,6 +162,12 @@ def build_blocks(
 
     tree = shapely.STRtree(faces_arr)
     cluster_block, _ = assign_polygons(clusters, faces_arr, tree=tree)
+    # a building belongs to the area only when most of it lies inside: otherwise a sliver
+    # clipped off a neighbour's house would carry that house's households into the area
+    if len(clusters):
+        whole_area = shapely.union_all(units.geometry.to_numpy())
+        inside = shapely.area(shapely.intersection(clusters, whole_area))
+        cluster_block[inside <= 0.5 * shapely.area(clusters)] = -1
     buildings = footprints.copy()
     buildings[col.BLOCK_ID] = cluster_block[cluster_of] if len(buildings) else []
     buildings = buildings[buildings[col.BLOCK_ID] >= 0].copy()

@@ -28,6 +28,7 @@ import logging
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -300,15 +301,18 @@ class _Search:
             xadj.append(len(adjncy))
         vweights = [max(0, x) + 1 for x in self.h]
         opts = pymetis.Options(seed=int(self.rng.integers(2**31 - 1)), contig=1)
+        # pymetis >= 2025.2 takes CSR adjacency as an object (the xadj= form is deprecated)
+        graph: dict[str, Any] = (
+            {"adjacency": pymetis.CSRAdjacency(xadj, adjncy)}
+            if hasattr(pymetis, "CSRAdjacency")
+            else {"xadj": xadj, "adjncy": adjncy}
+        )
         try:
             _, parts = pymetis.part_graph(
-                k,
-                xadj=xadj,
-                adjncy=adjncy,
-                vweights=vweights,
-                eweights=eweights,
-                options=opts,
+                k, vweights=vweights, eweights=eweights, options=opts, **graph
             )
+        except Warning:
+            raise  # a deprecation must surface, not silently switch the algorithm
         except Exception as exc:  # METIS refuses some tiny or odd graphs; bisect instead
             log.debug("METIS failed (%s); seeding by spanning-tree bisection", exc)
             return self._seed_by_bisection(k)
