@@ -12,6 +12,7 @@ footway or wall inside a block, :data:`GAP_PENALTY` along a gap between building
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,9 @@ class Atoms:
     edges: pd.DataFrame
 
 
-def atoms_from_blockset(blockset: BlockSet, *, max_households: int) -> Atoms:
+def atoms_from_blockset(
+    blockset: BlockSet, *, max_households: int, whole_blocks: Collection[int] = ()
+) -> Atoms:
     """Build the partition atoms of ``blockset``, splitting blocks above ``max_households``.
 
     Parameters
@@ -72,6 +75,8 @@ def atoms_from_blockset(blockset: BlockSet, *, max_households: int) -> Atoms:
         Street blocks, buildings, household features and adjacency in a metric CRS.
     max_households
         The grid maximum: blocks holding more are split between their buildings.
+    whole_blocks
+        Ids of blocks never split, whatever they hold (natural villages).
 
     Returns
     -------
@@ -90,7 +95,7 @@ def atoms_from_blockset(blockset: BlockSet, *, max_households: int) -> Atoms:
     geoms = shapely.from_wkb(shapely.to_wkb(blocks.geometry.to_numpy()))
     b_count, b_max = _building_stats(blockset, bid)
 
-    oversized = np.flatnonzero(hh > max_households)
+    oversized = np.flatnonzero((hh > max_households) & ~np.isin(bid, list(whole_blocks)))
     pieces_of: dict[int, dict[str, np.ndarray]] = {}
     if len(oversized):
         pieces_of = _split_oversized(blockset, blocks, oversized, max_households)

@@ -167,7 +167,9 @@ def assign_codes(
     for i in order:
         if codes.iloc[i]:
             continue
-        key = (parents[i], kinds[i] if scheme == "village6" else "")
+        # one counter per code series: village6 series are shared by units whose codes end
+        # in the same 3 digits, so they must share the counter too or codes would collide
+        key = (parents[i][-3:], kinds[i]) if scheme == "village6" else (parents[i], "")
         if key not in next_seq:
             taken = [
                 sequence_of(c, scheme)
@@ -244,5 +246,3 @@ def _keep_codes(
         taken_old.add(o)
         kept += 1
     return kept
-
-

@@ -22,7 +22,13 @@ from pyogrio.errors import DataSourceError
 
 from gis import columns as col
 from gis.crs import check_coordinates, local_metric_crs, parse_crs, require_metric
-from gis.errors import CRSError, GeometryError, HouseholdError, InputFileError
+from gis.errors import (
+    CRSError,
+    GeometryError,
+    HouseholdError,
+    InputFileError,
+    UnitOverlapError,
+)
 from gis.roads import normalise_roads
 
 log = logging.getLogger(__name__)
@@ -207,7 +213,7 @@ def read_area(
         raise CRSError("; ".join(problems))
 
     # check the boundary before choosing a CRS from it: an all-empty one has no bounds
-    units = _check_boundary(layers["boundary"])
+    units = check_boundary(layers["boundary"])
     work_crs = require_metric(parse_crs(crs)) if crs is not None else None
     if work_crs is None:
         work_crs = local_metric_crs(units)
@@ -280,8 +286,20 @@ def _collect_layers(
     return layers
 
 
-def _check_boundary(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Check boundary polygons and give every unit a code and a name."""
+def check_boundary(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Check boundary polygons and give every unit a code and a name.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``unit_code``, ``unit_name``, ``level``, ``parent_code`` per unit (``code`` and
+        ``name`` of the conventional layer, or generated codes ``U001``… when absent).
+
+    Raises
+    ------
+    GeometryError
+        Non-polygons, empty or invalid geometry, repeated codes, overlapping units.
+    """
     geoms = gdf.geometry
     problems: list[str] = []
     bad_type = ~geoms.geom_type.isin(["Polygon", "MultiPolygon"])
@@ -311,6 +329,7 @@ def _check_boundary(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if codes.duplicated().any():
         msg = f"boundary codes repeat: {sorted(set(codes[codes.duplicated()]))}; make them unique"
         raise GeometryError(msg)
+    _check_unit_overlap(units.geometry.to_numpy(), codes.to_numpy())
     names = units["name"].astype(str) if "name" in units else codes
     out = gpd.GeoDataFrame(
         {
@@ -323,6 +342,35 @@ def _check_boundary(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         crs=gdf.crs,
     )
     return out
+
+
+#: Units overlapping by more than this share of the smaller one are refused (noise below).
+UNIT_OVERLAP_SHARE = 1e-6
+
+
+def _check_unit_overlap(geoms: np.ndarray, codes: np.ndarray) -> None:
+    """Refuse units that share interior area, naming both unit codes."""
+    if len(geoms) < 2:
+        return
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if len(a) == 0:
+        return
+    inter = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+    smaller = np.minimum(shapely.area(geoms[a]), shapely.area(geoms[b]))
+    bad = inter > UNIT_OVERLAP_SHARE * np.maximum(smaller, 1e-30)
+    if bad.any():
+        pairs = [
+            f"{codes[i]} and {codes[j]} ({inter[k] / smaller[k]:.1%} of the smaller)"
+            for k, (i, j) in enumerate(zip(a.tolist(), b.tolist(), strict=True))
+            if bad[k]
+        ]
+        msg = (
+            f"boundary units overlap: {'; '.join(pairs[:5])}; every place must belong to "
+            "exactly one community or village: redraw the shared edge so the units only touch"
+        )
+        raise UnitOverlapError(msg)
 
 
 def _check_meets_boundary(

@@ -19,6 +19,7 @@ import logging
 import math
 import numbers
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,6 +141,7 @@ def run_partition(
     target: int = 500,
     rng: int | np.random.Generator | None = None,
     validate: bool = True,
+    whole_blocks: Collection[int] = (),
 ) -> Plan:
     """Partition street blocks into contiguous grids of ``min_households``–``max_households``.
 
@@ -156,6 +158,9 @@ def run_partition(
     validate
         Recompute every check from geometry (:func:`gis.validate.validate_plan`) into the
         report; switch off only for speed when the caller validates itself.
+    whole_blocks
+        Ids of blocks never split even above the maximum (natural villages, see
+        :mod:`gis.villages`); such a block becomes a grid of its own and is reported.
 
     Returns
     -------
@@ -187,7 +192,7 @@ def run_partition(
     gen = np.random.default_rng(rng)
     started = time.perf_counter()
     options = SearchOptions(min_households, max_households, target)
-    atoms = atoms_from_blockset(blockset, max_households=max_households)
+    atoms = atoms_from_blockset(blockset, max_households=max_households, whole_blocks=whole_blocks)
     _refuse_narrow_band(atoms, options)
     t_atoms = time.perf_counter()
 

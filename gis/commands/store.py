@@ -15,8 +15,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from gis import columns as col
 from gis.commands import common
 from gis.errors import InputFileError, OptionError
+from gis.inputs import check_boundary
 from gis.io import write_json
 from gis.store import Store, open_store
 from gis.store.diff import PlanDiff
@@ -96,7 +98,11 @@ def register(app: typer.Typer) -> None:
         """Publish a plan as the new live version (validated, all or nothing)."""
         common.setup_logging(verbose)
         grids = read_plan(plan, layer=layer)
-        unit_gdf = read_plan(units, layer=units_layer) if units is not None else None
+        unit_gdf = None
+        if units is not None:  # a conventional boundary layer (code, name) or stored units
+            unit_gdf = read_plan(units, layer=units_layer)
+            if col.UNIT_CODE not in unit_gdf:
+                unit_gdf = check_boundary(unit_gdf)
         cells = read_plan(plan, layer=cells_layer) if cells_layer is not None else None
         started = time.perf_counter()
         with _open(store, schema) as opened:
