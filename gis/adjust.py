@@ -9,11 +9,14 @@ household features and repairs only what must change:
    band*;
 2. the *region* is those grids and their unlocked ordinary neighbours in the same unit; no
    other grid is touched, so every other grid keeps its geometry and its code;
-3. inside the region, boundary atoms are moved one at a time between neighbouring grids,
-   each time the move that lowers the households outside the band most while moving the
-   fewest households, keeping every grid connected; when that gets stuck, the region is
-   partitioned afresh (:mod:`gis.partition_search`) and the result with less violation
-   (then fewer households moved) is kept;
+3. inside the region the cheapest repair is searched, ranked by households outside the band
+   (beyond what each grid already had before the change), then households moved, then atoms
+   moved: boundary moves first (one atom with households, with the empty atoms linking it to
+   the border, checked to keep every grid connected), chains of them (A→B then B→C or back)
+   by a beam search; then re-cuts of a grid with one neighbour that keep the most households
+   in their old grid; then a fresh partition (:mod:`gis.partition_search`) of only the grids
+   still out of band and their neighbours; the whole region is partitioned afresh only when
+   all of that fails, and the cheapest result is kept;
 4. changed grids are dissolved again and codes are re-assigned with
    :func:`gis.codes.assign_codes` (``previous=`` the old grids: unchanged grids keep theirs).
 
@@ -25,6 +28,7 @@ matched one to one by shared households), the figure to compare with a full re-p
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, replace
 
 import geopandas as gpd
@@ -45,21 +49,25 @@ from gis.plan_graph import (
     LOCKED,
     atom_neighbours,
     band_of,
+    components,
     finish_plan,
-    is_connected,
     match_labels,
     out_of_band,
     rebuild_grids,
 )
-from gis.tree_cut import best_tree_cut
+from gis.tree_cut import CutScore, best_tree_cut
 from gis.validate import Report
 
 log = logging.getLogger(__name__)
 
-#: Upper bound on single-atom repair moves (a safeguard; each move lowers the violation).
-MAX_MOVES = 10_000
+#: Steps (single-atom moves) of the repair's beam search.
+BEAM_DEPTH = 8
+#: Plans kept at each step of the repair's beam search.
+BEAM_WIDTH = 48
+#: Most empty atoms moved along with one atom with households to reach a border.
+MAX_CHAIN = 8
 #: Random spanning trees drawn when re-cutting a pair of grids.
-PAIR_TREES = 16
+PAIR_TREES = 64
 
 
 @dataclass(frozen=True)
@@ -261,7 +269,9 @@ def adjust_plan(
         region_grids |= {int(labels[b]) for b in nbrs[a]} & free
     new_labels = labels.copy()
     if region_grids & set(bad):
-        new_labels = _repair_region(atoms, labels, sorted(region_grids), nbrs, band, gen)
+        before = plan.grids.set_index(col.GRID_ID)[col.HOUSEHOLDS]
+        allow = {g: _viol(int(before.loc[g]), band) for g in region_grids}
+        new_labels = _repair_region(atoms, labels, sorted(region_grids), nbrs, band, gen, allow)
     changed = sorted(
         int(g) for g in set(labels[labels != new_labels]) | set(new_labels[labels != new_labels])
     )
@@ -380,129 +390,291 @@ def _repair_region(
     nbrs: list[dict[int, float]],
     band: SearchOptions,
     rng: np.random.Generator,
+    allow: dict[int, int],
 ) -> np.ndarray:
-    """Greedy single-atom moves inside ``region``; a fresh search there if they get stuck."""
+    """The cheapest repair found inside ``region``: minimal moves first, a fresh search last.
+
+    Candidates are ranked by households still outside the band beyond what each grid was
+    allowed (``allow``: its violation before the change), then households moved, then atoms
+    moved. In order: boundary-atom moves and chains of them (a beam search), a re-cut of a
+    pair of grids keeping most households in place followed by more moves, and only when
+    the band is still not restored, a fresh partition of the region.
+    """
     hh = atoms[col.HOUSEHOLDS].to_numpy().astype(np.int64)
-    greedy = _greedy_moves(labels, set(region), nbrs, hh, band)
-    for _ in range(3):
-        recombined = _recombine_pairs(greedy, set(region), nbrs, hh, band, rng)
-        if np.array_equal(recombined, greedy):
-            break
-        greedy = _greedy_moves(recombined, set(region), nbrs, hh, band)
-    idx = np.flatnonzero(np.isin(labels, region))
-
-    def cost(lab: np.ndarray) -> tuple[int, int]:
-        sums = pd.Series(hh[idx]).groupby(lab[idx]).sum()
-        return sum(_viol(int(x), band) for x in sums), int(hh[idx][lab[idx] != labels[idx]].sum())
-
-    best = greedy
-    if cost(greedy)[0] > 0:
-        fresh = labels.copy()
-        next_id = int(labels.max()) + 1
-        units = atoms[col.UNIT_CODE].astype(str).to_numpy()
-        for unit in sorted(set(units[idx].tolist())):
-            sub = idx[units[idx] == unit]
-            local = search_region(atoms, sub, nbrs, band, rng)
-            mapping = match_labels(labels[sub], local, hh[sub].astype(float))
-            for lab in sorted(set(local.tolist())):
-                if lab not in mapping:
-                    mapping[lab] = next_id
-                    next_id += 1
-            fresh[sub] = [mapping[int(x)] for x in local]
-        if cost(fresh) < cost(greedy):
+    rset = set(region)
+    repair = _Repair(labels, rset, nbrs, hh, band, allow)
+    best = repair.beam(labels)
+    for start in (labels, best):
+        lab = start
+        for _ in range(3):
+            if repair.cost(lab)[0] == 0:
+                break
+            recut = repair.beam(_recut_pairs(lab, repair, rng))
+            if repair.cost(recut) >= repair.cost(lab):
+                break
+            lab = recut
+        if repair.cost(lab) < repair.cost(best):
+            best = lab
+    if repair.cost(best)[0] > 0:
+        # a fresh partition of what is still out of band and its neighbours only
+        local = _fresh(atoms, best, _still_bad(best, repair), repair, rng)
+        if repair.cost(local) < repair.cost(best):
+            best = local
+    if repair.cost(best)[0] > 0:
+        fresh = _fresh(atoms, labels, set(region), repair, rng)
+        if repair.cost(fresh) < repair.cost(best):
             best = fresh
+    log.info("repair: %s (excess, households moved, atoms moved)", repair.cost(best))
     return best
 
 
-def _greedy_moves(
-    labels: np.ndarray,
-    region: set[int],
-    nbrs: list[dict[int, float]],
-    hh: np.ndarray,
-    band: SearchOptions,
-) -> np.ndarray:
-    lab = labels.copy()
-    members: dict[int, set[int]] = {g: set(np.flatnonzero(lab == g).tolist()) for g in region}
-    total = {g: int(hh[list(m)].sum()) for g, m in members.items()}
-    for _ in range(MAX_MOVES):
-        best: tuple[int, int, int, int, int] | None = None  # (dv, moved, atom, from, to)
-        for g in sorted(region):
-            if _viol(total[g], band) == 0:
-                continue
-            for a in sorted(members[g]):
-                for b in nbrs[a]:
-                    other = int(lab[b])
-                    if other == g or other not in region:
-                        continue
-                    # too many households: give a; too few: take b
-                    atom, src, dst = (
-                        (a, g, other) if total[g] > band.max_households else (b, other, g)
-                    )
-                    h = int(hh[atom])
-                    dv = (
-                        _viol(total[src] - h, band)
-                        + _viol(total[dst] + h, band)
-                        - _viol(total[src], band)
-                        - _viol(total[dst], band)
-                    )
-                    back = labels[atom] == dst
-                    key = (dv, -h if back else h, atom, src, dst)
-                    if (
-                        dv < 0
-                        and (best is None or key < best)
-                        and len(members[src]) > 1
-                        and is_connected(members[src] - {atom}, nbrs)
-                    ):
-                        best = key
-        if best is None:
-            break
-        _, _, atom, src, dst = best
-        lab[atom] = dst
-        members[src].discard(atom)
-        members[dst].add(atom)
-        total[src] -= int(hh[atom])
-        total[dst] += int(hh[atom])
-    return lab
+def _still_bad(lab: np.ndarray, repair: _Repair) -> set[int]:
+    """Region grids of ``lab`` still in excess and their neighbours in the region."""
+    total = repair.totals(lab)
+    bad = {g for g, x in total.items() if repair.excess(g, x) > 0}
+    out = set(bad)
+    for a in np.flatnonzero(np.isin(lab, sorted(bad))).tolist():
+        out |= {int(lab[b]) for b in repair.nbrs[a]} & repair.region
+    return out
 
 
-def _recombine_pairs(
-    labels: np.ndarray,
-    region: set[int],
-    nbrs: list[dict[int, float]],
-    hh: np.ndarray,
-    band: SearchOptions,
+def _fresh(
+    atoms: gpd.GeoDataFrame,
+    lab: np.ndarray,
+    grids: set[int],
+    repair: _Repair,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Re-cut each grid still outside the band together with one neighbour (tree cuts)."""
+    """``lab`` with the atoms of ``grids`` partitioned afresh, then polished by moves."""
+    hh = repair.hh
+    idx = np.flatnonzero(np.isin(lab, sorted(grids)))
+    fresh = lab.copy()
+    next_id = max(int(repair.orig.max()), int(lab.max())) + 1
+    units = atoms[col.UNIT_CODE].astype(str).to_numpy()
+    for unit in sorted(set(units[idx].tolist())):
+        sub = idx[units[idx] == unit]
+        local = search_region(atoms, sub, repair.nbrs, repair.band, rng)
+        mapping = match_labels(lab[sub], local, hh[sub].astype(float))
+        for x in sorted(set(local.tolist())):
+            if x not in mapping:
+                mapping[x] = next_id
+                next_id += 1
+        fresh[sub] = [mapping[int(x)] for x in local]
+    return repair.beam(fresh)
+
+
+class _Repair:
+    """Costs and boundary moves of a region being repaired (labels are full-length arrays)."""
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        region: set[int],
+        nbrs: list[dict[int, float]],
+        hh: np.ndarray,
+        band: SearchOptions,
+        allow: dict[int, int],
+    ) -> None:
+        self.orig = labels
+        self.region = region
+        self.nbrs = nbrs
+        self.hh = hh
+        self.band = band
+        self.allow = allow
+        self.idx = np.flatnonzero(np.isin(labels, sorted(region)))
+
+    def excess(self, g: int, total: int) -> int:
+        """Households of grid ``g`` outside the band beyond what it was allowed."""
+        return max(_viol(total, self.band) - self.allow.get(g, 0), 0)
+
+    def totals(self, lab: np.ndarray) -> dict[int, int]:
+        """Households of every grid holding region atoms under ``lab``."""
+        grids, inverse = np.unique(lab[self.idx], return_inverse=True)
+        sums = np.bincount(inverse, weights=self.hh[self.idx].astype(float))
+        return {int(g): round(float(x)) for g, x in zip(grids, sums, strict=True)}
+
+    def cost(self, lab: np.ndarray) -> tuple[int, int, int]:
+        """(excess over the region, households moved, atoms moved) of ``lab``."""
+        idx = self.idx
+        moved = lab[idx] != self.orig[idx]
+        return (
+            sum(self.excess(g, x) for g, x in self.totals(lab).items()),
+            int(self.hh[idx][moved].sum()),
+            int(moved.sum()),
+        )
+
+    def beam(self, start: np.ndarray) -> np.ndarray:
+        """Boundary moves from ``start`` (beam search), the cheapest plan reached.
+
+        Each step moves one atom with households (with the empty atoms linking it to the
+        border, if any) out of a grid above its allowance or into one below it, to a
+        neighbouring region grid, keeping the source connected. Chains (A→B, then B→C or
+        back B→A) arise when a move pushes the receiving grid out of band.
+        """
+        best_lab, best_cost = start, self.cost(start)
+        beam: list[tuple[tuple[int, int, int], np.ndarray]] = [(best_cost, start)]
+        seen = {start.tobytes()}
+        for _ in range(BEAM_DEPTH):
+            children: list[tuple[tuple[int, int, int], int, tuple[int, ...], int, np.ndarray]] = []
+            for cost, lab in beam:
+                if cost[0] == 0:
+                    continue
+                for piece, dst, child_cost in self._moves(lab, cost):
+                    if best_cost[0] == 0 and child_cost[:2] >= best_cost[:2]:
+                        continue
+                    children.append((child_cost, len(children), piece, dst, lab))
+            children.sort(key=lambda c: c[:2])
+            beam = []
+            for child_cost, _, piece, dst, lab in children:
+                new = lab.copy()
+                new[list(piece)] = dst
+                key = new.tobytes()
+                if key in seen:
+                    continue
+                seen.add(key)
+                beam.append((child_cost, new))
+                if child_cost < best_cost:
+                    best_lab, best_cost = new, child_cost
+                if len(beam) >= BEAM_WIDTH:
+                    break
+            if not beam:
+                break
+        return best_lab
+
+    def _moves(
+        self, lab: np.ndarray, cost: tuple[int, int, int]
+    ) -> list[tuple[tuple[int, ...], int, tuple[int, int, int]]]:
+        """Candidate moves (atoms, destination, cost after) out of or into grids in excess."""
+        total = self.totals(lab)
+        pairs: set[tuple[int, int]] = set()
+        for g in sorted(total):
+            if self.excess(g, total[g]) == 0:
+                continue
+            give = total[g] > self.band.max_households
+            for a in np.flatnonzero(lab == g).tolist():
+                for b in self.nbrs[a]:
+                    other = int(lab[b])
+                    if other != g and other in self.region:
+                        pairs.add((g, other) if give else (other, g))
+        out: list[tuple[tuple[int, ...], int, tuple[int, int, int]]] = []
+        for src, dst in sorted(pairs):
+            mine = set(np.flatnonzero(lab == src).tolist())
+            for first in self._pieces(lab, src, dst):
+                pieces = components(mine - set(first), self.nbrs)
+                if not pieces:
+                    continue
+                # parts cut off from the bulk of the source go along with the piece
+                keep = max(pieces, key=lambda c: (int(self.hh[c].sum()), len(c), -c[0]))
+                piece = np.array(sorted(mine - set(keep)), dtype=np.int64)
+                h = int(self.hh[piece].sum())
+                dx = (
+                    self.excess(src, total[src] - h)
+                    + self.excess(dst, total[dst] + h)
+                    - self.excess(src, total[src])
+                    - self.excess(dst, total[dst])
+                )
+                was = self.orig[piece]
+                w = self.hh[piece]
+                dm = int(w[was != dst].sum()) - int(w[was != src].sum())
+                dn = int((was != dst).sum()) - int((was != src).sum())
+                cost_after = (cost[0] + dx, cost[1] + dm, cost[2] + dn)
+                out.append((tuple(piece.tolist()), dst, cost_after))
+        return out
+
+    def _pieces(self, lab: np.ndarray, src: int, dst: int) -> list[tuple[int, ...]]:
+        """Atoms of ``src`` that can pass to ``dst``: one with households, then empty ones.
+
+        An atom with households on the border goes alone; one behind empty atoms goes with
+        the shortest chain of them (at most :data:`MAX_CHAIN`) that reaches the border.
+        """
+        mine = set(np.flatnonzero(lab == src).tolist())
+        border = sorted(a for a in mine if any(lab[b] == dst for b in self.nbrs[a]))
+        chain: dict[int, tuple[int, ...]] = {a: (a,) for a in border if self.hh[a] == 0}
+        queue = deque(sorted(chain))
+        while queue:
+            z = queue.popleft()
+            if len(chain[z]) >= MAX_CHAIN:
+                continue
+            for b in sorted(self.nbrs[z]):
+                if b in mine and b not in chain and self.hh[b] == 0:
+                    chain[b] = (b, *chain[z])
+                    queue.append(b)
+        out: list[tuple[int, ...]] = []
+        for t in sorted(mine):
+            if self.hh[t] == 0:
+                continue
+            if t in border:
+                out.append((t,))
+                continue
+            via = [chain[z] for z in sorted(self.nbrs[t]) if z in chain]
+            if via:
+                out.append((t, *min(via, key=len)))
+        return out
+
+
+def _pair_score(repair: _Repair, g: int, other: int) -> CutScore:
+    """Rank of a cut of grids ``g`` and ``other``: (excess, households leaving their grid).
+
+    The values of a side are its households, those that were in ``g`` and those that were
+    in ``other``; the side keeping more of its households is given that grid's label.
+    """
+
+    def score(h1: int, g1: float, o1: float, h2: int, g2: float, o2: float) -> tuple[int, float]:
+        if g1 + o2 >= g2 + o1:  # side 1 stays g
+            return repair.excess(g, h1) + repair.excess(other, h2), float(h1 + h2 - g1 - o2)
+        return repair.excess(other, h1) + repair.excess(g, h2), float(h1 + h2 - g2 - o1)
+
+    return score
+
+
+def _recut_pairs(labels: np.ndarray, repair: _Repair, rng: np.random.Generator) -> np.ndarray:
+    """Re-cut each grid still in excess together with one neighbour (tree cuts).
+
+    Cuts are ranked by the pair's excess, then households that leave their old grid: the
+    cut keeping most households where they were wins.
+    """
     lab = labels.copy()
+    hh, nbrs, orig = repair.hh, repair.nbrs, repair.orig
     nb = [list(d) for d in nbrs]
     nw = [list(d.values()) for d in nbrs]
-    zeros = [0.0] * len(hh)
-    values = (hh.tolist(), zeros, zeros)
-
-    def score(h1: int, a1: float, p1: float, h2: int, a2: float, p2: float) -> tuple[int, float]:
-        dev = ((h1 - band.target) ** 2 + (h2 - band.target) ** 2) / max(band.target, 1) ** 2
-        return _viol(h1, band) + _viol(h2, band), dev
-
-    for g in sorted(region):
+    for g in sorted(repair.region):
         mine = np.flatnonzero(lab == g)
-        if len(mine) == 0 or _viol(int(hh[mine].sum()), band) == 0:
+        if len(mine) == 0 or repair.excess(g, int(hh[mine].sum())) == 0:
             continue
-        others = sorted({int(lab[b]) for a in mine.tolist() for b in nbrs[a]} & region - {g})
-        best: tuple[tuple[int, float], set[int], int] | None = None
+        others = sorted({int(lab[b]) for a in mine.tolist() for b in nbrs[a]} & repair.region - {g})
+        best: tuple[tuple[int, float], set[int], int, bool] | None = None
         for other in others:
             pair = np.flatnonzero((lab == g) | (lab == other))
-            now = _viol(int(hh[mine].sum()), band) + _viol(int(hh[lab == other].sum()), band)
-            cut = best_tree_cut(pair.tolist(), nb, nw, values, score, n_trees=PAIR_TREES, rng=rng)
-            if cut is not None and cut[0][0] < now and (best is None or cut[0] < best[0]):
-                best = (cut[0], cut[1], other)
+            in_g = np.where(orig == g, hh, 0)
+            in_o = np.where(orig == other, hh, 0)
+            values = (hh.tolist(), in_g.astype(float).tolist(), in_o.astype(float).tolist())
+            now = repair.excess(g, int(hh[mine].sum())) + repair.excess(
+                other, int(hh[lab == other].sum())
+            )
+
+            cut = best_tree_cut(
+                pair.tolist(),
+                nb,
+                nw,
+                values,
+                _pair_score(repair, g, other),
+                n_trees=PAIR_TREES,
+                rng=rng,
+            )
+            if cut is None or cut[0][0] >= now:
+                continue
+            if best is None or cut[0] < best[0]:
+                side = cut[1]
+                g1 = float(hh[[a for a in side if orig[a] == g]].sum())
+                o1 = float(hh[[a for a in side if orig[a] == other]].sum())
+                rest = set(pair.tolist()) - side
+                g2 = float(hh[[a for a in rest if orig[a] == g]].sum())
+                o2 = float(hh[[a for a in rest if orig[a] == other]].sum())
+                best = (cut[0], side, other, g1 + o2 >= g2 + o1)
         if best is None:
             continue
-        side, other = best[1], best[2]
-        pair = np.flatnonzero((lab == g) | (lab == other))
-        keep_g = len(side & set(mine.tolist())) >= len(
-            set(pair.tolist()) - side & set(mine.tolist())
-        )
-        for a in pair.tolist():
-            lab[a] = (g if keep_g else other) if a in side else (other if keep_g else g)
+        _, side, other, side_is_g = best
+        for a in np.flatnonzero((lab == g) | (lab == other)).tolist():
+            in_side = a in side
+            lab[a] = g if in_side == side_is_g else other
     return lab

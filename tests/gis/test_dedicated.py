@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -49,17 +50,34 @@ def test_shanghai_plan_is_valid_with_dedicated_grids(shanghai_plan: Plan) -> Non
     assert ordinary[col.HOUSEHOLDS].between(300, 800).all()
 
 
-def test_small_and_outside_sites_are_reported(shanghai_plan: Plan) -> None:
+def test_small_sites_are_reported(shanghai_plan: Plan) -> None:
     report = shanghai_plan.report["dedicated"]
     assert report["source"] == "sites layer"
     assert report["too_small"], "the sample has sites below 2000 m²"
     assert all(s["area_m2"] < 2000 for s in report["too_small"])
-    assert [s["row"] for s in report["outside"]] == [5]
+    assert report["outside"] == []  # the sample's sites all lie in a unit
 
 
-def test_site_outside_every_unit_is_refused(shanghai_prepared: Prepared) -> None:
+def _with_far_site(prepared: Prepared) -> Area:
+    """The sample area plus one school 50 km east of every unit."""
+    area = prepared.area
+    centre = area.boundary.union_all().centroid
+    far = gpd.GeoDataFrame(
+        {col.KIND: ["school"], "name": ["far away school"]},
+        geometry=[shapely.Point(centre.x + 50_000, centre.y).buffer(100)],
+        crs=area.crs,
+    )
+    sites = gpd.GeoDataFrame(pd.concat([area.sites, far], ignore_index=True), crs=area.crs)
+    return replace(area, sites=sites)
+
+
+def test_site_outside_every_unit_is_refused_or_dropped(shanghai_prepared: Prepared) -> None:
+    area = _with_far_site(shanghai_prepared)
+    units = shanghai_prepared.blockset.units
     with pytest.raises(SiteError, match="outside every unit"):
-        sites_from_area(shanghai_prepared.area, shanghai_prepared.blockset.units)
+        sites_from_area(area, units)
+    dropped = sites_from_area(area, units, outside="drop")
+    assert [s["row"] for s in dropped.outside] == [len(area.sites) - 1]
 
 
 def _area_with_sites(bs: object, sites: gpd.GeoDataFrame) -> Area:
@@ -116,13 +134,16 @@ def test_carving_keeps_buildings_whole_and_coverage_exact() -> None:
     assert hh == bs.blocks[col.HOUSEHOLDS].sum()
 
 
-def test_residential_site_stays_ordinary(shanghai_prepared: Prepared) -> None:
+def test_residential_site_stays_ordinary() -> None:
     """A site holding an ordinary grid's worth of households is not carved out."""
-    plan = plan_area(
-        replace(shanghai_prepared), rng=0, sites_outside="drop", max_site_households=100
+    bs = grid_blockset(3, 3, households=150)
+    block = bs.blocks.geometry.iloc[4]  # the middle block, 150 households
+    sites = gpd.GeoDataFrame(
+        {col.KIND: ["school"], "name": ["boarding school"]}, geometry=[block], crs=bs.crs
     )
+    area = _area_with_sites(bs, sites)
+    prepared = Prepared(area=area, blockset=bs, household_source="households layer")
+    plan = plan_area(prepared, rng=0, min_site_area_m2=100, max_site_households=100)
     residential = plan.report["dedicated"]["residential"]
-    assert residential
-    assert all(r[col.HOUSEHOLDS] > 100 for r in residential)
-    dedicated = plan.grids[plan.grids[col.KIND] == DEDICATED]
-    assert (dedicated[col.HOUSEHOLDS] <= 100).all()
+    assert [r[col.HOUSEHOLDS] for r in residential] == [150]
+    assert (plan.grids[col.KIND] != DEDICATED).all()
