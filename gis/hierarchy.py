@@ -31,7 +31,7 @@ from gis.carve import MIN_SHARED_M, carve_regions
 from gis.dedicated import DEFAULT_SITE_KINDS, dedicated_grids, sites_from_area
 from gis.partition import ORDINARY, PINHOLE_M2, Plan, run_partition
 from gis.prepare import Prepared
-from gis.validate import to_json_value, validate_plan
+from gis.validate import to_json_value, validate_against
 from gis.villages import village_blocks, village_report
 
 log = logging.getLogger(__name__)
@@ -181,15 +181,8 @@ def plan_area(
         if vb is not None
         else {"source": "off"}
     )
-    checks = validate_plan(
-        grids,
-        buildings=original.buildings,
-        streets=original.streets,
-        units=original.units,
-        households=original.households,
-        min_households=min_households,
-        max_households=max_households,
-        inner_lines=original.inner_lines,
+    checks = validate_against(
+        grids, original, min_households=min_households, max_households=max_households
     )
     report["checks"] = checks.to_dict()
     report["ok"] = bool(checks.ok and not exceptions)

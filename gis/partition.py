@@ -46,7 +46,7 @@ from gis.errors import (
     OptionError,
 )
 from gis.partition_search import SearchOptions, search_partition
-from gis.validate import to_json_value, validate_plan
+from gis.validate import to_json_value, validate_against
 
 log = logging.getLogger(__name__)
 
@@ -240,15 +240,8 @@ def run_partition(
     }
     ok = not exceptions
     if validate:
-        checks = validate_plan(
-            grids,
-            buildings=blockset.buildings,
-            streets=blockset.streets,
-            units=blockset.units,
-            households=blockset.households,
-            min_households=min_households,
-            max_households=max_households,
-            inner_lines=blockset.inner_lines,
+        checks = validate_against(
+            grids, blockset, min_households=min_households, max_households=max_households
         )
         report["checks"] = checks.to_dict()
         report["summary"]["seconds"]["validate"] = time.perf_counter() - t_dissolve

@@ -24,7 +24,7 @@ from gis.band import REASON_NOT_REACHED
 from gis.blocks import BlockSet
 from gis.partition import ORDINARY, Plan
 from gis.partition_search import SearchOptions
-from gis.validate import Report, to_json_value, validate_plan
+from gis.validate import Report, to_json_value, validate_against
 
 log = logging.getLogger(__name__)
 
@@ -213,15 +213,12 @@ def finish_plan(
     households
         Household features to check counts against (default: the blockset's).
     """
-    checks = validate_plan(
+    checks = validate_against(
         grids,
-        buildings=blockset.buildings,
-        streets=blockset.streets,
-        units=blockset.units,
-        households=blockset.households if households is None else households,
+        blockset,
         min_households=band.min_households,
         max_households=band.max_households,
-        inner_lines=blockset.inner_lines,
+        households=households,
     )
     exceptions = []
     by_id = grids.set_index(col.GRID_ID)

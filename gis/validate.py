@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -33,6 +33,9 @@ import shapely
 from gis import columns as col
 from gis.assign import assign_points, assign_polygons
 from gis.errors import CRSError
+
+if TYPE_CHECKING:
+    from gis.blocks import BlockSet
 
 log = logging.getLogger(__name__)
 
@@ -417,3 +420,36 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+def validate_against(
+    grids: gpd.GeoDataFrame,
+    blockset: BlockSet,
+    *,
+    min_households: int,
+    max_households: int,
+    households: gpd.GeoDataFrame | None = None,
+) -> Report:
+    """:func:`validate_plan` against the inputs a block set was cut from.
+
+    Parameters
+    ----------
+    grids
+        The plan's grids, in ``blockset.crs``.
+    blockset
+        Buildings, streets, units, households and inner lines to check against.
+    min_households, max_households
+        The household band.
+    households
+        Household features to count instead of ``blockset.households`` (after a change).
+    """
+    return validate_plan(
+        grids,
+        buildings=blockset.buildings,
+        streets=blockset.streets,
+        units=blockset.units,
+        households=blockset.households if households is None else households,
+        min_households=min_households,
+        max_households=max_households,
+        inner_lines=blockset.inner_lines,
+    )

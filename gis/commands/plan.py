@@ -31,7 +31,7 @@ from gis.io import write_json, write_layers, write_text
 from gis.maps import add_context, base_map, polygons_layer
 from gis.partition import Plan, check_band
 from gis.staff import grids_without_worker, read_roster
-from gis.validate import Report, validate_plan
+from gis.validate import Report, validate_against
 
 #: Exit code when a plan was produced or checked but breaks a rule (errors exit with 2).
 EXIT_VIOLATIONS = 1
@@ -219,15 +219,11 @@ def register(app: typer.Typer) -> None:
             estimate=estimate,
         )
         bs = prepared.blockset
-        result = validate_plan(
+        result = validate_against(
             grids.to_crs(bs.crs),
-            buildings=bs.buildings,
-            streets=bs.streets,
-            units=bs.units,
-            households=bs.households,
+            bs,
             min_households=min_households,
             max_households=max_households,
-            inner_lines=bs.inner_lines,
         )
         if report is not None:
             write_json(report, result.to_dict())
