@@ -12,6 +12,8 @@ inverse; the reference points in the tests are the eviltransform project's publi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -54,6 +56,24 @@ def _delta(lon: Array, lat: Array) -> tuple[Array, Array]:
     return d_lon, d_lat
 
 
+def _invert(
+    forward: Callable[[Array, Array], tuple[Array, Array]],
+    lon: Array,
+    lat: Array,
+    start_lon: Array,
+    start_lat: Array,
+) -> tuple[Array, Array]:
+    """Solve ``forward(x) = (lon, lat)`` by fixed-point iteration from a starting guess."""
+    x_lon, x_lat = start_lon, start_lat
+    for _ in range(_MAX_ITER):
+        f_lon, f_lat = forward(x_lon, x_lat)
+        e_lon, e_lat = f_lon - lon, f_lat - lat
+        x_lon, x_lat = x_lon - e_lon, x_lat - e_lat
+        if np.all(np.abs(e_lon) < _TOLERANCE_DEG) and np.all(np.abs(e_lat) < _TOLERANCE_DEG):
+            break
+    return x_lon, x_lat
+
+
 def wgs84_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]:
     """WGS 84 → GCJ-02 (closed form)."""
     lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
@@ -65,14 +85,7 @@ def wgs84_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array
 def gcj02_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]:
     """GCJ-02 → WGS 84, solved iteratively to 1e-10 degrees."""
     g_lon, g_lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    w_lon, w_lat = g_lon.copy(), g_lat.copy()
-    for _ in range(_MAX_ITER):
-        f_lon, f_lat = wgs84_to_gcj02(w_lon, w_lat)
-        e_lon, e_lat = f_lon - g_lon, f_lat - g_lat
-        w_lon, w_lat = w_lon - e_lon, w_lat - e_lat
-        if np.all(np.abs(e_lon) < _TOLERANCE_DEG) and np.all(np.abs(e_lat) < _TOLERANCE_DEG):
-            break
-    return w_lon, w_lat
+    return _invert(wgs84_to_gcj02, g_lon, g_lat, g_lon.copy(), g_lat.copy())
 
 
 def gcj02_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]:
@@ -89,14 +102,7 @@ def bd09_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]
     x, y = b_lon - 0.0065, b_lat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    g_lon, g_lat = z * np.cos(theta), z * np.sin(theta)
-    for _ in range(_MAX_ITER):
-        f_lon, f_lat = gcj02_to_bd09(g_lon, g_lat)
-        e_lon, e_lat = f_lon - b_lon, f_lat - b_lat
-        g_lon, g_lat = g_lon - e_lon, g_lat - e_lat
-        if np.all(np.abs(e_lon) < _TOLERANCE_DEG) and np.all(np.abs(e_lat) < _TOLERANCE_DEG):
-            break
-    return g_lon, g_lat
+    return _invert(gcj02_to_bd09, b_lon, b_lat, z * np.cos(theta), z * np.sin(theta))
 
 
 def bd09_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]:

@@ -8,13 +8,12 @@ from typing import Annotated
 
 import geopandas as gpd
 import pandas as pd
-import pyogrio
 import typer
 
 from gis import columns as col
 from gis.codes import assign_codes
 from gis.commands import common
-from gis.errors import InputFileError
+from gis.commands.plan import read_grids
 from gis.inputs import read_area
 from gis.notice import NoticeContext, render_notices
 from gis.staff import public_roster, read_roster
@@ -28,14 +27,7 @@ def read_plan_grids(path: Path, *, layer: str = "grids") -> gpd.GeoDataFrame:
     InputFileError
         When the file does not exist or has no such layer.
     """
-    if not path.exists():
-        msg = f"plan file {path} does not exist; write one with `wangge partition --out`"
-        raise InputFileError(msg)
-    layers = [name for name, _ in pyogrio.list_layers(path)]
-    if layer not in layers:
-        msg = f"{path} has no layer {layer!r} (layers: {', '.join(layers)}); pass --layer"
-        raise InputFileError(msg)
-    return gpd.read_file(path, layer=layer, engine="pyogrio")
+    return read_grids(path, layer=layer)
 
 
 def notice_context(

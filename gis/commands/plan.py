@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import folium
 import geopandas as gpd
-import pyogrio
 import typer
 from rich.table import Table
 
@@ -25,8 +24,9 @@ from gis.codes import assign_codes, cell_codes
 from gis.commands import common
 from gis.crs import parse_crs
 from gis.dedicated import DEFAULT_SITE_KINDS
-from gis.errors import CodeError, InputFileError, OptionError
+from gis.errors import CodeError, OptionError
 from gis.hierarchy import plan_area
+from gis.inputs import read_layer
 from gis.io import write_json, write_layers, write_text
 from gis.maps import add_context, base_map, polygons_layer
 from gis.partition import Plan, check_band
@@ -312,15 +312,8 @@ def _kinds(value: str | None) -> tuple[str, ...]:
 
 
 def read_grids(path: Path, *, layer: str = "grids") -> gpd.GeoDataFrame:
-    """Read a plan's grids layer, refusing files that hold none."""
-    if not path.exists():
-        msg = f"plan file {path} does not exist; give the GeoPackage `wangge partition` wrote"
-        raise InputFileError(msg)
-    layers = [name for name, _ in pyogrio.list_layers(path)]
-    if layer not in layers:
-        msg = f"{path} has no layer {layer!r} (layers: {', '.join(layers)}); pass --layer"
-        raise InputFileError(msg)
-    return gpd.read_file(path, layer=layer, engine="pyogrio")
+    """Read a plan's grids layer, refusing files that hold none (see :func:`read_layer`)."""
+    return read_layer(path, layer)
 
 
 def _print_plan(plan: Plan, out: Path) -> None:
