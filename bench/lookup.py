@@ -58,12 +58,34 @@ def pct(values: list[float], q: float) -> float:
 
 def start_server(url: str, schema: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     """uvicorn in a child process; returns when /versions answers."""
-    env = {**os.environ, "WANGGE_DATABASE_URL": url, "WANGGE_DB_SCHEMA": schema,
-           "WANGGE_MAX_UPLOAD_BYTES": str(512 * 2**20), "WANGGE_POLL_INTERVAL_S": "5"}
+    env = {
+        **os.environ,
+        "WANGGE_DATABASE_URL": url,
+        "WANGGE_DB_SCHEMA": schema,
+        "WANGGE_MAX_UPLOAD_BYTES": str(512 * 2**20),
+        "WANGGE_POLL_INTERVAL_S": "5",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log",
-         "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+        ],
         env=env,
     )
     deadline = time.monotonic() + 60
@@ -105,8 +127,13 @@ async def _client(port: int, paths: list[str], end: float) -> tuple[int, int]:
     while time.monotonic() < end:
         writer.write(f"GET {paths[i % len(paths)]} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         head = await reader.readuntil(b"\r\n\r\n")
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length")))
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+        )
         await reader.readexactly(length)
         status = int(head.split(b" ", 2)[1])
         done += 1
@@ -120,15 +147,17 @@ def _load(args: tuple[int, list[str], int, float]) -> tuple[int, int]:
     port, paths, clients, end = args
 
     async def run() -> list[tuple[int, int]]:
-        return await asyncio.gather(*(_client(port, paths[k::clients], end)
-                                      for k in range(clients)))
+        return await asyncio.gather(
+            *(_client(port, paths[k::clients], end) for k in range(clients))
+        )
 
     results = asyncio.run(run())
     return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
-def throughput(port: int, lon: np.ndarray, lat: np.ndarray, seconds: float, procs: int,
-               clients: int) -> tuple[float, int]:
+def throughput(
+    port: int, lon: np.ndarray, lat: np.ndarray, seconds: float, procs: int, clients: int
+) -> tuple[float, int]:
     """Requests per second with ``procs`` × ``clients`` keep-alive connections."""
     paths = [f"/lookup?lon={x}&lat={y}" for x, y in zip(lon[:20000], lat[:20000], strict=True)]
     end = time.monotonic() + 0.5 + seconds
@@ -152,8 +181,10 @@ def post(port: int, path: str, body: bytes, ctype: str) -> tuple[float, bytes]:
 
 def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
     n = 2**z
-    return (int((lon + 180) / 360 * n),
-            int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n))
+    return (
+        int((lon + 180) / 360 * n),
+        int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n),
+    )
 
 
 def main() -> None:
@@ -183,44 +214,68 @@ def main() -> None:
         lat = rng.uniform(y0, y1, args.points)
         port = free_port()
         proc = start_server(args.database_url, schema, port, args.workers)
-        print(f"plan: {len(stored)} grids (synthetic), PostGIS schema {schema}; "
-              f"uvicorn workers={args.workers}, {os.cpu_count()} CPUs")
+        print(
+            f"plan: {len(stored)} grids (synthetic), PostGIS schema {schema}; "
+            f"uvicorn workers={args.workers}, {os.cpu_count()} CPUs"
+        )
 
         latency(port, lon, lat, 1.0)  # warm up
         times = latency(port, lon, lat, args.seconds)
-        rows.append(("GET /lookup latency p50 / p99 (1 connection)",
-                     f"{1000 * pct(times, 50):.2f} ms / {1000 * pct(times, 99):.2f} ms "
-                     f"(n={len(times)})"))
+        rows.append(
+            (
+                "GET /lookup latency p50 / p99 (1 connection)",
+                f"{1000 * pct(times, 50):.2f} ms / {1000 * pct(times, 99):.2f} ms (n={len(times)})",
+            )
+        )
         rps, failed = throughput(port, lon, lat, args.seconds, args.procs, args.clients)
-        rows.append((f"GET /lookup throughput ({args.procs}×{args.clients} connections)",
-                     f"{rps:,.0f} requests/s, {failed} failed"))
+        rows.append(
+            (
+                f"GET /lookup throughput ({args.procs}×{args.clients} connections)",
+                f"{rps:,.0f} requests/s, {failed} failed",
+            )
+        )
 
         table = pd.DataFrame({"lon": lon, "lat": lat})
         buffer = io.BytesIO()
         table.to_parquet(buffer, index=False)
-        t_parquet, data = post(port, "/lookup/batch?format=parquet", buffer.getvalue(),
-                               "application/vnd.apache.parquet")
+        t_parquet, data = post(
+            port,
+            "/lookup/batch?format=parquet",
+            buffer.getvalue(),
+            "application/vnd.apache.parquet",
+        )
         t = time.perf_counter()
         answer = pd.read_parquet(io.BytesIO(data))
         t_parquet += time.perf_counter() - t
-        rows.append((f"batch {args.points:,} points, Parquet → Parquet (end-to-end)",
-                     f"{t_parquet:.2f} s"))
+        rows.append(
+            (f"batch {args.points:,} points, Parquet → Parquet (end-to-end)", f"{t_parquet:.2f} s")
+        )
         t = time.perf_counter()
-        body = orjson.dumps({"crs": "wgs84", "points": np.column_stack([lon, lat])},
-                            option=orjson.OPT_SERIALIZE_NUMPY)
+        body = orjson.dumps(
+            {"crs": "wgs84", "points": np.column_stack([lon, lat])},
+            option=orjson.OPT_SERIALIZE_NUMPY,
+        )
         t_json, data = post(port, "/lookup/batch", body, "application/json")
         orjson.loads(data)
         t_json += time.perf_counter() - t
-        rows.append((f"batch {args.points:,} points, JSON → JSON (client: orjson encode/decode)",
-                     f"{t_json:.2f} s"))
+        rows.append(
+            (
+                f"batch {args.points:,} points, JSON → JSON (client: orjson encode/decode)",
+                f"{t_json:.2f} s",
+            )
+        )
 
         t = time.perf_counter()
         index = GridIndex(stored, version=info)
         t_build = time.perf_counter() - t
         t = time.perf_counter()
         index.locate(lon, lat)
-        rows.append(("in-process index: build / locate all points",
-                     f"{t_build:.2f} s / {time.perf_counter() - t:.2f} s"))
+        rows.append(
+            (
+                "in-process index: build / locate all points",
+                f"{t_build:.2f} s / {time.perf_counter() - t:.2f} s",
+            )
+        )
 
         options = f"-c search_path={schema},public"
         with psycopg.connect(args.database_url, options=options) as conn:
@@ -229,9 +284,15 @@ def main() -> None:
             t_sql = time.perf_counter() - t
         agree = np.array_equal(
             answer["grid_code"].fillna("").to_numpy(),
-            np.array([c or "" for c in sql_codes], dtype=object))
-        rows.append(("same batch as a PostGIS unnest join", f"{t_sql:.2f} s "
-                     f"(service is {t_sql / t_parquet:.1f}× faster; answers identical: {agree})"))
+            np.array([c or "" for c in sql_codes], dtype=object),
+        )
+        rows.append(
+            (
+                "same batch as a PostGIS unnest join",
+                f"{t_sql:.2f} s "
+                f"(service is {t_sql / t_parquet:.1f}× faster; answers identical: {agree})",
+            )
+        )
 
         conn2 = http.client.HTTPConnection("127.0.0.1", port)
         for z in (12, 13, 14, 15):
@@ -246,10 +307,14 @@ def main() -> None:
                     r = conn2.getresponse()
                     sizes.append(len(r.read()))
                     (cold if attempt == 0 else warm).append(time.perf_counter() - t)
-            rows.append((f"tile z{z} ({len(tiles)} tiles, ST_AsMVT; then cached)",
-                         f"cold p50 {1000 * pct(cold, 50):.1f} ms, p99 {1000 * pct(cold, 99):.1f}"
-                         f" ms; cached p50 {1000 * pct(warm, 50):.2f} ms; "
-                         f"mean {statistics.mean(sizes) / 1024:.0f} KiB"))
+            rows.append(
+                (
+                    f"tile z{z} ({len(tiles)} tiles, ST_AsMVT; then cached)",
+                    f"cold p50 {1000 * pct(cold, 50):.1f} ms, p99 {1000 * pct(cold, 99):.1f}"
+                    f" ms; cached p50 {1000 * pct(warm, 50):.2f} ms; "
+                    f"mean {statistics.mean(sizes) / 1024:.0f} KiB",
+                )
+            )
     finally:
         if proc is not None:
             proc.terminate()

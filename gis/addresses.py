@@ -171,8 +171,7 @@ class AddressMatcher:
             return []
         from rapidfuzz import fuzz, process  # noqa: PLC0415 - an optional (api) dependency
 
-        pool = process.extract(q, self.normalized, scorer=fuzz.WRatio,
-                               limit=max(50, limit * 10))
+        pool = process.extract(q, self.normalized, scorer=fuzz.WRatio, limit=max(50, limit * 10))
         wanted = components(q)
         scored = []
         for _, base, i in pool:

@@ -76,8 +76,8 @@ def check_coordinates(gdf: gpd.GeoDataFrame, *, what: str) -> None:
             msg = (
                 f"{what} has latitude and longitude swapped: x runs {minx:.4f}–{maxx:.4f} and "
                 f"y runs {miny:.4f}–{maxy:.4f}, i.e. latitude first; write longitude as x, "
-                "e.g. `ogr2ogr -dialect SQLite -sql \"SELECT ST_FlipCoordinates(geometry) AS "
-                "geometry, * FROM layer\" fixed.gpkg input.gpkg`"
+                'e.g. `ogr2ogr -dialect SQLite -sql "SELECT ST_FlipCoordinates(geometry) AS '
+                'geometry, * FROM layer" fixed.gpkg input.gpkg`'
             )
             raise CRSError(msg)
         if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):

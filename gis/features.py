@@ -124,8 +124,10 @@ class TileSource:
             )  # tile coordinates, y up (the encoder flips them)
             props = part.drop(columns=part.geometry.name).to_dict("records")
             features = [
-                {"geometry": g, "properties": {k: _plain(v) for k, v in p.items()
-                                               if _plain(v) is not None}}
+                {
+                    "geometry": g,
+                    "properties": {k: _plain(v) for k, v in p.items() if _plain(v) is not None},
+                }
                 for g, p in zip(geoms, props, strict=True)
                 if not shapely.is_empty(g)
             ]
@@ -135,9 +137,7 @@ class TileSource:
             return b""
         import mapbox_vector_tile  # noqa: PLC0415 - an optional (api) dependency
 
-        tile: bytes = mapbox_vector_tile.encode(
-            out, default_options={"extents": TILE_EXTENT}
-        )
+        tile: bytes = mapbox_vector_tile.encode(out, default_options={"extents": TILE_EXTENT})
         return tile
 
 
@@ -145,7 +145,8 @@ def grid_labels(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """One label point per grid (a point on its surface) with code and households."""
     keep = [c for c in (col.GRID_CODE, col.HOUSEHOLDS, col.KIND) if c in grids.columns]
     return gpd.GeoDataFrame(
-        grids[keep].copy(), geometry=shapely.point_on_surface(grids.geometry.to_numpy()),
+        grids[keep].copy(),
+        geometry=shapely.point_on_surface(grids.geometry.to_numpy()),
         crs=grids.crs,
     )
 

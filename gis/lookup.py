@@ -307,8 +307,13 @@ class LiveIndex:
             versions = self.store.versions()
             live = next((v for v in versions if v.live), None)
             if live is not None and live.id not in self._indexes:
-                self._add(GridIndex(self.store.read_grids(live.id), version=live,
-                                    lattice_cells=self.lattice_cells))
+                self._add(
+                    GridIndex(
+                        self.store.read_grids(live.id),
+                        version=live,
+                        lattice_cells=self.lattice_cells,
+                    )
+                )
         except (StoreError, OSError) as exc:
             self.last_error = str(exc)
             self.store.close()
@@ -368,8 +373,9 @@ class LiveIndex:
         msg = f"no plan version was live {when}; publish one first"
         raise VersionNotFoundError(msg)
 
-    def cached(self, version_id: int | None = None, *, as_of: datetime | None = None
-               ) -> GridIndex | None:
+    def cached(
+        self, version_id: int | None = None, *, as_of: datetime | None = None
+    ) -> GridIndex | None:
         """The index of a version if it is in memory (None: :meth:`index` must build it)."""
         vid = self.resolve(version_id, as_of=as_of)
         return self._indexes.get(vid)

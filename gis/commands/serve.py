@@ -17,8 +17,11 @@ from gis.commands import common
 DEFAULT_STORE = "wangge-plans.gpkg"
 StoreOpt = Annotated[
     str,
-    typer.Option("--store", envvar="WANGGE_DATABASE_URL",
-                 help="postgresql:// URL or .gpkg file holding the plan versions"),
+    typer.Option(
+        "--store",
+        envvar="WANGGE_DATABASE_URL",
+        help="postgresql:// URL or .gpkg file holding the plan versions",
+    ),
 ]
 SchemaOpt = Annotated[str, typer.Option("--schema", help="PostGIS schema of the store")]
 
@@ -54,8 +57,14 @@ def register(app: typer.Typer) -> None:
         if basemap is not None:
             os.environ["WANGGE_BASEMAP_PATH"] = str(basemap)
         common.console.print(f"serving {store} on http://{host}:{port}/ (map: /map, docs: /docs)")
-        uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
-                    access_log=False)
+        uvicorn.run(
+            "api.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+        )
 
     addresses = typer.Typer(help="The standard-address table (標準地址) used by address lookups.")
     app.add_typer(addresses, name="addresses")
@@ -64,8 +73,9 @@ def register(app: typer.Typer) -> None:
     @common.handle_errors
     def import_addresses(
         csv: Annotated[Path, typer.Argument(help="CSV: address, lon, lat, [region, street, …]")],
-        crs: Annotated[str, typer.Option("--crs", help="wgs84, cgcs2000, gcj02, bd09, EPSG:n")]
-        = "wgs84",
+        crs: Annotated[
+            str, typer.Option("--crs", help="wgs84, cgcs2000, gcj02, bd09, EPSG:n")
+        ] = "wgs84",
         store: StoreOpt = DEFAULT_STORE,
         schema: SchemaOpt = "public",
     ) -> None:

@@ -134,10 +134,12 @@ class PostgisRegistry:
         """Replace the whole address table in one transaction (COPY)."""
         fields = (*ADDRESS_FIELDS, "lon", "lat")
         with self._store.connect() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute("CREATE TEMP TABLE staging_addresses (address text, region text, "
-                        "street text, compound text, door_number text, building text, "
-                        "unit text, room text, building_id text, lon float8, lat float8) "
-                        "ON COMMIT DROP")
+            cur.execute(
+                "CREATE TEMP TABLE staging_addresses (address text, region text, "
+                "street text, compound text, door_number text, building text, "
+                "unit text, room text, building_id text, lon float8, lat float8) "
+                "ON COMMIT DROP"
+            )
             with cur.copy(f"COPY staging_addresses ({', '.join(fields)}) FROM STDIN") as copy:
                 for row in _rows(table, fields):
                     copy.write_row(row)

@@ -22,8 +22,9 @@ from service_helpers import Service
 CLUSTER = ("15", "main")
 pytestmark = [
     pytest.mark.postgis,
-    pytest.mark.skipif(os.environ.get("WANGGE_TEST_NO_PG_RESTART") == "1",
-                       reason="WANGGE_TEST_NO_PG_RESTART=1"),
+    pytest.mark.skipif(
+        os.environ.get("WANGGE_TEST_NO_PG_RESTART") == "1", reason="WANGGE_TEST_NO_PG_RESTART=1"
+    ),
 ]
 
 
@@ -44,8 +45,9 @@ def test_lookups_survive_a_postgresql_restart(pg_service: Service) -> None:
     rng = np.random.default_rng(11)
     lon, lat = rng.uniform(x0, x1, 5000), rng.uniform(y0, y1, 5000)
     with pg_service.client() as client:
-        want = client.post("/lookup/batch", json={"points": np.column_stack([lon, lat]).tolist()}
-                           ).json()["results"]
+        want = client.post(
+            "/lookup/batch", json={"points": np.column_stack([lon, lat]).tolist()}
+        ).json()["results"]
     failures: list[str] = []
     answered = {"lookups": 0, "tiles": 0}
     stop = threading.Event()
@@ -78,7 +80,10 @@ def test_lookups_survive_a_postgresql_restart(pg_service: Service) -> None:
         during = answered["lookups"]
         restarted = subprocess.run(
             ["pg_ctlcluster", *CLUSTER, "restart", "-m", "fast"],
-            capture_output=True, text=True, timeout=90, check=False,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
         )
         assert _ready(60)
         time.sleep(2.0)

@@ -28,7 +28,11 @@ def test_normalize_address(raw: str, normal: str) -> None:
 
 def test_components() -> None:
     assert components("中山东一路12号3栋2单元501室") == {
-        "door": "12", "building": "3", "unit": "2", "room": "501"}
+        "door": "12",
+        "building": "3",
+        "unit": "2",
+        "room": "501",
+    }
 
 
 TABLE = pd.DataFrame({

@@ -14,8 +14,12 @@ from gis.store import open_store
 from gis.store.plan import NUDGE, pick_grid
 
 
-def squares(n: int = 3, step: float = 0.001, x0: float = 121.5, y0: float = 31.2,
-            ) -> gpd.GeoDataFrame:
+def squares(
+    n: int = 3,
+    step: float = 0.001,
+    x0: float = 121.5,
+    y0: float = 31.2,
+) -> gpd.GeoDataFrame:
     """n×n squares in EPSG:4326; code 'G<row><col>', row 0 at the bottom."""
     rows = [{"grid_code": f"G{r}{c}", "households": 100 * (r + 1) + c, "kind": "ordinary",
              "parent_code": "310101002001", "parent_name": "社区",
@@ -77,8 +81,9 @@ def test_lattice_answers_equal_the_exact_rule_on_random_points() -> None:
     assert np.array_equal(fine.locate(lon, lat), exact.locate(lon, lat))
     sorted_plan = plan.sort_values("grid_code").reset_index(drop=True)
     geoms = sorted_plan.geometry.to_numpy()
-    assert np.array_equal(exact.locate(lon, lat),
-                          locate_exact(shapely.STRtree(geoms), geoms, lon, lat))
+    assert np.array_equal(
+        exact.locate(lon, lat), locate_exact(shapely.STRtree(geoms), geoms, lon, lat)
+    )
 
 
 def test_points_are_checked_and_converted() -> None:
@@ -93,15 +98,18 @@ def test_points_are_checked_and_converted() -> None:
 
 
 def test_parent_chain_from_units_or_code_digits() -> None:
-    units = {"310101002001": {"unit_name": "外滩社区", "level": "community",
-                              "parent_code": "310101002"},
-             "310101002": {"unit_name": "外滩街道", "level": "street", "parent_code": "310101"}}
+    units = {
+        "310101002001": {"unit_name": "外滩社区", "level": "community", "parent_code": "310101002"},
+        "310101002": {"unit_name": "外滩街道", "level": "street", "parent_code": "310101"},
+    }
     chain = parent_chain("310101002001", "外滩社区", units)
     assert [p["code"] for p in chain] == ["310101002001", "310101002"]
     assert chain[-1]["name"] == "外滩街道"
     bare = parent_chain("310101002001", "外滩社区", {})
-    assert bare == [{"code": "310101002001", "name": "外滩社区", "level": "community"},
-                    {"code": "310101002", "name": None, "level": "town"}]
+    assert bare == [
+        {"code": "310101002001", "name": "外滩社区", "level": "community"},
+        {"code": "310101002", "name": None, "level": "town"},
+    ]
 
 
 class FlakyStore:
