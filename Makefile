@@ -27,14 +27,16 @@ $(STAMP): pyproject.toml
 test-setup: ## install system packages if missing and recreate the PostGIS test database
 	bash scripts/test-setup.sh
 
-lint: venv ## ruff check and mypy
+lint: venv ## ruff check, ruff format --check and mypy
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 test: venv ## test-setup, lint, then pytest (fails when no tests are collected)
 	bash scripts/test-setup.sh
 	bash scripts/ensure-npm.sh
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 

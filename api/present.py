@@ -77,8 +77,12 @@ def staff_out(state: AppState, grid_code: str) -> list[StaffOut]:
         roster = {}
         for row in table.to_dict("records"):
             roster.setdefault(str(row["grid_code"]), []).append(
-                StaffOut(name=row["name"], role=row["role"], phone=row["phone"],
-                         photo_path=row["photo_path"])
+                StaffOut(
+                    name=row["name"],
+                    role=row["role"],
+                    phone=row["phone"],
+                    photo_path=row["photo_path"],
+                )
             )
         state.extras["staff"] = roster
     return roster.get(grid_code, [])

@@ -33,8 +33,9 @@ class ServerThread:
         self.thread.join(timeout=10)
 
 
-def serve_in_thread(app: FastAPI, *, host: str = "127.0.0.1", port: int | None = None,
-                    timeout_s: float = 20.0) -> ServerThread:
+def serve_in_thread(
+    app: FastAPI, *, host: str = "127.0.0.1", port: int | None = None, timeout_s: float = 20.0
+) -> ServerThread:
     """Start ``app`` on ``host:port`` (a free port by default) and wait until it listens.
 
     Raises
@@ -43,8 +44,9 @@ def serve_in_thread(app: FastAPI, *, host: str = "127.0.0.1", port: int | None =
         When the server does not start within ``timeout_s``.
     """
     port = port or free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            lifespan="on")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

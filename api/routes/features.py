@@ -106,10 +106,12 @@ def collections(request: Request, state: State, version: VersionQ = None) -> JSO
     base = _base(request)
     vid = state.live.resolve(version)
     layers = _present(state, vid)
-    return _json({
-        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-        "collections": [_collection(base, n, g) for n, g in layers.items()],
-    })
+    return _json(
+        {
+            "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+            "collections": [_collection(base, n, g) for n, g in layers.items()],
+        }
+    )
 
 
 @router.get("/collections/{collection_id}", summary="One collection")

@@ -207,11 +207,18 @@ async def _read_points(request: Request, crs_query: str | None, limit: int) -> t
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/BatchIn"}},
                 "text/csv": {"schema": {"type": "string"}},
-                "application/vnd.apache.parquet": {"schema": {"type": "string",
-                                                              "format": "binary"}},
-                "multipart/form-data": {"schema": {"type": "object", "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "crs": {"type": "string"}}}},
+                "application/vnd.apache.parquet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "crs": {"type": "string"},
+                        },
+                    }
+                },
             },
             "required": True,
         }
@@ -232,8 +239,11 @@ async def lookup_batch(
     if len(points) > settings.max_batch_points:
         msg = f"batch of {len(points)} points exceeds the limit of {settings.max_batch_points}"
         raise BatchTooLargeError(msg)
-    x, y = points_to_wgs84(points[:, 0], points[:, 1], crs_used) if len(points) else (
-        np.empty(0), np.empty(0))
+    x, y = (
+        points_to_wgs84(points[:, 0], points[:, 1], crs_used)
+        if len(points)
+        else (np.empty(0), np.empty(0))
+    )
     index = state.live.index(as_of=as_of)
     positions = index.locate(x, y)
     codes = np.full(len(positions), None, dtype=object)

@@ -94,8 +94,11 @@ def _headers(state: AppState) -> dict[str, str]:
     return {"Cache-Control": f"public, max-age={state.settings.tile_max_age_s}, immutable"}
 
 
-@router.get("/tiles/{version}/{z}/{x}/{y}.mvt", response_class=Response,
-            responses={200: {"content": {MVT: {}}}})
+@router.get(
+    "/tiles/{version}/{z}/{x}/{y}.mvt",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}}},
+)
 def tile(state: State, version: Annotated[int, Path(ge=1)], z: Z, x: XY, y: XY) -> Response:
     """One vector tile (layers grids, grid_labels, cells, units) of a plan version."""
     _check_xy(z, x, y)
@@ -122,8 +125,9 @@ def tile(state: State, version: Annotated[int, Path(ge=1)], z: Z, x: XY, y: XY) 
     return Response(data, media_type=MVT, headers=_headers(state))
 
 
-@router.get("/basemap/{z}/{x}/{y}.mvt", response_class=Response,
-            responses={200: {"content": {MVT: {}}}})
+@router.get(
+    "/basemap/{z}/{x}/{y}.mvt", response_class=Response, responses={200: {"content": {MVT: {}}}}
+)
 def basemap_tile(state: State, z: Z, x: XY, y: XY) -> Response:
     """Roads and buildings from the configured basemap file (empty tile when none)."""
     _check_xy(z, x, y)
@@ -147,8 +151,14 @@ def tilejson(request: Request, state: State, version: str) -> JSONResponse:
     grids = state.layer(vid, "grids")
     bounds = [float(v) for v in grids.total_bounds] if not grids.empty else [-180, -85, 180, 85]
     base = str(request.base_url).rstrip("/")
-    fields = {"grid_code": "String", "kind": "String", "households": "Number",
-              "parent_code": "String", "parent_name": "String", "load": "String"}
+    fields = {
+        "grid_code": "String",
+        "kind": "String",
+        "households": "Number",
+        "parent_code": "String",
+        "parent_name": "String",
+        "load": "String",
+    }
     body = {
         "tilejson": "3.0.0", "name": f"wangge plan version {vid}", "version": "1.0.0",
         "scheme": "xyz", "tiles": [f"{base}/tiles/{vid}/{{z}}/{{x}}/{{y}}.mvt"],
