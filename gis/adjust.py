@@ -201,7 +201,12 @@ def plan_from_grids(
     grids = grids.to_crs(blockset.crs).reset_index(drop=True)
     if col.GRID_ID not in grids:
         grids[col.GRID_ID] = np.arange(len(grids), dtype=np.int64)
-    atoms = atoms_from_blockset(blockset, max_households=max_households).frame
+    atoms = atoms_from_blockset(
+        blockset,
+        max_households=max_households,
+        target_households=target,
+        min_households=min_households,
+    ).frame
     where = _locate(shapely.point_on_surface(atoms.geometry.to_numpy()), grids)
     if (where < 0).any():
         msg = (

@@ -23,7 +23,9 @@ import shapely
 
 from gis import columns as col
 from gis.blocks import BlockSet
-from gis.split import shared_boundary_m, split_block
+from gis.guillotine import Band
+from gis.split import split_block
+from gis.tiling import shared_boundary_m
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ ATOM_ID = "atom_id"
 N_BUILDINGS = "n_buildings"
 MAX_BUILDING_HOUSEHOLDS = "max_building_households"
 SPLIT = "split"
+REGION = "region"
 
 #: Vertices of split pieces this close (m) to a neighbour's edge are inserted into it.
 SNAP_M = 1e-3
@@ -38,6 +41,9 @@ SNAP_M = 1e-3
 SLIVER_M2 = 1.0
 #: Edges shorter than this (m) do not make atoms adjacent (corner contacts, noise).
 MIN_SHARED_M = 0.5
+#: Extra cost factor of a grid boundary along a compact cut of a split block
+#: (:mod:`gis.guillotine`): none, the cut was drawn to be a grid boundary.
+COMPACT_CUT_PENALTY = 0.0
 #: Extra cost factor of a grid boundary along an inner line (service road, path, wall).
 INNER_LINE_PENALTY = 0.5
 #: Extra cost factor of a grid boundary along a gap between buildings.
@@ -55,7 +61,8 @@ class Atoms:
     frame
         One row per atom: ``atom_id`` (0..n-1), ``block_id``, ``unit_code``, ``unit_name``,
         ``households``, ``n_buildings``, ``max_building_households``, ``split`` (the atom is
-        a piece of a split block); polygons in the blockset CRS.
+        a piece of a split block), ``region`` (the compact region of a split block the piece
+        lies in, -1 for whole blocks); polygons in the blockset CRS.
     edges
         ``u`` < ``v`` atom ids of the same unit, ``shared_m`` (m) and ``penalty``.
     """
@@ -65,7 +72,12 @@ class Atoms:
 
 
 def atoms_from_blockset(
-    blockset: BlockSet, *, max_households: int, whole_blocks: Collection[int] = ()
+    blockset: BlockSet,
+    *,
+    max_households: int,
+    target_households: int | None = None,
+    min_households: int | None = None,
+    whole_blocks: Collection[int] = (),
 ) -> Atoms:
     """Build the partition atoms of ``blockset``, splitting blocks above ``max_households``.
 
@@ -75,6 +87,14 @@ def atoms_from_blockset(
         Street blocks, buildings, household features and adjacency in a metric CRS.
     max_households
         The grid maximum: blocks holding more are split between their buildings.
+    target_households
+        The preferred grid size (default 5/8 of the maximum).
+    min_households
+        The grid minimum. With it, a block above the maximum is first cut by straight
+        compact cuts into one piece per grid it should hold (:mod:`gis.guillotine`), and
+        only a piece still above the maximum is cut further along inner lines and between
+        buildings; without it, the block is cut into inner-line faces (split between their
+        buildings when above the maximum) and the search groups them.
     whole_blocks
         Ids of blocks never split, whatever they hold (natural villages).
 
@@ -98,9 +118,15 @@ def atoms_from_blockset(
     oversized = np.flatnonzero((hh > max_households) & ~np.isin(bid, list(whole_blocks)))
     pieces_of: dict[int, dict[str, np.ndarray]] = {}
     if len(oversized):
-        pieces_of = _split_oversized(blockset, blocks, oversized, max_households)
+        target = target_households or max(1, max_households * 5 // 8)
+        pieces_of = _split_oversized(
+            blockset, blocks, oversized, max_households, target, min_households
+        )
 
-    rows: dict[str, list[object]] = {k: [] for k in ("block", "hh", "nb", "mb", "split", "geom")}
+    rows: dict[str, list[object]] = {
+        k: [] for k in ("block", "hh", "nb", "mb", "split", "region", "geom")
+    }
+    next_region = 0
     atoms_of_block: dict[int, list[int]] = {}
     internal: list[tuple[int, int, float, float]] = []
     for i in range(len(blocks)):
@@ -112,6 +138,7 @@ def atoms_from_blockset(
             rows["nb"].append(b_count[i])
             rows["mb"].append(b_max[i])
             rows["split"].append(False)
+            rows["region"].append(-1)
             rows["geom"].append(geoms[i])
         else:
             n = len(parts["geometry"])
@@ -120,6 +147,8 @@ def atoms_from_blockset(
             rows["nb"].extend(parts["n_buildings"].tolist())
             rows["mb"].extend(parts["max_building_households"].tolist())
             rows["split"].extend([True] * n)
+            rows["region"].extend((parts["region"] + next_region).tolist())
+            next_region += int(parts["region"].max()) + 1
             rows["geom"].extend(parts["geometry"].tolist())
             internal.extend((start + a, start + b, m, p) for a, b, m, p in _piece_edges(parts))
         atoms_of_block[int(bid[i])] = list(range(start, len(rows["geom"])))
@@ -146,6 +175,7 @@ def atoms_from_blockset(
             N_BUILDINGS: np.asarray(rows["nb"], dtype=np.int64),
             MAX_BUILDING_HOUSEHOLDS: np.asarray(rows["mb"], dtype=np.int64),
             SPLIT: np.asarray(rows["split"], dtype=bool),
+            REGION: np.asarray(rows["region"], dtype=np.int64),
         },
         geometry=gpd.GeoSeries(rows["geom"], crs=blockset.crs),
         crs=blockset.crs,
@@ -244,7 +274,12 @@ def _building_stats(blockset: BlockSet, bid: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _split_oversized(
-    blockset: BlockSet, blocks: gpd.GeoDataFrame, oversized: np.ndarray, max_households: int
+    blockset: BlockSet,
+    blocks: gpd.GeoDataFrame,
+    oversized: np.ndarray,
+    max_households: int,
+    target: int,
+    min_households: int | None,
 ) -> dict[int, dict[str, np.ndarray]]:
     """Split every oversized block; returns the pieces per block row."""
     bld = blockset.buildings
@@ -266,6 +301,7 @@ def _split_oversized(
         hhf[col.HOUSEHOLDS].to_numpy().astype(np.int64) if len(hhf) else np.zeros(0, dtype=np.int64)
     )
     out: dict[int, dict[str, np.ndarray]] = {}
+    band = Band(min_households, max_households, target) if min_households is not None else None
     for i in oversized.tolist():
         row = blocks.iloc[i]
         block_id = int(row[col.BLOCK_ID])
@@ -286,6 +322,7 @@ def _split_oversized(
             inner_lines=near,
             total_households=int(row[col.HOUSEHOLDS]),
             max_households=max_households,
+            band=band,
         )
         out[i] = {
             "geometry": pieces.geometry,
@@ -293,6 +330,7 @@ def _split_oversized(
             "n_buildings": pieces.n_buildings,
             "max_building_households": pieces.max_building_households,
             "face": pieces.face,
+            "region": pieces.region,
         }
         log.debug(
             "block %d (%d households) split into %d pieces",
@@ -310,11 +348,14 @@ def _piece_edges(parts: dict[str, np.ndarray]) -> list[tuple[int, int, float, fl
     keep = a < b
     a, b = a[keep], b[keep]
     shared = shared_boundary_m(geoms[a], geoms[b])
-    face = parts["face"]
+    face, region = parts["face"], parts["region"]
     out = []
     for i, j, m in zip(a.tolist(), b.tolist(), shared.tolist(), strict=True):
         if m >= MIN_SHARED_M:
-            pen = INNER_LINE_PENALTY if face[i] != face[j] else GAP_PENALTY
+            if region[i] != region[j]:
+                pen = COMPACT_CUT_PENALTY
+            else:
+                pen = INNER_LINE_PENALTY if face[i] != face[j] else GAP_PENALTY
             out.append((i, j, m, pen))
     return out
 

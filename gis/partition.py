@@ -33,6 +33,7 @@ from gis.atoms import (
     ATOM_ID,
     MAX_BUILDING_HOUSEHOLDS,
     N_BUILDINGS,
+    REGION,
     Atoms,
     atoms_from_blockset,
 )
@@ -192,7 +193,13 @@ def run_partition(
     gen = np.random.default_rng(rng)
     started = time.perf_counter()
     options = SearchOptions(min_households, max_households, target)
-    atoms = atoms_from_blockset(blockset, max_households=max_households, whole_blocks=whole_blocks)
+    atoms = atoms_from_blockset(
+        blockset,
+        max_households=max_households,
+        target_households=target,
+        min_households=min_households,
+        whole_blocks=whole_blocks,
+    )
     _refuse_narrow_band(atoms, options)
     t_atoms = time.perf_counter()
 
@@ -288,6 +295,7 @@ def _partition_unit(
         (u, v, shared * (1.0 + penalty)),
         options=options,
         heavy_reason=heavy,
+        groups=frame[REGION].to_numpy(),
         rng=rng,
     )
     return result.labels, result.reasons

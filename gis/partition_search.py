@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 _EPS = 1e-9
 #: Restarts are spent only on components up to this many atoms (large ones rarely gain).
 RESTART_MAX_ATOMS = 1_000
+#: Extra searches with the same number of grids, kept when they rank better, for components
+#: of at most :data:`POLISH_MAX_ATOMS` atoms (small components are cheap and gain most).
+POLISH_RESTARTS = 4
+POLISH_MAX_ATOMS = 400
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ def search_partition(
     *,
     options: SearchOptions,
     heavy_reason: dict[int, str] | None = None,
+    groups: npt.ArrayLike | None = None,
     rng: np.random.Generator,
 ) -> SearchResult:
     """Partition the atoms of one unit into contiguous grids in the household band.
@@ -112,6 +117,9 @@ def search_partition(
         Band, target and search effort.
     heavy_reason
         Reason code for atoms above the maximum (e.g. a single building).
+    groups
+        Per atom, a group id (or -1): atoms of one group start in the same grid (the compact
+        regions of a split block, see :mod:`gis.guillotine`); the search may still move them.
     rng
         Source of randomness.
 
@@ -140,6 +148,7 @@ def search_partition(
     area = np.asarray(area_m2, dtype=np.float64)
     peff = np.asarray(perimeter_m, dtype=np.float64)
     heavy_reason = heavy_reason or {}
+    grp = np.full(n, -1, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     next_label = 0
     for c in range(n_comp):
         idx = np.flatnonzero(comp == c)
@@ -152,7 +161,7 @@ def search_partition(
             k, feasible = 1, total >= options.min_households
         else:
             k, feasible = choose_k(total, heavy, options)
-        search = _Search(h[idx], area[idx], peff[idx], lnbrs, lnbw, options, rng)
+        search = _Search(h[idx], area[idx], peff[idx], lnbrs, lnbw, options, rng, grp[idx])
         search.run(min(k, len(idx)))
         # restarts (other seeds, one grid more or less) while the band is missed by more
         # than the atoms above the maximum force
@@ -162,8 +171,16 @@ def search_partition(
             if not feasible or search.violation() <= floor:
                 break
             k_try = min(max(1, k + (0, -1, 1)[retry % 3]), len(idx))
-            other = _Search(h[idx], area[idx], peff[idx], lnbrs, lnbw, options, rng)
+            other = _Search(h[idx], area[idx], peff[idx], lnbrs, lnbw, options, rng, grp[idx])
             other.run(k_try)
+            if _better(other.cost(), search.cost()):
+                search = other
+        # polishing: same number of grids, other seeds (plans with different numbers of grids
+        # are not compared by their summed shape terms, which favour fewer grids)
+        polish = POLISH_RESTARTS if len(idx) <= POLISH_MAX_ATOMS and len(search.grids()) > 1 else 0
+        for _ in range(polish):
+            other = _Search(h[idx], area[idx], peff[idx], lnbrs, lnbw, options, rng, grp[idx])
+            other.run(len(search.grids()))
             if _better(other.cost(), search.cost()):
                 search = other
         for g, atoms in enumerate(search.grids()):
@@ -196,8 +213,14 @@ class _Search:
         nbw: list[list[float]],
         options: SearchOptions,
         rng: np.random.Generator,
+        groups: npt.NDArray[np.int64] | None = None,
     ) -> None:
         self.n = len(h)
+        # seeding works on groups (an atom without a group is its own)
+        g = np.full(self.n, -1, dtype=np.int64) if groups is None else groups
+        _, node = np.unique(np.where(g >= 0, g, -1 - np.arange(self.n)), return_inverse=True)
+        self.node: list[int] = node.tolist()
+        self.n_nodes = int(node.max()) + 1 if self.n else 0
         self.h = h.tolist()
         self.area = area.tolist()
         self.peff = peff.tolist()
@@ -292,14 +315,24 @@ class _Search:
             return [0] * self.n
         if k >= self.n:
             return list(range(self.n))
+        node, n_nodes = (
+            (self.node, self.n_nodes) if k <= self.n_nodes else (list(range(self.n)), self.n)
+        )
+        nb: list[dict[int, float]] = [{} for _ in range(n_nodes)]
+        vweights = [1] * n_nodes
+        for a in range(self.n):
+            vweights[node[a]] += max(0, self.h[a])
+            for j, x in zip(self.nbrs[a], self.nbw[a], strict=True):
+                if node[j] != node[a]:
+                    nb[node[a]][node[j]] = nb[node[a]].get(node[j], 0.0) + x
         xadj = [0]
         adjncy: list[int] = []
         eweights: list[int] = []
-        for a in range(self.n):
-            adjncy.extend(self.nbrs[a])
-            eweights.extend(max(1, round(x)) for x in self.nbw[a])
+        for c in range(n_nodes):
+            for j, x in sorted(nb[c].items()):
+                adjncy.append(j)
+                eweights.append(max(1, round(x)))
             xadj.append(len(adjncy))
-        vweights = [max(0, x) + 1 for x in self.h]
         opts = pymetis.Options(seed=int(self.rng.integers(2**31 - 1)), contig=1)
         # pymetis >= 2025.2 takes CSR adjacency as an object (the xadj= form is deprecated)
         graph: dict[str, Any] = (
@@ -316,7 +349,7 @@ class _Search:
         except Exception as exc:  # METIS refuses some tiny or odd graphs; bisect instead
             log.debug("METIS failed (%s); seeding by spanning-tree bisection", exc)
             return self._seed_by_bisection(k)
-        return [int(p) for p in parts]
+        return [int(parts[node[a]]) for a in range(self.n)]
 
     def _seed_by_bisection(self, k: int) -> list[int]:
         self._set_labels([0] * self.n)

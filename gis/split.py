@@ -1,7 +1,12 @@
 """Splitting a street block that holds more households than one grid may, between its buildings.
 
 A block above the maximum (a compound of towers, a village with no inner streets) is cut into
-*pieces* that then act as atoms of the partition. Cuts never pass through a building:
+*pieces* that then act as atoms of the partition. Cuts never pass through a building.
+Given the band, the block is first cut by straight compact cuts, bent around buildings and
+drawn to inner lines, into one region per grid it should hold (:mod:`gis.guillotine`): grouping
+faces of winding inner paths alone gave grids as crooked as the paths. Each region (or, without
+the band, the whole block) is then cut further, so that grids can still be edited and adjusted
+a few households at a time:
 
 1. inner lines first: service roads, footways and walls inside the block cut it into faces
    (faces that a building straddles are merged again, so no building is cut);
@@ -10,8 +15,8 @@ A block above the maximum (a compound of towers, a village with no inner streets
    densified along the footprints, merged per building), and each cell is then made to contain
    its footprint whole and nothing of any other footprint.
 
-The partition search later groups the pieces into grids; cuts along inner lines are preferred
-over cuts between buildings through the edge penalties in :mod:`gis.atoms`.
+The partition search later groups the pieces into grids; compact cuts are preferred, then
+inner lines, then gaps between buildings, through the edge penalties in :mod:`gis.atoms`.
 """
 
 from __future__ import annotations
@@ -25,15 +30,18 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gis.assign import assign_points, assign_polygons
+from gis.band import choose_k
+from gis.guillotine import Band, guillotine_split
+from gis.tiling import make_single_part, shared_boundary_m
 
 log = logging.getLogger(__name__)
 
 #: Faces of inner lines smaller than this (m²) are merged into their longest neighbour.
 MIN_FACE_AREA_M2 = 25.0
+#: Given the band, faces holding more than this share of the target are cut between buildings.
+FINE_SHARE = 0.25
 #: A building overlapping two faces by more than this (m²) merges them.
 BUILDING_OVERLAP_M2 = 0.5
-#: Tolerance (m) within which two boundaries are taken to coincide.
-SHARED_TOLERANCE_M = 0.05
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,9 @@ class BlockPieces:
     face
         Index of the inner-line face each piece belongs to; pieces of different faces are
         separated by an inner line, pieces of one face by a gap between buildings.
+    region
+        Index of the compact region (:mod:`gis.guillotine`) each piece belongs to; pieces of
+        different regions are separated by a compact cut (all 0 without the band).
     """
 
     geometry: npt.NDArray[np.object_]
@@ -60,24 +71,7 @@ class BlockPieces:
     n_buildings: npt.NDArray[np.int64]
     max_building_households: npt.NDArray[np.int64]
     face: npt.NDArray[np.int64]
-
-
-def shared_boundary_m(
-    a: npt.ArrayLike, b: npt.ArrayLike, *, tolerance_m: float = SHARED_TOLERANCE_M
-) -> npt.NDArray[np.float64]:
-    """Length (m) of boundary that polygons ``a[i]`` and ``b[i]`` share, pair by pair.
-
-    Boundaries are matched within ``tolerance_m``, so edges that coincide only up to floating
-    point noise (a piece cut from a block against the neighbouring block) still count.
-    """
-    ga = np.asarray(a, dtype=object)
-    gb = np.asarray(b, dtype=object)
-    if len(ga) == 0:
-        return np.zeros(0)
-    near = shapely.buffer(shapely.boundary(gb), tolerance_m, quad_segs=2)
-    length = shapely.length(shapely.intersection(shapely.boundary(ga), near))
-    # a corner contact still leaves a stub about two tolerances long
-    return np.where(length > 4 * tolerance_m, length, 0.0)
+    region: npt.NDArray[np.int64]
 
 
 def split_block(
@@ -90,6 +84,7 @@ def split_block(
     inner_lines: npt.ArrayLike,
     total_households: int,
     max_households: int,
+    band: Band | None = None,
 ) -> BlockPieces:
     """Split one block between its buildings so that pieces hold at most ``max_households``.
 
@@ -110,6 +105,10 @@ def split_block(
         The block's household total; the pieces always add up to it.
     max_households
         The grid maximum: faces above it are split between their buildings.
+    band
+        The household band and target. With it the block is first cut by straight compact
+        cuts into one region per grid it should hold (:mod:`gis.guillotine`), and the regions
+        then along inner lines (and between buildings where still above the maximum).
 
     Returns
     -------
@@ -122,14 +121,28 @@ def split_block(
     fhh = np.asarray(building_households, dtype=np.int64)[: len(fps)]
     hgeoms = np.asarray(household_geoms, dtype=object)
     hcounts = np.asarray(household_counts, dtype=np.int64)
-    faces = inner_line_faces(block, np.asarray(inner_lines, dtype=object), fps)
+    lines = np.asarray(inner_lines, dtype=object)
+    regions = (
+        _guillotine_regions(block, fps, fhh, hgeoms, hcounts, lines, band)
+        if band is not None
+        else [block]
+    )
+    faces: list[BaseGeometry] = []
+    face_region: list[int] = []
+    for r, region in enumerate(regions):
+        region_faces = inner_line_faces(region, lines, fps)
+        faces.extend(region_faces)
+        face_region.extend([r] * len(region_faces))
 
     pieces: list[BaseGeometry] = []
     piece_face: list[int] = []
+    # with the band, faces are also cut between buildings when they hold more than a fraction
+    # of a grid, so that a grid in a compound can be edited or adjusted a few buildings at a time
+    fine = max_households if band is None else max(1, int(FINE_SHARE * band.target))
     for f, face in enumerate(faces):
         face_hh = _face_households(face, fps, fhh, hgeoms, hcounts)
         cells: list[BaseGeometry] = [face]
-        if face_hh > max_households:
+        if face_hh > fine:
             gens = _merge_overlapping(_generators_in(face, fps, hgeoms))
             if len(gens) >= 2:
                 cells = building_cells(face, gens)
@@ -152,6 +165,7 @@ def split_block(
         n_buildings=n_buildings,
         max_building_households=max_bld,
         face=np.asarray(piece_face, dtype=np.int64),
+        region=np.asarray(face_region, dtype=np.int64)[np.asarray(piece_face, dtype=np.int64)],
     )
 
 
@@ -194,6 +208,52 @@ def inner_line_faces(
     merged = _dissolve(faces, labels)
     merged = _absorb_small(merged, MIN_FACE_AREA_M2)
     return list(merged)
+
+
+def _guillotine_regions(
+    block: BaseGeometry,
+    fps: npt.NDArray[np.object_],
+    fhh: npt.NDArray[np.int64],
+    hgeoms: npt.NDArray[np.object_],
+    hcounts: npt.NDArray[np.int64],
+    lines: npt.NDArray[np.object_],
+    band: Band,
+) -> list[BaseGeometry]:
+    """Straight compact cuts of the block into one region per grid it should hold."""
+    if len(hgeoms) and hcounts.sum() > 0:
+        anchors = shapely.get_coordinates(shapely.point_on_surface(hgeoms))
+        counts = hcounts
+    else:
+        anchors = (
+            shapely.get_coordinates(shapely.point_on_surface(fps)) if len(fps) else np.empty((0, 2))
+        )
+        counts = fhh
+    total = int(counts.sum())
+    heavy = [int(x) for x in fhh if x > band.max_households]
+    parts, _ = choose_k(total, heavy, band)
+    if parts <= 1:
+        return [block]
+    clipped = shapely.intersection(lines, block) if len(lines) else lines
+    return guillotine_split(
+        block,
+        anchors=anchors,
+        anchor_households=counts,
+        footprints=_merge_overlapping(fps) if len(fps) else fps,
+        inner_lines=clipped,
+        parts=parts,
+        band=band,
+        angle=block_angle(block),
+    )
+
+
+def block_angle(block: BaseGeometry) -> float:
+    """Direction (degrees) of the longer side of the block's minimum rotated rectangle."""
+    ring = shapely.get_coordinates(shapely.oriented_envelope(block))
+    if len(ring) < 4:
+        return 0.0
+    sides = np.diff(ring[:3], axis=0)
+    d = sides[int(np.argmax(np.hypot(sides[:, 0], sides[:, 1])))]
+    return float(np.degrees(np.arctan2(d[1], d[0])))
 
 
 def building_cells(face: BaseGeometry, generators: npt.NDArray[np.object_]) -> list[BaseGeometry]:
@@ -254,7 +314,7 @@ def building_cells(face: BaseGeometry, generators: npt.NDArray[np.object_]) -> l
         for c in np.unique(ci).tolist():
             cells[c] = shapely.difference(cells[c], shapely.union_all(own[fi[ci == c]]))
         cells[is_poly] = shapely.union(cells[is_poly], own)
-    return _make_single_part(cells, np.where(is_poly, polys, shapely.buffer(polys, 1e-3)))
+    return make_single_part(cells, np.where(is_poly, polys, shapely.buffer(polys, 1e-3)))
 
 
 def _polygonal(geoms: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
@@ -265,46 +325,6 @@ def _polygonal(geoms: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
         parts = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
         out[i] = shapely.union_all(parts) if len(parts) else shapely.Polygon()
     return out
-
-
-def _make_single_part(
-    cells: npt.NDArray[np.object_], anchors: npt.NDArray[np.object_]
-) -> list[BaseGeometry]:
-    """Keep in each cell the part that holds its anchor; give stray parts to a neighbour."""
-    kept: list[BaseGeometry] = []
-    strays: list[BaseGeometry] = []
-    for cell, anchor in zip(cells, anchors, strict=True):
-        parts = shapely.get_parts(cell)
-        parts = parts[shapely.area(parts) > 0]
-        if len(parts) <= 1:
-            kept.append(parts[0] if len(parts) else cell)
-            continue
-        overlap = shapely.area(shapely.intersection(parts, anchor))
-        best = int(np.argmax(overlap))
-        kept.append(parts[best])
-        strays.extend(np.delete(parts, best).tolist())
-    kept_arr = np.asarray(kept, dtype=object)
-    for _ in range(8):
-        if not strays:
-            break
-        left: list[BaseGeometry] = []
-        tree = shapely.STRtree(kept_arr)  # envelopes only grow as strays merge in
-        for stray in strays:
-            cand = tree.query(stray, predicate="intersects")
-            if len(cand) == 0:
-                left.append(stray)
-                continue
-            shared = shared_boundary_m(np.full(len(cand), stray, dtype=object), kept_arr[cand])
-            if shared.max() <= 0:
-                left.append(stray)
-                continue
-            k = int(cand[int(np.argmax(shared))])
-            kept_arr[k] = shapely.union(kept_arr[k], stray)
-        strays = left
-    if strays:  # cannot happen for a connected face; keep coverage exact regardless
-        log.warning("%d stray cell parts had no neighbour; kept as multipart", len(strays))
-        kept_arr[0] = shapely.union_all([kept_arr[0], *strays])
-    return list(kept_arr)
 
 
 def _merge_overlapping(gens: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:

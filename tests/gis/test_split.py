@@ -6,7 +6,8 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, Point, box
 
-from gis.split import building_cells, inner_line_faces, shared_boundary_m, split_block
+from gis.split import building_cells, inner_line_faces, split_block
+from gis.tiling import shared_boundary_m
 
 BLOCK = box(0, 0, 200, 100)
 # six 20 m towers in two rows

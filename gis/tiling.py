@@ -1,0 +1,73 @@
+"""Helpers for pieces that tile a polygon: shared edges and single-part pieces."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+log = logging.getLogger(__name__)
+
+#: Tolerance (m) within which two boundaries are taken to coincide.
+SHARED_TOLERANCE_M = 0.05
+
+
+def shared_boundary_m(
+    a: npt.ArrayLike, b: npt.ArrayLike, *, tolerance_m: float = SHARED_TOLERANCE_M
+) -> npt.NDArray[np.float64]:
+    """Length (m) of boundary that polygons ``a[i]`` and ``b[i]`` share, pair by pair.
+
+    Boundaries are matched within ``tolerance_m``, so edges that coincide only up to floating
+    point noise (a piece cut from a block against the neighbouring block) still count.
+    """
+    ga = np.asarray(a, dtype=object)
+    gb = np.asarray(b, dtype=object)
+    if len(ga) == 0:
+        return np.zeros(0)
+    near = shapely.buffer(shapely.boundary(gb), tolerance_m, quad_segs=2)
+    length = shapely.length(shapely.intersection(shapely.boundary(ga), near))
+    # a corner contact still leaves a stub about two tolerances long
+    return np.where(length > 4 * tolerance_m, length, 0.0)
+
+
+def make_single_part(
+    cells: npt.NDArray[np.object_], anchors: npt.NDArray[np.object_]
+) -> list[BaseGeometry]:
+    """Keep in each cell the part that holds its anchor; give stray parts to a neighbour."""
+    kept: list[BaseGeometry] = []
+    strays: list[BaseGeometry] = []
+    for cell, anchor in zip(cells, anchors, strict=True):
+        parts = shapely.get_parts(cell)
+        parts = parts[shapely.area(parts) > 0]
+        if len(parts) <= 1:
+            kept.append(parts[0] if len(parts) else cell)
+            continue
+        overlap = shapely.area(shapely.intersection(parts, anchor))
+        best = int(np.argmax(overlap))
+        kept.append(parts[best])
+        strays.extend(np.delete(parts, best).tolist())
+    kept_arr = np.asarray(kept, dtype=object)
+    for _ in range(8):
+        if not strays:
+            break
+        left: list[BaseGeometry] = []
+        tree = shapely.STRtree(kept_arr)  # envelopes only grow as strays merge in
+        for stray in strays:
+            cand = tree.query(stray, predicate="intersects")
+            if len(cand) == 0:
+                left.append(stray)
+                continue
+            shared = shared_boundary_m(np.full(len(cand), stray, dtype=object), kept_arr[cand])
+            if shared.max() <= 0:
+                left.append(stray)
+                continue
+            k = int(cand[int(np.argmax(shared))])
+            kept_arr[k] = shapely.union(kept_arr[k], stray)
+        strays = left
+    if strays:  # cannot happen for a connected face; keep coverage exact regardless
+        log.warning("%d stray cell parts had no neighbour; kept as multipart", len(strays))
+        kept_arr[0] = shapely.union_all([kept_arr[0], *strays])
+    return list(kept_arr)
