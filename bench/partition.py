@@ -16,6 +16,7 @@ Usage::
     python bench/partition.py                      # samples + both synthetic cities
     python bench/partition.py --no-samples --timeout 120
     python bench/partition.py --json bench/out/partition.json
+    python bench/partition.py --no-samples --no-synthetic --gpkg out/holdout/*.gpkg
 """
 
 from __future__ import annotations
@@ -310,6 +311,12 @@ def inputs(args: argparse.Namespace) -> list[tuple[str, BlockSet]]:
             found.append(
                 (f"{path.stem} (real OSM, households estimated)", prepare_blocks(path).blockset)
             )
+    for path in args.gpkg or []:
+        from gis.prepare import prepare_blocks  # noqa: PLC0415
+
+        found.append(
+            (f"{path.stem} (real OSM, households estimated)", prepare_blocks(path).blockset)
+        )
     for n_blocks, households in args.synthetic:
         label = f"SYNTHETIC {n_blocks:,} blocks / {households:,} households"
         found.append(
@@ -360,6 +367,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=300.0, help="per method and input (s)")
     parser.add_argument("--no-samples", dest="samples", action="store_false")
+    parser.add_argument(
+        "--gpkg",
+        type=Path,
+        nargs="+",
+        help="more areas as conventional GeoPackages (e.g. from bench/holdout_areas.py)",
+    )
     parser.add_argument(
         "--synthetic",
         type=lambda s: tuple(int(x) for x in s.split(":")),

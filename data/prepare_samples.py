@@ -105,7 +105,19 @@ def write(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
     print("wrote", path, {k: len(v) for k, v in layers.items() if v is not None})
 
 
-def shanghai() -> None:
+#: The committed Shanghai sample's demonstration units (code, name, window in EPSG:32651).
+SHANGHAI_WINDOWS = [
+    ("310101002001", "外滩北演示社区(演示)", box(355300, 3456620, 356400, 3457760)),
+    ("310101002002", "外滩南演示社区(演示)", box(355300, 3455650, 356900, 3456620)),
+    ("310115005001", "陆家嘴东演示社区(演示)", box(357600, 3455650, 359100, 3457700)),
+]
+
+
+def shanghai(
+    out: Path = HERE / "shanghai_bund.gpkg",
+    windows: list[tuple[str, str, shapely.Polygon]] | None = None,
+) -> None:
+    """The Shanghai sample (or, with other ``windows``, another area of the same extract)."""
     src = RAW / "shanghai_bund_lujiazui.gpkg"
     read = lambda layer: gpd.read_file(src, layer=layer).to_crs(32651)  # noqa: E731
     raw_roads = read("roads")
@@ -135,17 +147,13 @@ def shanghai() -> None:
     x0, y0, x1, y1 = roads.total_bounds
     extent = box(x0 + 40, y0 + 40, x1 - 40, y1 - 40)  # roads must cross the frame
     faces = street_faces(roads, extent, [*MAJOR, "residential", "unclassified"])
-    windows = [
-        ("310101002001", "外滩北演示社区(演示)", box(355300, 3456620, 356400, 3457760)),
-        ("310101002002", "外滩南演示社区(演示)", box(355300, 3455650, 356900, 3456620)),
-        ("310115005001", "陆家嘴东演示社区(演示)", box(357600, 3455650, 359100, 3457700)),
-    ]
+    windows = SHANGHAI_WINDOWS if windows is None else windows
     units = keep_buildings_whole(demo_units(faces, windows, river, crs=roads.crs), buildings)
     sites = landuse[landuse["kind"].isin(["school", "hospital", "commercial", "retail"])].copy()
     sites["kind"] = sites["kind"].replace({"commercial": "market", "retail": "market"})
     sites = sites[sites.intersects(shapely.union_all(units.geometry.to_numpy()))]  # in the area
     write(
-        HERE / "shanghai_bund.gpkg",
+        out,
         {
             "boundary": units,
             "roads": roads,
