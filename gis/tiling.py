@@ -11,8 +11,12 @@ from shapely.geometry.base import BaseGeometry
 
 log = logging.getLogger(__name__)
 
-#: Tolerance (m) within which two boundaries are taken to coincide.
-SHARED_TOLERANCE_M = 0.05
+#: Tolerance (m) within which two boundaries are taken to coincide: above the 1 mm within
+#: which split pieces are snapped to their neighbours (:data:`gis.atoms.SNAP_M`), far below
+#: any real sliver. At 5 cm, two pieces a few centimetres apart with a sliver of a third
+#: between them counted as sharing their whole length, and a grid joined through them came
+#: out in two parts.
+SHARED_TOLERANCE_M = 0.002
 
 
 def shared_boundary_m(
@@ -21,7 +25,8 @@ def shared_boundary_m(
     """Length (m) of boundary that polygons ``a[i]`` and ``b[i]`` share, pair by pair.
 
     Boundaries are matched within ``tolerance_m``, so edges that coincide only up to floating
-    point noise (a piece cut from a block against the neighbouring block) still count.
+    point noise (a piece cut from a block against the neighbouring block) still count; two
+    pieces running side by side a few centimetres apart share nothing.
     """
     ga = np.asarray(a, dtype=object)
     gb = np.asarray(b, dtype=object)

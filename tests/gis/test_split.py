@@ -141,3 +141,14 @@ def test_shared_boundary_ignores_corner_contacts() -> None:
     )
     assert shared[0] > 0.9
     assert shared[1] == 0.0
+
+
+def test_pieces_side_by_side_with_a_sliver_between_share_nothing() -> None:
+    # a and b run side by side 3 cm apart (inside the matching tolerance); the 3 cm sliver
+    # between them belongs to neither, so grouping a and b would give two polygons
+    a = box(0, 0, 10, 60)
+    b = box(10.03, 0, 20, 60)
+    assert shared_boundary_m([a], [b])[0] == 0.0
+    # the same edge up to floating-point noise still counts
+    c = box(10 + 1e-9, 0, 20, 60)
+    assert shared_boundary_m([a], [c])[0] > 59.0
