@@ -145,10 +145,10 @@ def _split(
         found = found[:1]
     best: tuple[list[BaseGeometry], tuple[int, float]] | None = None
     for _, theta, t, p_left, unaligned in found:
-        left, right = _cut(poly, fps, theta, t)
+        left, right = cut_across(poly, fps, theta, t)
         if left.is_empty or right.is_empty:
             continue
-        on_left = xy @ _axis(theta) < t
+        on_left = xy @ axis(theta) < t
         pieces: list[BaseGeometry] = []
         viol, cost = 0, 0.0
         for piece, mask, p in ((left, on_left, p_left), (right, ~on_left, parts - p_left)):
@@ -182,14 +182,15 @@ def _rank(piece: BaseGeometry, households: int, off_line: float, band: Band) -> 
     return int(band.violation(h, 1)[0]), float(band.deviation(h, 1)[0]) + 1.0 / math.sqrt(pp) - 1.0
 
 
-def _axis(theta: float) -> npt.NDArray[np.float64]:
+def axis(theta: float) -> npt.NDArray[np.float64]:
+    """Unit vector at ``theta`` degrees; cuts across it are lines of equal projection on it."""
     rad = math.radians(theta)
     return np.asarray([math.cos(rad), math.sin(rad)])
 
 
 def _halfplane(poly: BaseGeometry, theta: float, t: float) -> BaseGeometry:
     """The part of the plane with projection on the cut axis below ``t``, covering ``poly``."""
-    u = _axis(theta)
+    u = axis(theta)
     v = np.asarray([-u[1], u[0]])
     ring = shapely.get_coordinates(poly)
     s, w = ring @ u, ring @ v
@@ -217,7 +218,7 @@ def _best_offsets(
     ranked from projections alone; the geometry of the :data:`SHORTLIST` best is then cut to
     measure the halves' real compactness.
     """
-    u = _axis(theta)
+    u = axis(theta)
     v = np.asarray([-u[1], u[0]])
     coords = shapely.get_coordinates(poly)
     s = coords @ u
@@ -380,10 +381,13 @@ def _wrap(
     return shapely.difference(region, shapely.union_all(near)) if len(near) else region
 
 
-def _cut(
+def cut_across(
     poly: BaseGeometry, fps: npt.NDArray[np.object_], theta: float, t: float
 ) -> tuple[BaseGeometry, BaseGeometry]:
     """Cut ``poly`` at offset ``t`` across axis ``theta``, bending around footprints.
+
+    Returns the two sides (projection on :func:`axis` below and above ``t``), or two empty
+    polygons when a side would not be one polygon.
 
     A footprint the straight line crosses goes whole to the side holding its centroid.
     """
@@ -397,7 +401,7 @@ def _cut(
         crossing = shapely.intersects(fps, shapely.boundary(half))
         crossing &= shapely.area(shapely.intersection(fps, poly)) > 0
         if crossing.any():
-            side = shapely.get_coordinates(shapely.centroid(fps)) @ _axis(theta) < t
+            side = shapely.get_coordinates(shapely.centroid(fps)) @ axis(theta) < t
             # a crossed building goes to its centroid's side wrapped in its convex hull (the
             # cut bends around the hull, not into every courtyard), never over another building
             hulls = shapely.convex_hull(fps)
