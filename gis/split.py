@@ -122,10 +122,9 @@ def split_block(
     hgeoms = np.asarray(household_geoms, dtype=object)
     hcounts = np.asarray(household_counts, dtype=np.int64)
     lines = np.asarray(inner_lines, dtype=object)
+    anchors = _household_anchors(fps, fhh, hgeoms, hcounts)
     regions = (
-        _guillotine_regions(block, fps, fhh, hgeoms, hcounts, lines, band)
-        if band is not None
-        else [block]
+        _guillotine_regions(block, fps, fhh, anchors, lines, band) if band is not None else [block]
     )
     faces: list[BaseGeometry] = []
     face_region: list[int] = []
@@ -140,7 +139,7 @@ def split_block(
     # of a grid, so that a grid in a compound can be edited or adjusted a few buildings at a time
     fine = max_households if band is None else max(1, int(FINE_SHARE * band.target))
     for f, face in enumerate(faces):
-        face_hh = _face_households(face, fps, fhh, hgeoms, hcounts)
+        face_hh = _face_households(face, anchors)
         cells: list[BaseGeometry] = [face]
         if face_hh > fine:
             gens = _merge_overlapping(_generators_in(face, fps, hgeoms))
@@ -214,20 +213,12 @@ def _guillotine_regions(
     block: BaseGeometry,
     fps: npt.NDArray[np.object_],
     fhh: npt.NDArray[np.int64],
-    hgeoms: npt.NDArray[np.object_],
-    hcounts: npt.NDArray[np.int64],
+    anchors: tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]],
     lines: npt.NDArray[np.object_],
     band: Band,
 ) -> list[BaseGeometry]:
     """Straight compact cuts of the block into one region per grid it should hold."""
-    if len(hgeoms) and hcounts.sum() > 0:
-        anchors = shapely.get_coordinates(shapely.point_on_surface(hgeoms))
-        counts = hcounts
-    else:
-        anchors = (
-            shapely.get_coordinates(shapely.point_on_surface(fps)) if len(fps) else np.empty((0, 2))
-        )
-        counts = fhh
+    points, counts = anchors
     total = int(counts.sum())
     heavy = [int(x) for x in fhh if x > band.max_households]
     parts, _ = choose_k(total, heavy, band)
@@ -236,7 +227,7 @@ def _guillotine_regions(
     clipped = shapely.intersection(lines, block) if len(lines) else lines
     return guillotine_split(
         block,
-        anchors=anchors,
+        anchors=shapely.get_coordinates(points).reshape(-1, 2),
         anchor_households=counts,
         footprints=_merge_overlapping(fps) if len(fps) else fps,
         inner_lines=clipped,
@@ -362,20 +353,26 @@ def _generators_in(
     return np.empty(0, dtype=object)
 
 
-def _face_households(
-    face: BaseGeometry,
+def _household_anchors(
     fps: npt.NDArray[np.object_],
     fhh: npt.NDArray[np.int64],
     hgeoms: npt.NDArray[np.object_],
     hcounts: npt.NDArray[np.int64],
-) -> int:
-    """Households in one face, from household features or else from buildings."""
-    if len(hgeoms):
-        pts = shapely.point_on_surface(hgeoms)
-        return int(hcounts[shapely.covered_by(pts, face)].sum())
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]]:
+    """A point and a count per household feature, or per building when there are none."""
+    if len(hgeoms) and hcounts.sum() > 0:
+        return shapely.point_on_surface(hgeoms), hcounts
     if len(fps):
-        return int(fhh[shapely.covered_by(shapely.point_on_surface(fps), face)].sum())
-    return 0
+        return shapely.point_on_surface(fps), fhh
+    return np.empty(0, dtype=object), np.zeros(0, dtype=np.int64)
+
+
+def _face_households(
+    face: BaseGeometry, anchors: tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]]
+) -> int:
+    """Households in one face (see :func:`_household_anchors`)."""
+    points, counts = anchors
+    return int(counts[shapely.covered_by(points, face)].sum()) if len(points) else 0
 
 
 def _piece_households(
