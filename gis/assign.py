@@ -1,12 +1,17 @@
 """Assigning features to the polygons of a coverage, each to exactly one.
 
-The boundary rule, shared by the library, the SQL lookup and the in-memory lookup index:
+The boundary rule of the library (households to blocks, atoms and grids while planning):
 a point is assigned to the polygon whose **interior** contains it; when it lies on a shared
 edge or vertex, to the covering polygon whose interior contains the point nudged by the fixed
 vector ``NUDGE_M`` (east by 1 cm, north by 0.618 cm in the metric CRS); if still tied (or the
 nudged point falls outside every candidate), to the lowest polygon id among those covering the
 point. Polygons (buildings, household polygons) go to the polygon they overlap most (ties: the
 lowest id).
+
+Lookups on a published plan (:mod:`gis.lookup`, the SQL path of :mod:`gis.store`) follow the
+same three steps in the stored CRS, EPSG:4326: a nudge of ``(1e-9, 0.618e-9)`` degrees and the
+lowest grid code. The two cannot be one rule: a point exactly on an edge in the metric CRS is
+not exactly on it after reprojection, so each side only has to be consistent with itself.
 """
 
 from __future__ import annotations
