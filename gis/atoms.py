@@ -302,9 +302,19 @@ def _split_oversized(
     )
     out: dict[int, dict[str, np.ndarray]] = {}
     band = Band(min_households, max_households, target) if min_households is not None else None
+    unit_of = dict(zip(blocks[col.BLOCK_ID].astype(int), blocks[col.UNIT_CODE], strict=True))
     for i in oversized.tolist():
         row = blocks.iloc[i]
         block_id = int(row[col.BLOCK_ID])
+        # a compound with neighbours in its unit may leave a region below the minimum: the
+        # search joins it to a neighbouring grid (a block just above the maximum then gives up
+        # a compact corner instead of being halved into a long strip and a rest)
+        block_band = band
+        if band is not None and any(
+            unit_of.get(int(n)) == row[col.UNIT_CODE]
+            for n in (blockset.graph.neighbors(block_id) if block_id in blockset.graph else ())
+        ):
+            block_band = Band(0, band.max_households, band.target)
         geom = row.geometry
         b_idx = np.asarray(bld_groups.get(block_id, []), dtype=np.int64)
         h_idx = np.asarray(hh_groups.get(block_id, []), dtype=np.int64)
@@ -322,7 +332,7 @@ def _split_oversized(
             inner_lines=near,
             total_households=int(row[col.HOUSEHOLDS]),
             max_households=max_households,
-            band=band,
+            band=block_band,
         )
         out[i] = {
             "geometry": pieces.geometry,

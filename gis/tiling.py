@@ -39,9 +39,13 @@ def shared_boundary_m(
 
 
 def make_single_part(
-    cells: npt.NDArray[np.object_], anchors: npt.NDArray[np.object_]
+    cells: npt.NDArray[np.object_], anchors: npt.NDArray[np.object_], *, warn: bool = True
 ) -> list[BaseGeometry]:
-    """Keep in each cell the part that holds its anchor; give stray parts to a neighbour."""
+    """Keep in each cell the part that holds its anchor; give stray parts to a neighbour.
+
+    A stray part with no neighbour stays (the cell is then multipart, logged unless ``warn``
+    is off for a caller that checks and refuses such results itself).
+    """
     kept: list[BaseGeometry] = []
     strays: list[BaseGeometry] = []
     for cell, anchor in zip(cells, anchors, strict=True):
@@ -73,6 +77,7 @@ def make_single_part(
             kept_arr[k] = shapely.union(kept_arr[k], stray)
         strays = left
     if strays:  # cannot happen for a connected face; keep coverage exact regardless
-        log.warning("%d stray cell parts had no neighbour; kept as multipart", len(strays))
+        if warn:
+            log.warning("%d stray cell parts had no neighbour; kept as multipart", len(strays))
         kept_arr[0] = shapely.union_all([kept_arr[0], *strays])
     return list(kept_arr)

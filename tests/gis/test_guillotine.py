@@ -6,7 +6,7 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, box
 
-from gis.guillotine import Band, guillotine_split
+from gis.guillotine import Band, cut_across, guillotine_split
 from gis.split import block_angle
 
 BAND = Band(300, 800, 500)
@@ -104,3 +104,16 @@ def test_same_input_same_pieces() -> None:
 
 def test_one_part_returns_the_polygon() -> None:
     assert split(parts=1) == [COMPOUND]
+
+
+def test_a_crossed_building_goes_whole_to_one_side_in_a_tent() -> None:
+    # the cut x = 100 crosses a 30 m building 10 m deep into the left side: the building goes
+    # right (its centroid's side) with a tent of open ground, not in a notch hugging it
+    block = box(0, 0, 200, 100)
+    building = box(90, 40, 120, 60)
+    left, right = cut_across(block, np.asarray([building], dtype=object), 0.0, 100.0)
+    assert_tiles([left, right], block)
+    assert shapely.covers(shapely.buffer(right, 1e-6), building)
+    notch = 2 * 10.0  # the extra length of a boundary hugging the building's left part
+    extra = left.length - box(0, 0, 100, 100).length
+    assert 0 < extra < 0.5 * notch
