@@ -229,7 +229,7 @@ def _attach_slivers(frame: gpd.GeoDataFrame, edges: pd.DataFrame) -> pd.DataFram
     """Join empty slivers (< :data:`SLIVER_M2`, no households, no neighbour) to what they touch.
 
     A degenerate block would otherwise stand alone as a grid of 0 households; the grid it
-    joins drops it again when dissolved (see :data:`gis.partition.PINHOLE_M2`).
+    joins drops it again when dissolved (see :data:`gis.tiling.PINHOLE_M2`).
     """
     linked = np.zeros(len(frame), dtype=bool)
     linked[edges["u"].to_numpy().astype(np.int64)] = True

@@ -29,16 +29,15 @@ from gis.band import REASON_TEXT, REASON_UNIT_BELOW_MIN
 from gis.blocks import BlockSet
 from gis.carve import MIN_SHARED_M, carve_regions
 from gis.dedicated import DEFAULT_SITE_KINDS, dedicated_grids, sites_from_area
-from gis.partition import ORDINARY, PINHOLE_M2, Plan, run_partition
+from gis.partition import ORDINARY, Plan, run_partition
 from gis.prepare import Prepared
+from gis.tiling import robust_outlines
 from gis.validate import to_json_value, validate_against
 from gis.villages import village_blocks, village_report
 
 log = logging.getLogger(__name__)
 
 UNIT_PARENT_CODE = "unit_parent_code"
-#: Grid size (m) outlines are snap-rounded to after carving (see :func:`tidy`).
-TIDY_M = 1e-7
 #: Exception reason of a natural village above the band, kept whole.
 REASON_VILLAGE = "natural_village_whole"
 
@@ -127,9 +126,7 @@ def plan_area(
     ordinary_grids, absorbed = _absorb_empty_islands(plan, extra)
     grids, remap = _combine(ordinary_grids, extra, original, absorbed, n_old=len(plan.grids))
     if extra:
-        geoms = grids.geometry.to_numpy().copy()
-        fragile = _fragile(grids.geometry)
-        geoms[fragile] = tidy(geoms[fragile])
+        geoms = robust_outlines(grids.geometry.to_numpy(), grids.crs)
         grids = grids.set_geometry(gpd.GeoSeries(geoms, crs=grids.crs))
     atoms = plan.atoms.assign(**{col.GRID_ID: remap[plan.atoms[col.GRID_ID].to_numpy()]})
     whole_set = set(whole)
@@ -188,37 +185,6 @@ def plan_area(
     report["ok"] = bool(checks.ok and not exceptions)
     log.info("%d grids (%d dedicated)", len(grids), summary["n_dedicated"])
     return Plan(grids=grids, atoms=atoms, report=report)
-
-
-def tidy(geoms: np.ndarray, *, grid_size_m: float = TIDY_M) -> np.ndarray:
-    """Close pinches by snap-rounding every outline to ``grid_size_m``.
-
-    Carving sites out of blocks can leave a hair-thin spike whose tip lies a nanometre from
-    the polygon's own outline: valid in the working CRS, self-intersecting once reprojected.
-    Snap-rounding (the same grid for every grid, so shared edges stay shared) nodes the tip
-    onto the outline and drops the collapsed spike; the fixed precision model is then
-    stripped so later overlays run in full precision.
-    """
-    rounded = shapely.set_precision(geoms, grid_size_m)
-    out = np.asarray(shapely.from_wkb(shapely.to_wkb(rounded)), dtype=object)
-    for i, geom in enumerate(out):
-        parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) == 3]
-        big = [p for p in parts if p.area >= PINHOLE_M2] or parts
-        if len(big) != len(parts) or any(len(p.interiors) for p in big):
-            polys = [
-                shapely.Polygon(
-                    p.exterior, [r for r in p.interiors if shapely.Polygon(r).area >= PINHOLE_M2]
-                )
-                for p in big
-            ]
-            out[i] = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
-    return out
-
-
-def _fragile(geoms: gpd.GeoSeries) -> np.ndarray:
-    """Which polygons turn invalid once written in longitude/latitude (EPSG:4326) and read back."""
-    back = geoms.to_crs(4326).to_crs(geoms.crs)
-    return np.asarray(~shapely.is_valid(back.to_numpy()), dtype=bool)
 
 
 def unit_figures(

@@ -47,13 +47,12 @@ from gis.errors import (
     OptionError,
 )
 from gis.partition_search import SearchOptions, search_partition
+from gis.tiling import robust_outlines
 from gis.validate import to_json_value, validate_against
 
 log = logging.getLogger(__name__)
 
 ORDINARY = "ordinary"
-#: Holes smaller than this (m²) in a dissolved grid are noise and are filled.
-PINHOLE_M2 = 1.0
 
 
 @dataclass(frozen=True)
@@ -336,7 +335,7 @@ def _dissolve(
     for g in range(labels.max() + 1):
         members = geoms[order[bounds[g] : bounds[g + 1]]]
         polys.append(members[0] if len(members) == 1 else shapely.union_all(members))
-    poly_arr = _drop_pinholes(np.asarray(polys, dtype=object))
+    poly_arr = robust_outlines(np.asarray(polys, dtype=object), blockset.crs)
     first = order[bounds[:-1]]
     units = frame[col.UNIT_CODE].to_numpy()[first]
     names = frame[col.UNIT_NAME].to_numpy()[first]
@@ -368,29 +367,6 @@ def _dissolve(
         crs=blockset.crs,
     )
     return grids, grid_of_label
-
-
-def _drop_pinholes(polys: np.ndarray) -> np.ndarray:
-    """Remove holes and stray parts under :data:`PINHOLE_M2`: floating-point noise.
-
-    Holes that small are gaps between atoms, not enclaves, and would collapse into invalid
-    rings once the plan is written in another CRS; parts that small are degenerate slivers.
-    """
-    out = polys.copy()
-    holes_or_parts = (shapely.get_num_interior_rings(polys) > 0) | (
-        shapely.get_num_geometries(polys) > 1
-    )
-    for i in np.flatnonzero(holes_or_parts).tolist():
-        parts = []
-        pieces = shapely.get_parts(polys[i])
-        if len(pieces) > 1:
-            big = shapely.area(pieces) >= PINHOLE_M2
-            pieces = pieces[big] if big.any() else pieces
-        for part in pieces:
-            holes = [r for r in part.interiors if shapely.area(shapely.Polygon(r)) >= PINHOLE_M2]
-            parts.append(shapely.Polygon(part.exterior, holes))
-        out[i] = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
-    return out
 
 
 def _exceptions(

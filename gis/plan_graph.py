@@ -24,18 +24,15 @@ from gis.band import REASON_NOT_REACHED
 from gis.blocks import BlockSet
 from gis.partition import ORDINARY, Plan
 from gis.partition_search import SearchOptions
+from gis.tiling import SHARED_TOLERANCE_M, robust_outlines, shared_boundary_m
 from gis.validate import Report, to_json_value, validate_against
 
 log = logging.getLogger(__name__)
 
 #: Column of the grids table: True when re-balancing and adjustment must not touch the grid.
 LOCKED = "locked"
-#: Atoms closer than this (m) may share a boundary.
-TOUCH_M = 0.05
 #: Atoms sharing less boundary than this (m) are not neighbours (a corner is not a border).
 MIN_SHARED_M = 0.5
-#: Holes and stray parts smaller than this (m²) in a rebuilt grid are noise.
-PINHOLE_M2 = 1.0
 
 
 def band_of(plan: Plan) -> SearchOptions:
@@ -52,17 +49,16 @@ def atom_neighbours(atoms: gpd.GeoDataFrame) -> list[dict[int, float]]:
     """Neighbours of every atom (by row position) with the shared boundary length (m).
 
     Two atoms are neighbours when they belong to the same unit and share at least
-    :data:`MIN_SHARED_M` of boundary (within :data:`TOUCH_M`).
+    :data:`MIN_SHARED_M` of boundary (:func:`gis.tiling.shared_boundary_m`, the rule the
+    partition's own adjacency follows).
     """
     geoms = atoms.geometry.to_numpy()
     units = atoms[col.UNIT_CODE].astype(str).to_numpy()
     tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="dwithin", distance=TOUCH_M)
+    left, right = tree.query(geoms, predicate="dwithin", distance=SHARED_TOLERANCE_M)
     keep = (left < right) & (units[left] == units[right])
     left, right = left[keep], right[keep]
-    shared = shapely.length(
-        shapely.intersection(shapely.boundary(geoms[left]), shapely.buffer(geoms[right], TOUCH_M))
-    )
+    shared = shared_boundary_m(geoms[left], geoms[right])
     nbrs: list[dict[int, float]] = [{} for _ in range(len(geoms))]
     for a, b, x in zip(left.tolist(), right.tolist(), shared.tolist(), strict=True):
         if x >= MIN_SHARED_M:
@@ -122,19 +118,6 @@ def match_labels(old: np.ndarray, new: np.ndarray, weight: np.ndarray) -> dict[i
     return {int(news[r]): int(olds[c]) for r, c in zip(rows, cols, strict=True)}
 
 
-def drop_pinholes(poly: shapely.Geometry) -> shapely.Geometry:
-    """Remove holes and stray parts under :data:`PINHOLE_M2` (floating-point noise)."""
-    pieces = shapely.get_parts(poly)
-    if len(pieces) > 1:
-        big = shapely.area(pieces) >= PINHOLE_M2
-        pieces = pieces[big] if big.any() else pieces
-    parts = []
-    for part in pieces:
-        holes = [r for r in part.interiors if shapely.Polygon(r).area >= PINHOLE_M2]
-        parts.append(shapely.Polygon(part.exterior, holes))
-    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
-
-
 def rebuild_grids(
     old_grids: gpd.GeoDataFrame, atoms: gpd.GeoDataFrame, changed: Iterable[int]
 ) -> gpd.GeoDataFrame:
@@ -154,7 +137,8 @@ def rebuild_grids(
         if g in old.index and g not in changed_set:
             row = old.loc[g].to_dict()
         else:
-            geom = drop_pinholes(shapely.union_all(group.geometry.to_numpy()))
+            union = shapely.union_all(group.geometry.to_numpy())
+            geom = robust_outlines(np.asarray([union], dtype=object), atoms.crs)[0]
             first = group.iloc[0]
             row = old.loc[g].to_dict() if g in old.index else {}
             row.update(

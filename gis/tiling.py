@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import numpy.typing as npt
+import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -81,3 +82,64 @@ def make_single_part(
             log.warning("%d stray cell parts had no neighbour; kept as multipart", len(strays))
         kept_arr[0] = shapely.union_all([kept_arr[0], *strays])
     return list(kept_arr)
+
+
+#: Holes and stray parts smaller than this (m²) in a dissolved grid are floating-point noise
+#: (gaps between atoms), not enclaves.
+PINHOLE_M2 = 1.0
+#: Grid (m) to which a fragile outline is snap-rounded (see :func:`robust_outlines`).
+TIDY_M = 1e-7
+
+
+def drop_pinholes(polys: npt.ArrayLike) -> npt.NDArray[np.object_]:
+    """Remove holes and stray parts under :data:`PINHOLE_M2` from each polygon."""
+    arr = np.asarray(polys, dtype=object)
+    out = arr.copy()
+    noisy = (shapely.get_num_interior_rings(arr) > 0) | (shapely.get_num_geometries(arr) > 1)
+    for i in np.flatnonzero(noisy).tolist():
+        pieces = shapely.get_parts(arr[i])
+        pieces = pieces[shapely.get_type_id(pieces) == 3]
+        big = shapely.area(pieces) >= PINHOLE_M2
+        pieces = pieces[big] if big.any() else pieces
+        parts = [
+            shapely.Polygon(
+                p.exterior, [r for r in p.interiors if shapely.Polygon(r).area >= PINHOLE_M2]
+            )
+            for p in pieces
+        ]
+        out[i] = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+    return out
+
+
+def tidy(geoms: npt.ArrayLike, *, grid_size_m: float = TIDY_M) -> npt.NDArray[np.object_]:
+    """Close pinches by snap-rounding every outline to ``grid_size_m``.
+
+    Carving sites out of blocks, or bending a cut around a building, can leave a hair-thin
+    spike whose tip lies a nanometre from the polygon's own outline: valid in the working
+    CRS, self-intersecting once reprojected. Snap-rounding (the same grid for every grid, so
+    shared edges stay shared) nodes the tip onto the outline and drops the collapsed spike;
+    the fixed precision model is then stripped so later overlays run in full precision.
+    """
+    rounded = shapely.set_precision(np.asarray(geoms, dtype=object), grid_size_m)
+    return drop_pinholes(shapely.from_wkb(shapely.to_wkb(rounded)))
+
+
+def fragile(geoms: npt.ArrayLike, crs: pyproj.CRS | str | int) -> npt.NDArray[np.bool_]:
+    """Which polygons turn invalid once written in longitude/latitude (EPSG:4326) and read back."""
+    import geopandas as gpd  # noqa: PLC0415 (only for the reprojection)
+
+    series = gpd.GeoSeries(np.asarray(geoms, dtype=object), crs=crs)
+    back = series.to_crs(4326).to_crs(series.crs)
+    return np.asarray(~shapely.is_valid(back.to_numpy()), dtype=bool)
+
+
+def robust_outlines(
+    geoms: npt.ArrayLike, crs: pyproj.CRS | str | int | None
+) -> npt.NDArray[np.object_]:
+    """Dissolved grids ready to be written anywhere: no pinholes, no reprojection-fragile spikes."""
+    out = drop_pinholes(geoms)
+    if crs is not None and len(out):
+        weak = fragile(out, crs)
+        if weak.any():
+            out[weak] = tidy(out[weak])
+    return out

@@ -58,6 +58,8 @@ def test_uniform_grid_meets_the_band_and_covers_everything() -> None:
     assert_plan_sound(plan, bs)
     assert in_band(plan)
     assert plan.ok
+    # written in longitude/latitude (as the store keeps them) every grid is still valid
+    assert shapely.is_valid(plan.grids.to_crs(4326).geometry.to_numpy()).all()
     assert plan.report["exceptions"] == []
     assert set(plan.grids[col.KIND]) == {"ordinary"}
     assert plan.report["checks"]["metrics"]["polsby_popper_mean"] > 0.5
@@ -308,6 +310,8 @@ def test_real_samples_meet_every_bar(sample: str, request: pytest.FixtureRequest
     assert_plan_sound(plan, bs)
     assert in_band(plan)
     assert plan.ok
+    # written in longitude/latitude (as the store keeps them) every grid is still valid
+    assert shapely.is_valid(plan.grids.to_crs(4326).geometry.to_numpy()).all()
 
 
 def test_a_walled_compound_is_cut_into_grids_as_compact_as_itself() -> None:
