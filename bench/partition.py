@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,29 @@ def run_maxp(bs: BlockSet, lo: int, hi: int, target: int, seed: int) -> dict[int
     return labels
 
 
+def k_way_by_component(
+    bs: BlockSet,
+    target: int,
+    part: Callable[[list[int], dict[int, int], int, int], dict[int, int]],
+) -> dict[int, int]:
+    """Labels from a k-way peer run unit component by component (k from the target).
+
+    ``part(comp, hh, total, k)`` returns a part 0..k-1 per block of one component; a
+    component asked for one grid is labelled whole without calling it.
+    """
+    hh = dict(zip(bs.blocks[col.BLOCK_ID], bs.blocks[col.HOUSEHOLDS], strict=True))
+    labels: dict[int, int] = {}
+    nxt = 0
+    for comp in unit_components(bs):
+        total = sum(hh[b] for b in comp)
+        k = min(k_for(total, target), len(comp))
+        parts = dict.fromkeys(comp, 0) if k == 1 else part(comp, hh, total, k)
+        for b, p in parts.items():
+            labels[int(b)] = nxt + int(p)
+        nxt += k
+    return labels
+
+
 def run_gerrychain(bs: BlockSet, lo: int, hi: int, target: int, seed: int) -> dict[int, int]:
     """GerryChain recursive tree partition: k from the target, ε fitting the band."""
     from gerrychain import Graph  # noqa: PLC0415
@@ -121,16 +145,7 @@ def run_gerrychain(bs: BlockSet, lo: int, hi: int, target: int, seed: int) -> di
         recursive_tree_part,
     )
 
-    hh = dict(zip(bs.blocks[col.BLOCK_ID], bs.blocks[col.HOUSEHOLDS], strict=True))
-    labels: dict[int, int] = {}
-    nxt = 0
-    for comp in unit_components(bs):
-        total = sum(hh[b] for b in comp)
-        k = min(k_for(total, target), len(comp))
-        if k == 1:
-            labels.update(dict.fromkeys(comp, nxt))
-            nxt += 1
-            continue
+    def part(comp: list[int], hh: dict[int, int], total: int, k: int) -> dict[int, int]:
         pop_target = total / k
         epsilon = max(0.05, min(hi / pop_target - 1, 1 - lo / pop_target))
         sub = nx.Graph()
@@ -142,26 +157,16 @@ def run_gerrychain(bs: BlockSet, lo: int, hi: int, target: int, seed: int) -> di
             assignment = recursive_tree_part(
                 Graph.from_networkx(sub), range(k), pop_target, "households", epsilon, rng=seed
             )
-        for b, part in assignment.items():
-            labels[int(b)] = nxt + int(part)
-        nxt += k
-    return labels
+        return {int(b): int(p) for b, p in assignment.items()}
+
+    return k_way_by_component(bs, target, part)
 
 
 def run_metis(bs: BlockSet, lo: int, hi: int, target: int, seed: int) -> dict[int, int]:
     """pymetis k-way, contiguous, vertex weights = households."""
     import pymetis  # noqa: PLC0415
 
-    hh = dict(zip(bs.blocks[col.BLOCK_ID], bs.blocks[col.HOUSEHOLDS], strict=True))
-    labels: dict[int, int] = {}
-    nxt = 0
-    for comp in unit_components(bs):
-        total = sum(hh[b] for b in comp)
-        k = min(k_for(total, target), len(comp))
-        if k == 1:
-            labels.update(dict.fromkeys(comp, nxt))
-            nxt += 1
-            continue
+    def part(comp: list[int], hh: dict[int, int], total: int, k: int) -> dict[int, int]:
         pos = {b: i for i, b in enumerate(comp)}
         adjacency = [[pos[n] for n in bs.graph.neighbors(b) if n in pos] for b in comp]
         weights = [int(hh[b]) for b in comp]
@@ -172,10 +177,9 @@ def run_metis(bs: BlockSet, lo: int, hi: int, target: int, seed: int) -> dict[in
             )
         except Exception:  # METIS refuses contiguity on some graphs: plain k-way then
             _, parts = pymetis.part_graph(k, adjacency=adjacency, vweights=weights, options=opts)
-        for b, part in zip(comp, parts, strict=True):
-            labels[b] = nxt + int(part)
-        nxt += k
-    return labels
+        return {b: int(p) for b, p in zip(comp, parts, strict=True)}
+
+    return k_way_by_component(bs, target, part)
 
 
 PEERS = {"maxp": run_maxp, "gerrychain": run_gerrychain, "metis": run_metis}

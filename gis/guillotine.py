@@ -256,7 +256,7 @@ def _best_offsets(
     h_r = int(hh.sum()) - h_l
     viol = band.violation(h_l, p_left) + band.violation(h_r, p_right)
     dev = band.deviation(h_l, p_left) + band.deviation(h_r, p_right)
-    # a cut crossing a building bends around its smaller side: about twice that depth
+    # a cut crossing a building rises around its smaller side in a tent (see _tents)
     detour = np.zeros(len(cand))
     if len(lo):
         minority = np.minimum(cand[:, None] - lo[None, :], hi[None, :] - cand[:, None])
@@ -309,13 +309,10 @@ def _expected_shape(
 ) -> npt.NDArray[np.float64]:
     """Shape cost ``sum(1 - PP)`` expected of ``parts`` grids cut from a half.
 
-    Linear in Polsby–Popper, so that the cost of a set of pieces falls exactly as their mean
-    Polsby–Popper rises (the search's ``1/sqrt(PP) - 1`` would trade a little of the mean for
-    evenness).
-
-    The half's own Polsby–Popper, scaled by how compact the best arrangement of ``parts``
-    near-square cells in its ``width`` × ``depth`` bounding rectangle is compared with the
-    rectangle itself.
+    The expected Polsby–Popper is the half's own, scaled by how compact the best arrangement
+    of ``parts`` near-square cells in its ``width`` × ``depth`` bounding rectangle is compared
+    with the rectangle itself. The cost is linear in Polsby–Popper, so that it falls exactly as
+    the pieces' mean rises (the search's ``1/sqrt(PP) - 1`` would trade some mean for evenness).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         pp = np.where(perim > 0, 4.0 * np.pi * area / (perim * perim), 0.0)

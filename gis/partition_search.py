@@ -28,6 +28,7 @@ import logging
 import math
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -161,7 +162,9 @@ def search_partition(
             k, feasible = 1, total >= options.min_households
         else:
             k, feasible = choose_k(total, heavy, options)
-        search = _Search(h[idx], area[idx], peff[idx], lnbrs, lnbw, options, rng, grp[idx])
+        # every search of this component (first, restarts, polish) starts from the same data
+        fresh = partial(_Search, h[idx], area[idx], peff[idx], lnbrs, lnbw, options, rng, grp[idx])
+        search = fresh()
         search.run(min(k, len(idx)))
         # restarts (other seeds, one grid more or less) while the band is missed by more
         # than the atoms above the maximum force
@@ -171,7 +174,7 @@ def search_partition(
             if not feasible or search.violation() <= floor:
                 break
             k_try = min(max(1, k + (0, -1, 1)[retry % 3]), len(idx))
-            other = _Search(h[idx], area[idx], peff[idx], lnbrs, lnbw, options, rng, grp[idx])
+            other = fresh()
             other.run(k_try)
             if _better(other.cost(), search.cost()):
                 search = other
@@ -179,7 +182,7 @@ def search_partition(
         # are not compared by their summed shape terms, which favour fewer grids)
         polish = POLISH_RESTARTS if len(idx) <= POLISH_MAX_ATOMS and len(search.grids()) > 1 else 0
         for _ in range(polish):
-            other = _Search(h[idx], area[idx], peff[idx], lnbrs, lnbw, options, rng, grp[idx])
+            other = fresh()
             other.run(len(search.grids()))
             if _better(other.cost(), search.cost()):
                 search = other

@@ -131,14 +131,23 @@ def rebuild_grids(
     old = old_grids.set_index(col.GRID_ID, drop=False)
     hh = atoms.groupby(col.GRID_ID)[col.HOUSEHOLDS].sum()
     n_blocks = atoms.groupby(col.GRID_ID)[col.BLOCK_ID].nunique()
+    groups = dict(list(atoms.groupby(col.GRID_ID, sort=True)))
+    redrawn = [g for g in groups if not (int(g) in old.index and int(g) not in changed_set)]
+    # dissolve the changed grids, then clean their outlines in one pass (one reprojection)
+    outlines = robust_outlines(
+        np.asarray(
+            [shapely.union_all(groups[g].geometry.to_numpy()) for g in redrawn], dtype=object
+        ),
+        atoms.crs,
+    )
+    outline_of = dict(zip(redrawn, outlines, strict=True))
     rows: list[dict[str, Any]] = []
-    for gid, group in atoms.groupby(col.GRID_ID, sort=True):
+    for gid, group in groups.items():
         g = int(gid)
-        if g in old.index and g not in changed_set:
+        if gid not in outline_of:
             row = old.loc[g].to_dict()
         else:
-            union = shapely.union_all(group.geometry.to_numpy())
-            geom = robust_outlines(np.asarray([union], dtype=object), atoms.crs)[0]
+            geom = outline_of[gid]
             first = group.iloc[0]
             row = old.loc[g].to_dict() if g in old.index else {}
             row.update(
