@@ -19,8 +19,8 @@ import pandas as pd
 import shapely
 from shapely.geometry import box
 
-from gis.osm import layers_from_osm
-from gis.roads import bounding_lines, normalise_roads
+from gis.blocks.roads import bounding_lines, normalise_roads
+from gis.inputs.osm import layers_from_osm
 
 HERE = Path(__file__).parent
 RAW = HERE / "raw"

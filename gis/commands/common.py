@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from gis.errors import WanggeError
-from gis.prepare import Estimate, Prepared, prepare_blocks
+from gis.inputs.prepare import Estimate, Prepared, prepare_blocks
 
 P = ParamSpec("P")
 R = TypeVar("R")

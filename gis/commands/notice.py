@@ -11,12 +11,12 @@ import pandas as pd
 import typer
 
 from gis import columns as col
-from gis.codes import assign_codes
+from gis.rules.codes import assign_codes
 from gis.commands import common
 from gis.commands.plan import read_grids
-from gis.inputs import read_area
-from gis.notice import NoticeContext, render_notices
-from gis.staff import public_roster, read_roster
+from gis.inputs.read import read_area
+from gis.outputs.notice import NoticeContext, render_notices
+from gis.rules.staff import public_roster, read_roster
 
 
 def read_plan_grids(path: Path, *, layer: str = "grids") -> gpd.GeoDataFrame:
@@ -41,7 +41,7 @@ def notice_context(
 ) -> NoticeContext:
     """Everything the sheets of one plan share, with grids in the area's metric CRS.
 
-    Grids without ``grid_code`` are coded with :func:`gis.codes.assign_codes` (``scheme``).
+    Grids without ``grid_code`` are coded with :func:`gis.rules.codes.assign_codes` (``scheme``).
     """
     area = read_area(against)
     grids = grids.to_crs(area.crs).reset_index(drop=True)

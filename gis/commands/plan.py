@@ -1,6 +1,6 @@
 """``wangge partition`` and ``wangge validate``: draw grids, and check a plan from geometry.
 
-``partition`` runs :func:`gis.hierarchy.plan_area` (units, dedicated grids, natural villages),
+``partition`` runs :func:`gis.rules.hierarchy.plan_area` (units, dedicated grids, natural villages),
 then optionally codes the grids (``--code-scheme``, kept stable with ``--previous``), cuts unit
 cells (``--cells N``) and checks a staff roster (``--roster``). Every check runs before the
 first byte is written: a bad input leaves no output file.
@@ -18,20 +18,20 @@ import typer
 from rich.table import Table
 
 from gis import columns as col
-from gis.blocks import BlockSet
-from gis.cells import CELL_CODE, unit_cells
-from gis.codes import assign_codes, cell_codes
+from gis.blocks.build import BlockSet
+from gis.rules.cells import CELL_CODE, unit_cells
+from gis.rules.codes import assign_codes, cell_codes
 from gis.commands import common
-from gis.crs import parse_crs
-from gis.dedicated import DEFAULT_SITE_KINDS
+from gis.geometry.crs import parse_crs
+from gis.rules.dedicated import DEFAULT_SITE_KINDS
 from gis.errors import CodeError, OptionError
-from gis.hierarchy import plan_area
-from gis.inputs import read_layer
-from gis.io import write_json, write_layers, write_text
-from gis.maps import add_context, base_map, polygons_layer
-from gis.partition import Plan, check_band
-from gis.staff import grids_without_worker, read_roster
-from gis.validate import Report, validate_against
+from gis.rules.hierarchy import plan_area
+from gis.inputs.read import read_layer
+from gis.outputs.files import write_json, write_layers, write_text
+from gis.outputs.maps import add_context, base_map, polygons_layer
+from gis.search.partition import Plan, check_band
+from gis.rules.staff import grids_without_worker, read_roster
+from gis.checks.validate import Report, validate_against
 
 #: Exit code when a plan was produced or checked but breaks a rule (errors exit with 2).
 EXIT_VIOLATIONS = 1

@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         schema: SchemaOpt = "public",
     ) -> None:
         """Replace the address table of a store with the rows of a CSV file."""
-        from gis.addresses import read_address_csv  # noqa: PLC0415
+        from gis.serving.addresses import read_address_csv  # noqa: PLC0415
         from gis.store.addresses import open_registry  # noqa: PLC0415
 
         table = read_address_csv(csv, crs=crs)

@@ -18,8 +18,8 @@ from rich.table import Table
 from gis import columns as col
 from gis.commands import common
 from gis.errors import InputFileError, OptionError
-from gis.inputs import check_boundary
-from gis.io import write_json
+from gis.inputs.read import check_boundary
+from gis.outputs.files import write_json
 from gis.store import Store, open_store
 from gis.store.diff import PlanDiff
 from gis.store.plan_io import export_version, read_plan

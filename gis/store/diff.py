@@ -29,7 +29,7 @@ import pandas as pd
 import shapely
 
 from gis import columns as col
-from gis.crs import local_metric_crs
+from gis.geometry.crs import local_metric_crs
 
 FROM_CODE = "from_code"
 TO_CODE = "to_code"

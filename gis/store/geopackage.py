@@ -34,7 +34,7 @@ import pyogrio
 
 from gis import columns as col
 from gis.errors import StoreError, VersionNotFoundError
-from gis.io import atomic_path
+from gis.outputs.files import atomic_path
 from gis.store.base import BaseStore
 from gis.store.plan import (
     CELL_COLUMNS,

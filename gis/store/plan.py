@@ -20,7 +20,7 @@ import pyproj
 import shapely
 
 from gis import columns as col
-from gis.crs import local_metric_crs
+from gis.geometry.crs import local_metric_crs
 from gis.errors import (
     CRSError,
     DuplicateGridCodeError,

@@ -1,6 +1,6 @@
 """Export a stored plan version to files, and read plan files back for publishing.
 
-Formats follow the target's suffix (see :data:`gis.io.OUTPUT_DRIVERS`): GeoPackage holds
+Formats follow the target's suffix (see :data:`gis.outputs.files.OUTPUT_DRIVERS`): GeoPackage holds
 the layers ``grids``, ``cells`` and ``units``; GeoJSON, Shapefile and GeoParquet hold the
 grids only. Shapefile field names are cut to 10 characters, so ``parent_code`` and
 ``parent_name`` are written as ``parent_cd`` and ``parent_nm`` (and read back under their
@@ -19,9 +19,9 @@ import pyogrio
 import pyproj
 
 from gis import columns as col
-from gis.crs import parse_crs
+from gis.geometry.crs import parse_crs
 from gis.errors import CRSError, InputFileError
-from gis.io import write_layers
+from gis.outputs.files import write_layers
 from gis.store import Store
 
 EXPORT_CRS: Final = ("EPSG:4326", "EPSG:4490")

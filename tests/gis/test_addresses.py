@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from gis.addresses import AddressMatcher, components, normalize_address, read_address_table
 from gis.errors import AddressError
+from gis.serving.addresses import AddressMatcher, components, normalize_address, read_address_table
 
 
 @pytest.mark.parametrize(

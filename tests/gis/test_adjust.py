@@ -11,7 +11,14 @@ import pytest
 import shapely
 
 from gis import columns as col
-from gis.adjust import (
+from gis.blocks.build import BlockSet
+from gis.cutting.atoms import ATOM_ID
+from gis.datasets import grid_blockset
+from gis.errors import HouseholdError
+from gis.inputs.prepare import prepare_blocks
+from gis.rules.codes import assign_codes
+from gis.search.partition import Plan, run_partition
+from gis.workbench.adjust import (
     Adjustment,
     adjust_plan,
     compare_with_repartition,
@@ -19,14 +26,7 @@ from gis.adjust import (
     households_moved,
     plan_from_grids,
 )
-from gis.atoms import ATOM_ID
-from gis.blocks import BlockSet
-from gis.codes import assign_codes
-from gis.errors import HouseholdError
-from gis.partition import Plan, run_partition
-from gis.plan_graph import band_of, out_of_band
-from gis.prepare import prepare_blocks
-from gis.synthetic import grid_blockset
+from gis.workbench.plan_graph import band_of, out_of_band
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = "310101002001"

@@ -6,7 +6,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Point, box
 
-from gis.assign import assign_points, assign_polygons
+from gis.geometry.ownership import assign_points, assign_polygons
 
 # four unit squares meeting at (1, 1)
 SQUARES = np.asarray([box(0, 0, 1, 1), box(1, 0, 2, 1), box(0, 1, 1, 2), box(1, 1, 2, 2)])

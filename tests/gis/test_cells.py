@@ -8,11 +8,11 @@ import pytest
 import shapely
 
 from gis import columns as col
-from gis.cells import count_households, unit_cells
-from gis.codes import assign_codes, cell_codes
 from gis.errors import OptionError
-from gis.partition import Plan
-from gis.prepare import Prepared
+from gis.inputs.prepare import Prepared
+from gis.rules.cells import count_households, unit_cells
+from gis.rules.codes import assign_codes, cell_codes
+from gis.search.partition import Plan
 
 N = 30
 
@@ -51,7 +51,7 @@ def test_cells_on_shanghai(shanghai_prepared: Prepared, shanghai_plan: Plan) -> 
 
 
 def test_cells_on_rural_sample_respect_n(rural_prepared: Prepared) -> None:
-    from gis.hierarchy import plan_area  # noqa: PLC0415
+    from gis.rules.hierarchy import plan_area  # noqa: PLC0415
 
     plan = plan_area(rural_prepared, rng=0)
     bs = rural_prepared.blockset

@@ -9,8 +9,8 @@ import pytest
 from shapely.geometry import box
 
 from gis import columns as col
-from gis.codes import assign_codes, cell_codes
 from gis.errors import CodeError
+from gis.rules.codes import assign_codes, cell_codes
 
 CRS = "EPSG:32651"
 UNIT = "310101002001"

@@ -9,8 +9,17 @@ import pytest
 import shapely
 
 from gis import columns as col
-from gis.blocks import BlockSet
-from gis.edit import (
+from gis.blocks.build import BlockSet
+from gis.datasets import ORIGIN, grid_blockset
+from gis.errors import (
+    DisconnectedGridError,
+    EditError,
+    GridLockedError,
+    NotAdjacentError,
+    OptionError,
+)
+from gis.search.partition import Plan, run_partition
+from gis.workbench.edit import (
     Edit,
     atom_of_building,
     lock_grids,
@@ -21,16 +30,7 @@ from gis.edit import (
     rebalance,
     split_grid,
 )
-from gis.errors import (
-    DisconnectedGridError,
-    EditError,
-    GridLockedError,
-    NotAdjacentError,
-    OptionError,
-)
-from gis.partition import Plan, run_partition
-from gis.plan_graph import LOCKED, atom_neighbours, is_connected
-from gis.synthetic import ORIGIN, grid_blockset
+from gis.workbench.plan_graph import LOCKED, atom_neighbours, is_connected
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -257,7 +257,7 @@ def test_grids_of_two_units_never_merge() -> None:
 
 
 def test_editing_a_sample_plan(tmp_path: Path) -> None:
-    from gis.prepare import prepare_blocks  # noqa: PLC0415
+    from gis.inputs.prepare import prepare_blocks  # noqa: PLC0415
 
     bs = prepare_blocks(REPO / "data" / "beijing_bupt.gpkg").blockset
     plan = run_partition(bs, rng=0)

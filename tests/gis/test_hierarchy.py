@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from gis import columns as col
 from gis.cli import app
-from gis.codes import assign_codes
 from gis.errors import UnitOverlapError
-from gis.hierarchy import UNIT_PARENT_CODE, plan_area
-from gis.inputs import read_area
-from gis.partition import Plan
-from gis.prepare import Prepared
+from gis.inputs.prepare import Prepared
+from gis.inputs.read import read_area
+from gis.rules.codes import assign_codes
+from gis.rules.hierarchy import UNIT_PARENT_CODE, plan_area
+from gis.search.partition import Plan
 
 from .conftest import EAST, WEST, rural_layers, with_households_scaled, write_sample
 

@@ -15,10 +15,10 @@ from gis import columns as col
 from gis.commands import notice as notice_commands
 from gis.commands.notice import notice_context, read_plan_grids
 from gis.errors import InputFileError, NoticeError
-from gis.io import write_layers
-from gis.notice import render_notices
-from gis.partition import run_partition
-from gis.prepare import prepare_blocks
+from gis.inputs.prepare import prepare_blocks
+from gis.outputs.files import write_layers
+from gis.outputs.notice import render_notices
+from gis.search.partition import run_partition
 
 REPO = Path(__file__).resolve().parents[2]
 BUPT = REPO / "data" / "beijing_bupt.gpkg"

@@ -12,13 +12,13 @@ import typer
 from typer.testing import CliRunner
 
 from gis import columns as col
-from gis.band import choose_k
-from gis.blocks import BlockSet
+from gis.blocks.build import BlockSet
 from gis.commands import plan as plan_commands
+from gis.datasets import grid_blockset
 from gis.errors import CRSError, InfeasibleBandError, InputTypeError, OptionError
-from gis.partition import Plan, check_band, polsby_popper, run_partition
-from gis.partition_search import SearchOptions, search_partition
-from gis.synthetic import grid_blockset
+from gis.search.band import choose_k
+from gis.search.local import SearchOptions, search_partition
+from gis.search.partition import Plan, check_band, polsby_popper, run_partition
 
 REPO = Path(__file__).resolve().parents[2]
 LO, HI = 300, 800
@@ -272,7 +272,7 @@ def test_partition_command_refuses_bad_band(tmp_path: Path) -> None:
 def test_empty_sliver_block_joins_the_grid_it_touches() -> None:
     import geopandas as gpd  # noqa: PLC0415
 
-    from gis.synthetic import ORIGIN, SYNTHETIC_CRS, blockset_from_blocks  # noqa: PLC0415
+    from gis.datasets import ORIGIN, SYNTHETIC_CRS, blockset_from_blocks  # noqa: PLC0415
 
     x0, y0 = ORIGIN
     geoms = [
@@ -300,7 +300,7 @@ def test_empty_sliver_block_joins_the_grid_it_touches() -> None:
 @pytest.mark.parametrize("sample", ["shanghai_bund", "beijing_bupt"])
 def test_real_samples_meet_every_bar(sample: str, request: pytest.FixtureRequest) -> None:
     """The partition bar on the real samples: every grid in band, one polygon each, exact."""
-    from gis.prepare import prepare_blocks  # noqa: PLC0415
+    from gis.inputs.prepare import prepare_blocks  # noqa: PLC0415
 
     if sample == "shanghai_bund":
         bs = request.getfixturevalue("shanghai_prepared").blockset

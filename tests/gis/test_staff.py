@@ -9,7 +9,7 @@ import pytest
 
 from gis import columns as col
 from gis.errors import RosterError
-from gis.staff import grids_without_worker, public_roster, read_roster
+from gis.rules.staff import grids_without_worker, public_roster, read_roster
 
 GRIDS = pd.DataFrame(
     {col.GRID_CODE: ["A01", "A02", "A03", "D01"], col.KIND: ["ordinary"] * 3 + ["dedicated"]}

@@ -14,11 +14,11 @@ from shapely.geometry import Point, box
 from typer.testing import CliRunner
 
 from gis import columns as col
-from gis.blocks import BlockSet
+from gis.blocks.build import BlockSet
+from gis.checks.validate import Report, validate_plan
 from gis.commands import plan as plan_commands
+from gis.datasets import ORIGIN, grid_blockset
 from gis.errors import CRSError
-from gis.synthetic import ORIGIN, grid_blockset
-from gis.validate import Report, validate_plan
 
 REPO = Path(__file__).resolve().parents[2]
 X0, Y0 = ORIGIN

@@ -14,8 +14,8 @@ import shapely
 
 from gis import columns as col
 from gis.errors import VillageError
-from gis.hierarchy import REASON_VILLAGE, plan_area
-from gis.prepare import Prepared, prepare_blocks
+from gis.inputs.prepare import Prepared, prepare_blocks
+from gis.rules.hierarchy import REASON_VILLAGE, plan_area
 
 from .conftest import VILLAGES, rural_layers, write_sample
 

@@ -1,0 +1,1 @@
+"""Checking a plan from geometry alone: coverage, band, contiguity, buildings, streets, compactness."""

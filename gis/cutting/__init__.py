@@ -1,0 +1,1 @@
+"""Cutting blocks above the maximum into atoms: compact straight cuts, inner lines, building cells, carving sites."""

@@ -1,0 +1,439 @@
+"""Atoms of a partition: street blocks, with oversized blocks replaced by their pieces.
+
+An atom is what the partition search moves between grids. Most atoms are whole street blocks;
+a block holding more households than the grid maximum is replaced by the pieces
+:func:`gis.cutting.split.split_block` cuts it into. Each adjacency between atoms carries the shared
+boundary length and a *penalty* saying how visible a grid boundary there would be: 0 along a
+street (or river, railway, unit boundary), :data:`INNER_LINE_PENALTY` along a service road,
+footway or wall inside a block, :data:`GAP_PENALTY` along a gap between buildings, and
+:data:`NON_STREET_PENALTY` between blocks whose shared edge follows no bounding line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gis import columns as col
+from gis.blocks.build import BlockSet
+from gis.cutting.guillotine import Band
+from gis.cutting.split import split_block
+from gis.geometry.tiling import shared_boundary_m
+
+log = logging.getLogger(__name__)
+
+ATOM_ID = "atom_id"
+N_BUILDINGS = "n_buildings"
+MAX_BUILDING_HOUSEHOLDS = "max_building_households"
+SPLIT = "split"
+REGION = "region"
+
+#: Vertices of split pieces this close (m) to a neighbour's edge are inserted into it.
+SNAP_M = 1e-3
+#: Atoms smaller than this (m²) with no households and no neighbour are slivers.
+SLIVER_M2 = 1.0
+#: Edges shorter than this (m) do not make atoms adjacent (corner contacts, noise).
+MIN_SHARED_M = 0.5
+#: Extra cost factor of a grid boundary along a compact cut of a split block
+#: (:mod:`gis.cutting.guillotine`): none, the cut was drawn to be a grid boundary.
+COMPACT_CUT_PENALTY = 0.0
+#: Extra cost factor of a grid boundary along an inner line (service road, path, wall).
+INNER_LINE_PENALTY = 0.5
+#: Extra cost factor of a grid boundary along a gap between buildings.
+GAP_PENALTY = 2.0
+#: Extra cost factor of a grid boundary between blocks that follows no bounding line.
+NON_STREET_PENALTY = 1.0
+
+
+@dataclass(frozen=True)
+class Atoms:
+    """The atoms of an area and their adjacency.
+
+    Attributes
+    ----------
+    frame
+        One row per atom: ``atom_id`` (0..n-1), ``block_id``, ``unit_code``, ``unit_name``,
+        ``households``, ``n_buildings``, ``max_building_households``, ``split`` (the atom is
+        a piece of a split block), ``region`` (the compact region of a split block the piece
+        lies in, -1 for whole blocks); polygons in the blockset CRS.
+    edges
+        ``u`` < ``v`` atom ids of the same unit, ``shared_m`` (m) and ``penalty``.
+    """
+
+    frame: gpd.GeoDataFrame
+    edges: pd.DataFrame
+
+
+def atoms_from_blockset(
+    blockset: BlockSet,
+    *,
+    max_households: int,
+    target_households: int | None = None,
+    min_households: int | None = None,
+    whole_blocks: Collection[int] = (),
+) -> Atoms:
+    """Build the partition atoms of ``blockset``, splitting blocks above ``max_households``.
+
+    Parameters
+    ----------
+    blockset
+        Street blocks, buildings, household features and adjacency in a metric CRS.
+    max_households
+        The grid maximum: blocks holding more are split between their buildings.
+    target_households
+        The preferred grid size (default 5/8 of the maximum).
+    min_households
+        The grid minimum. With it, a block above the maximum is first cut by straight
+        compact cuts into one piece per grid it should hold (:mod:`gis.cutting.guillotine`), and
+        only a piece still above the maximum is cut further along inner lines and between
+        buildings; without it, the block is cut into inner-line faces (split between their
+        buildings when above the maximum) and the search groups them.
+    whole_blocks
+        Ids of blocks never split, whatever they hold (natural villages).
+
+    Returns
+    -------
+    Atoms
+    """
+    blocks = blockset.blocks.sort_values(col.BLOCK_ID).reset_index(drop=True)
+    bid = blocks[col.BLOCK_ID].to_numpy().astype(np.int64)
+    hh = blocks[col.HOUSEHOLDS].to_numpy().astype(np.int64)
+    units = blocks[col.UNIT_CODE].to_numpy()
+    unit_names = (
+        blocks[col.UNIT_NAME].to_numpy()
+        if col.UNIT_NAME in blocks.columns
+        else np.full(len(blocks), "", dtype=object)
+    )
+    # a fixed precision model (left by set_precision) would make every overlay snap-round
+    geoms = shapely.from_wkb(shapely.to_wkb(blocks.geometry.to_numpy()))
+    b_count, b_max = _building_stats(blockset, bid)
+
+    oversized = np.flatnonzero((hh > max_households) & ~np.isin(bid, list(whole_blocks)))
+    pieces_of: dict[int, dict[str, np.ndarray]] = {}
+    if len(oversized):
+        target = target_households or max(1, max_households * 5 // 8)
+        pieces_of = _split_oversized(
+            blockset, blocks, oversized, max_households, target, min_households
+        )
+
+    rows: dict[str, list[object]] = {
+        k: [] for k in ("block", "hh", "nb", "mb", "split", "region", "geom")
+    }
+    next_region = 0
+    atoms_of_block: dict[int, list[int]] = {}
+    internal: list[tuple[int, int, float, float]] = []
+    for i in range(len(blocks)):
+        start = len(rows["geom"])
+        parts = pieces_of.get(i)
+        if parts is None or len(parts["geometry"]) == 1:
+            rows["block"].append(bid[i])
+            rows["hh"].append(hh[i])
+            rows["nb"].append(b_count[i])
+            rows["mb"].append(b_max[i])
+            rows["split"].append(False)
+            rows["region"].append(-1)
+            rows["geom"].append(geoms[i])
+        else:
+            n = len(parts["geometry"])
+            rows["block"].extend([bid[i]] * n)
+            rows["hh"].extend(parts["households"].tolist())
+            rows["nb"].extend(parts["n_buildings"].tolist())
+            rows["mb"].extend(parts["max_building_households"].tolist())
+            rows["split"].extend([True] * n)
+            rows["region"].extend((parts["region"] + next_region).tolist())
+            next_region += int(parts["region"].max()) + 1
+            rows["geom"].extend(parts["geometry"].tolist())
+            internal.extend((start + a, start + b, m, p) for a, b, m, p in _piece_edges(parts))
+        atoms_of_block[int(bid[i])] = list(range(start, len(rows["geom"])))
+
+    index_of_block = {int(b): i for i, b in enumerate(bid)}
+    split_ids = [int(bid[i]) for i, p in pieces_of.items() if len(p["geometry"]) > 1]
+    rows["geom"] = _node_pieces(rows["geom"], atoms_of_block, split_ids, blockset)
+    atom_unit = np.concatenate(
+        [np.full(len(atoms_of_block[int(b)]), units[i], dtype=object) for i, b in enumerate(bid)]
+    )
+    atom_unit_name = np.concatenate(
+        [
+            np.full(len(atoms_of_block[int(b)]), unit_names[i], dtype=object)
+            for i, b in enumerate(bid)
+        ]
+    )
+    frame = gpd.GeoDataFrame(
+        {
+            ATOM_ID: np.arange(len(rows["geom"]), dtype=np.int64),
+            col.BLOCK_ID: np.asarray(rows["block"], dtype=np.int64),
+            col.UNIT_CODE: atom_unit,
+            col.UNIT_NAME: atom_unit_name,
+            col.HOUSEHOLDS: np.asarray(rows["hh"], dtype=np.int64),
+            N_BUILDINGS: np.asarray(rows["nb"], dtype=np.int64),
+            MAX_BUILDING_HOUSEHOLDS: np.asarray(rows["mb"], dtype=np.int64),
+            SPLIT: np.asarray(rows["split"], dtype=bool),
+            REGION: np.asarray(rows["region"], dtype=np.int64),
+        },
+        geometry=gpd.GeoSeries(rows["geom"], crs=blockset.crs),
+        crs=blockset.crs,
+    )
+    edges = _atom_edges(blockset, frame, atoms_of_block, index_of_block, units, internal)
+    edges = _attach_slivers(frame, edges)
+    log.info(
+        "%d atoms from %d blocks (%d split), %d adjacencies",
+        len(frame),
+        len(blocks),
+        sum(1 for p in pieces_of.values() if len(p["geometry"]) > 1),
+        len(edges),
+    )
+    return Atoms(frame=frame, edges=edges)
+
+
+def _node_pieces(
+    geoms: list[object],
+    atoms_of_block: dict[int, list[int]],
+    split_ids: list[int],
+    blockset: BlockSet,
+) -> list[object]:
+    """Make pieces and their neighbours share vertices exactly where they share edges.
+
+    Cutting a block puts new vertices on its outline that lie on the neighbouring block's
+    edges only up to floating-point noise; snapping the neighbourhood to those vertices
+    (within :data:`SNAP_M`) lets grids dissolve into single polygons without slivers.
+    """
+    out: list[Any] = list(geoms)
+    for b in split_ids:
+        local = list(atoms_of_block[b])
+        for nb in blockset.graph.neighbors(b) if b in blockset.graph else ():
+            local.extend(atoms_of_block.get(int(nb), []))
+        pieces = np.asarray([out[a] for a in atoms_of_block[b]], dtype=object)
+        tree = shapely.STRtree(pieces)
+        first_piece = atoms_of_block[b][0]
+        for a in local:
+            near = tree.query(out[a], predicate="dwithin", distance=SNAP_M)
+            near = near[near != a - first_piece] if a in atoms_of_block[b] else near
+            if len(near) == 0:
+                continue
+            ref = shapely.multipoints(shapely.get_coordinates(pieces[near]))
+            snapped = shapely.snap(out[a], ref, SNAP_M)
+            if not shapely.is_valid(snapped):
+                snapped = shapely.make_valid(snapped, method="structure", keep_collapsed=False)
+            out[a] = snapped
+    return out
+
+
+def _attach_slivers(frame: gpd.GeoDataFrame, edges: pd.DataFrame) -> pd.DataFrame:
+    """Join empty slivers (< :data:`SLIVER_M2`, no households, no neighbour) to what they touch.
+
+    A degenerate block would otherwise stand alone as a grid of 0 households; the grid it
+    joins drops it again when dissolved (see :data:`gis.geometry.tiling.PINHOLE_M2`).
+    """
+    linked = np.zeros(len(frame), dtype=bool)
+    linked[edges["u"].to_numpy().astype(np.int64)] = True
+    linked[edges["v"].to_numpy().astype(np.int64)] = True
+    geoms = frame.geometry.to_numpy()
+    lonely = np.flatnonzero(
+        ~linked & (shapely.area(geoms) < SLIVER_M2) & (frame[col.HOUSEHOLDS].to_numpy() == 0)
+    )
+    if len(lonely) == 0:
+        return edges
+    units = frame[col.UNIT_CODE].to_numpy()
+    tree = shapely.STRtree(geoms)
+    extra = []
+    for a in lonely.tolist():
+        hits = tree.query(geoms[a], predicate="dwithin", distance=SNAP_M)
+        near = [int(j) for j in hits if j != a and units[j] == units[a]]
+        if near:
+            j = max(near, key=lambda x: (shapely.area(geoms[x]), -x))
+            extra.append(
+                {"u": min(a, j), "v": max(a, j), col.SHARED_M: MIN_SHARED_M, "penalty": 0.0}
+            )
+    if not extra:
+        return edges
+    return pd.concat([edges, pd.DataFrame(extra)], ignore_index=True)
+
+
+def _building_stats(blockset: BlockSet, bid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Number of buildings and households of the largest building, per block (in ``bid`` order)."""
+    count = np.zeros(len(bid), dtype=np.int64)
+    largest = np.zeros(len(bid), dtype=np.int64)
+    b = blockset.buildings
+    if len(b) == 0 or col.BLOCK_ID not in b.columns:
+        return count, largest
+    pos = pd.Series(np.arange(len(bid)), index=bid)
+    where = pos.reindex(b[col.BLOCK_ID].to_numpy()).to_numpy()
+    ok = ~np.isnan(where)
+    idx = where[ok].astype(np.int64)
+    np.add.at(count, idx, 1)
+    if col.HOUSEHOLDS in b.columns:
+        np.maximum.at(largest, idx, b[col.HOUSEHOLDS].to_numpy()[ok].astype(np.int64))
+    return count, largest
+
+
+def _split_oversized(
+    blockset: BlockSet,
+    blocks: gpd.GeoDataFrame,
+    oversized: np.ndarray,
+    max_households: int,
+    target: int,
+    min_households: int | None,
+) -> dict[int, dict[str, np.ndarray]]:
+    """Split every oversized block; returns the pieces per block row."""
+    bld = blockset.buildings
+    hhf = blockset.households
+    lines = blockset.inner_lines.geometry.to_numpy() if len(blockset.inner_lines) else None
+    line_tree = shapely.STRtree(lines) if lines is not None else None
+    bld_groups = bld.groupby(col.BLOCK_ID).indices if len(bld) else {}
+    hh_groups = (
+        hhf.groupby(col.BLOCK_ID).indices if len(hhf) and col.BLOCK_ID in hhf.columns else {}
+    )
+    bld_geom = bld.geometry.to_numpy() if len(bld) else np.empty(0, dtype=object)
+    bld_hh = (
+        bld[col.HOUSEHOLDS].to_numpy().astype(np.int64)
+        if len(bld) and col.HOUSEHOLDS in bld.columns
+        else np.zeros(len(bld), dtype=np.int64)
+    )
+    hh_geom = hhf.geometry.to_numpy() if len(hhf) else np.empty(0, dtype=object)
+    hh_cnt = (
+        hhf[col.HOUSEHOLDS].to_numpy().astype(np.int64) if len(hhf) else np.zeros(0, dtype=np.int64)
+    )
+    out: dict[int, dict[str, np.ndarray]] = {}
+    band = Band(min_households, max_households, target) if min_households is not None else None
+    unit_of = dict(zip(blocks[col.BLOCK_ID].astype(int), blocks[col.UNIT_CODE], strict=True))
+    for i in oversized.tolist():
+        row = blocks.iloc[i]
+        block_id = int(row[col.BLOCK_ID])
+        # a compound with neighbours in its unit may leave a region below the minimum: the
+        # search joins it to a neighbouring grid (a block just above the maximum then gives up
+        # a compact corner instead of being halved into a long strip and a rest)
+        block_band = band
+        if band is not None and any(
+            unit_of.get(int(n)) == row[col.UNIT_CODE]
+            for n in (blockset.graph.neighbors(block_id) if block_id in blockset.graph else ())
+        ):
+            block_band = Band(0, band.max_households, band.target)
+        geom = row.geometry
+        b_idx = np.asarray(bld_groups.get(block_id, []), dtype=np.int64)
+        h_idx = np.asarray(hh_groups.get(block_id, []), dtype=np.int64)
+        near = (
+            lines[line_tree.query(geom, predicate="intersects")]
+            if line_tree is not None and lines is not None
+            else np.empty(0, dtype=object)
+        )
+        pieces = split_block(
+            geom,
+            footprints=bld_geom[b_idx],
+            building_households=bld_hh[b_idx],
+            household_geoms=hh_geom[h_idx],
+            household_counts=hh_cnt[h_idx],
+            inner_lines=near,
+            total_households=int(row[col.HOUSEHOLDS]),
+            max_households=max_households,
+            band=block_band,
+        )
+        out[i] = {
+            "geometry": pieces.geometry,
+            "households": pieces.households,
+            "n_buildings": pieces.n_buildings,
+            "max_building_households": pieces.max_building_households,
+            "face": pieces.face,
+            "region": pieces.region,
+        }
+        log.debug(
+            "block %d (%d households) split into %d pieces",
+            block_id,
+            int(row[col.HOUSEHOLDS]),
+            len(pieces.geometry),
+        )
+    return out
+
+
+def _piece_edges(parts: dict[str, np.ndarray]) -> list[tuple[int, int, float, float]]:
+    """Adjacency among the pieces of one block (local indices)."""
+    geoms = parts["geometry"]
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    shared = shared_boundary_m(geoms[a], geoms[b])
+    face, region = parts["face"], parts["region"]
+    out = []
+    for i, j, m in zip(a.tolist(), b.tolist(), shared.tolist(), strict=True):
+        if m >= MIN_SHARED_M:
+            if region[i] != region[j]:
+                pen = COMPACT_CUT_PENALTY
+            else:
+                pen = INNER_LINE_PENALTY if face[i] != face[j] else GAP_PENALTY
+            out.append((i, j, m, pen))
+    return out
+
+
+def _atom_edges(
+    blockset: BlockSet,
+    frame: gpd.GeoDataFrame,
+    atoms_of_block: dict[int, list[int]],
+    index_of_block: dict[int, int],
+    units: np.ndarray,
+    internal: list[tuple[int, int, float, float]],
+) -> pd.DataFrame:
+    """Adjacency of atoms of the same unit, from the block graph and the split pieces."""
+    us: list[int] = []
+    vs: list[int] = []
+    ms: list[float] = []
+    ps: list[float] = []
+    pair_a: list[int] = []
+    pair_b: list[int] = []
+    pair_pen: list[float] = []
+    geoms = frame.geometry.to_numpy()
+    for u, v, data in blockset.graph.edges(data=True):
+        iu, iv = index_of_block.get(int(u)), index_of_block.get(int(v))
+        if iu is None or iv is None or units[iu] != units[iv]:
+            continue
+        pen = 0.0 if data.get("street", True) else NON_STREET_PENALTY
+        au, av = atoms_of_block[int(u)], atoms_of_block[int(v)]
+        if len(au) == 1 and len(av) == 1:
+            shared = float(data.get(col.SHARED_M, 1.0))
+            if shared >= MIN_SHARED_M:
+                us.append(min(au[0], av[0]))
+                vs.append(max(au[0], av[0]))
+                ms.append(shared)
+                ps.append(pen)
+            continue
+        for x in au:
+            for y in av:
+                pair_a.append(x)
+                pair_b.append(y)
+                pair_pen.append(pen)
+    if pair_a:
+        pa, pb = np.asarray(pair_a), np.asarray(pair_b)
+        touch = shapely.intersects(geoms[pa], geoms[pb])
+        pa, pb = pa[touch], pb[touch]
+        pen_arr = np.asarray(pair_pen)[touch]
+        lengths = shared_boundary_m(geoms[pa], geoms[pb])
+        for x, y, m, p in zip(
+            pa.tolist(), pb.tolist(), lengths.tolist(), pen_arr.tolist(), strict=True
+        ):
+            if m >= MIN_SHARED_M:
+                us.append(min(x, y))
+                vs.append(max(x, y))
+                ms.append(m)
+                ps.append(p)
+    for x, y, m, p in internal:
+        us.append(x)
+        vs.append(y)
+        ms.append(m)
+        ps.append(p)
+    edges = pd.DataFrame(
+        {
+            "u": np.asarray(us, dtype=np.int64),
+            "v": np.asarray(vs, dtype=np.int64),
+            col.SHARED_M: np.asarray(ms, dtype=np.float64),
+            "penalty": np.asarray(ps, dtype=np.float64),
+        }
+    )
+    edges = edges.groupby(["u", "v"], as_index=False, sort=True).agg(
+        {col.SHARED_M: "max", "penalty": "max"}
+    )
+    return edges

@@ -1,0 +1,470 @@
+"""Splitting a street block that holds more households than one grid may, between its buildings.
+
+A block above the maximum (a compound of towers, a village with no inner streets) is cut into
+*pieces* that then act as atoms of the partition. Cuts never pass through a building.
+Given the band, the block is first cut by straight compact cuts, bent around buildings and
+drawn to inner lines, into one region per grid it should hold (:mod:`gis.cutting.guillotine`): grouping
+faces of winding inner paths alone gave grids as crooked as the paths. Each region (or, without
+the band, the whole block) is then cut further, so that grids can still be edited and adjusted
+a few households at a time:
+
+1. inner lines first: service roads, footways and walls inside the block cut it into faces
+   (faces that a building straddles are merged again, so no building is cut);
+2. a face still above the maximum is cut along the gaps between its buildings: every
+   building gets the cell of the block nearest to its footprint (a Voronoi diagram of points
+   densified along the footprints, merged per building), and each cell is then made to contain
+   its footprint whole and nothing of any other footprint.
+
+The partition search later groups the pieces into grids; compact cuts are preferred, then
+inner lines, then gaps between buildings, through the edge penalties in :mod:`gis.cutting.atoms`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from gis.geometry.ownership import assign_points, assign_polygons
+from gis.search.band import choose_k
+from gis.cutting.guillotine import Band, guillotine_split
+from gis.geometry.tiling import make_single_part, shared_boundary_m
+
+log = logging.getLogger(__name__)
+
+#: Faces of inner lines smaller than this (m²) are merged into their longest neighbour.
+MIN_FACE_AREA_M2 = 25.0
+#: Given the band, faces holding more than this share of the target are cut between buildings.
+FINE_SHARE = 0.25
+#: A building overlapping two faces by more than this (m²) merges them.
+BUILDING_OVERLAP_M2 = 0.5
+
+
+@dataclass(frozen=True)
+class BlockPieces:
+    """The pieces one block was split into; together they tile the block exactly.
+
+    Attributes
+    ----------
+    geometry
+        Piece polygons, in the CRS of the block.
+    households
+        Households per piece (integers summing to the block's total).
+    n_buildings
+        Buildings whose footprint lies in each piece.
+    max_building_households
+        Households of the largest building of each piece (0 when none).
+    face
+        Index of the inner-line face each piece belongs to; pieces of different faces are
+        separated by an inner line, pieces of one face by a gap between buildings.
+    region
+        Index of the compact region (:mod:`gis.cutting.guillotine`) each piece belongs to; pieces of
+        different regions are separated by a compact cut (all 0 without the band).
+    """
+
+    geometry: npt.NDArray[np.object_]
+    households: npt.NDArray[np.int64]
+    n_buildings: npt.NDArray[np.int64]
+    max_building_households: npt.NDArray[np.int64]
+    face: npt.NDArray[np.int64]
+    region: npt.NDArray[np.int64]
+
+
+def split_block(
+    block: BaseGeometry,
+    *,
+    footprints: npt.ArrayLike,
+    building_households: npt.ArrayLike,
+    household_geoms: npt.ArrayLike,
+    household_counts: npt.ArrayLike,
+    inner_lines: npt.ArrayLike,
+    total_households: int,
+    max_households: int,
+    band: Band | None = None,
+) -> BlockPieces:
+    """Split one block between its buildings so that pieces hold at most ``max_households``.
+
+    Parameters
+    ----------
+    block
+        The block polygon, in a metric CRS.
+    footprints
+        Building footprints lying in the block.
+    building_households
+        Households per footprint.
+    household_geoms, household_counts
+        The household source features of the block (points or polygons) and their counts;
+        they decide the households of each piece when they add up to ``total_households``.
+    inner_lines
+        Service roads, footways and walls near the block (clipped here).
+    total_households
+        The block's household total; the pieces always add up to it.
+    max_households
+        The grid maximum: faces above it are split between their buildings.
+    band
+        The household band and target. With it the block is first cut by straight compact
+        cuts into one region per grid it should hold (:mod:`gis.cutting.guillotine`), and the regions
+        then along inner lines (and between buildings where still above the maximum).
+
+    Returns
+    -------
+    BlockPieces
+        One piece when the block cannot be split (fewer than two buildings or household
+        features to split between).
+    """
+    fps = np.asarray(footprints, dtype=object)
+    fps = fps[~shapely.is_empty(fps)] if len(fps) else fps
+    fhh = np.asarray(building_households, dtype=np.int64)[: len(fps)]
+    hgeoms = np.asarray(household_geoms, dtype=object)
+    hcounts = np.asarray(household_counts, dtype=np.int64)
+    lines = np.asarray(inner_lines, dtype=object)
+    anchors = _household_anchors(fps, fhh, hgeoms, hcounts)
+    regions = (
+        _guillotine_regions(block, fps, fhh, anchors, lines, band) if band is not None else [block]
+    )
+    faces: list[BaseGeometry] = []
+    face_region: list[int] = []
+    for r, region in enumerate(regions):
+        region_faces = inner_line_faces(region, lines, fps)
+        faces.extend(region_faces)
+        face_region.extend([r] * len(region_faces))
+
+    pieces: list[BaseGeometry] = []
+    piece_face: list[int] = []
+    # with the band, faces are also cut between buildings when they hold more than a fraction
+    # of a grid, so that a grid in a compound can be edited or adjusted a few buildings at a time
+    fine = max_households if band is None else max(1, int(FINE_SHARE * band.target))
+    for f, face in enumerate(faces):
+        face_hh = _face_households(face, anchors)
+        cells: list[BaseGeometry] = [face]
+        if face_hh > fine:
+            gens = _merge_overlapping(_generators_in(face, fps, hgeoms))
+            if len(gens) >= 2:
+                cells = building_cells(face, gens)
+        pieces.extend(cells)
+        piece_face.extend([f] * len(cells))
+
+    geoms = np.asarray(pieces, dtype=object)
+    households = _piece_households(geoms, fps, fhh, hgeoms, hcounts, total_households)
+    n_buildings = np.zeros(len(geoms), dtype=np.int64)
+    max_bld = np.zeros(len(geoms), dtype=np.int64)
+    if len(fps):
+        owner, _ = assign_polygons(fps, geoms)
+        for o, hh in zip(owner.tolist(), fhh.tolist(), strict=True):
+            if o >= 0:
+                n_buildings[o] += 1
+                max_bld[o] = max(max_bld[o], hh)
+    return BlockPieces(
+        geometry=geoms,
+        households=households,
+        n_buildings=n_buildings,
+        max_building_households=max_bld,
+        face=np.asarray(piece_face, dtype=np.int64),
+        region=np.asarray(face_region, dtype=np.int64)[np.asarray(piece_face, dtype=np.int64)],
+    )
+
+
+def inner_line_faces(
+    block: BaseGeometry, lines: npt.NDArray[np.object_], footprints: npt.NDArray[np.object_]
+) -> list[BaseGeometry]:
+    """Cut a block along inner lines into faces, never through a building.
+
+    Faces a footprint overlaps by more than :data:`BUILDING_OVERLAP_M2` each are merged, and
+    slivers under :data:`MIN_FACE_AREA_M2` join their longest neighbour. Returns ``[block]``
+    when the lines cut nothing.
+    """
+    if len(lines) == 0:
+        return [block]
+    clipped = shapely.intersection(lines, block)
+    clipped = clipped[~shapely.is_empty(clipped) & (shapely.length(clipped) > 0)]
+    if len(clipped) == 0:
+        return [block]
+    noded = shapely.union_all(np.concatenate([[shapely.boundary(block)], clipped]))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    if len(faces) < 2:
+        return [block]
+    inside = shapely.covered_by(shapely.point_on_surface(faces), block)
+    faces = faces[inside]
+    if len(faces) < 2 or abs(shapely.area(faces).sum() - block.area) > 1e-6 * block.area + 0.01:
+        return [block]
+    labels = np.arange(len(faces), dtype=np.int64)
+    if len(footprints):
+        tree = shapely.STRtree(faces)
+        bi, fi = tree.query(footprints, predicate="intersects")
+        if len(bi):
+            overlap = shapely.area(shapely.intersection(footprints[bi], faces[fi]))
+            keep = overlap > BUILDING_OVERLAP_M2
+            bi, fi = bi[keep], fi[keep]
+            # faces sharing a building: join each to the building's first face
+            order = np.lexsort((fi, bi))
+            bi, fi = bi[order], fi[order]
+            first = np.searchsorted(bi, bi)
+            labels = _union_pairs(len(faces), fi[first], fi)
+    merged = _dissolve(faces, labels)
+    merged = _absorb_small(merged, MIN_FACE_AREA_M2)
+    return list(merged)
+
+
+def _guillotine_regions(
+    block: BaseGeometry,
+    fps: npt.NDArray[np.object_],
+    fhh: npt.NDArray[np.int64],
+    anchors: tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]],
+    lines: npt.NDArray[np.object_],
+    band: Band,
+) -> list[BaseGeometry]:
+    """Straight compact cuts of the block into one region per grid it should hold."""
+    points, counts = anchors
+    total = int(counts.sum())
+    heavy = [int(x) for x in fhh if x > band.max_households]
+    parts, _ = choose_k(total, heavy, band)
+    if parts <= 1:
+        return [block]
+    clipped = shapely.intersection(lines, block) if len(lines) else lines
+    return guillotine_split(
+        block,
+        anchors=shapely.get_coordinates(points).reshape(-1, 2),
+        anchor_households=counts,
+        footprints=_merge_overlapping(fps) if len(fps) else fps,
+        inner_lines=clipped,
+        parts=parts,
+        band=band,
+        angle=block_angle(block),
+    )
+
+
+def block_angle(block: BaseGeometry) -> float:
+    """Direction (degrees) of the longer side of the block's minimum rotated rectangle."""
+    ring = shapely.get_coordinates(shapely.oriented_envelope(block))
+    if len(ring) < 4:
+        return 0.0
+    sides = np.diff(ring[:3], axis=0)
+    d = sides[int(np.argmax(np.hypot(sides[:, 0], sides[:, 1])))]
+    return float(np.degrees(np.arctan2(d[1], d[0])))
+
+
+def building_cells(face: BaseGeometry, generators: npt.NDArray[np.object_]) -> list[BaseGeometry]:
+    """Tile ``face`` with one cell per generator (footprint or point), each holding it whole.
+
+    Parameters
+    ----------
+    face
+        The polygon to tile (metric CRS).
+    generators
+        At least two disjoint footprints (polygons) or household points inside ``face``.
+
+    Returns
+    -------
+    list of shapely geometries
+        One polygon per generator, tiling ``face``; a footprint lies whole in its own cell
+        and in no other.
+    """
+    polys = np.asarray(generators, dtype=object)
+    is_poly = shapely.get_type_id(polys) >= 3
+    spacing = float(np.clip(np.sqrt(face.area) / 60.0, 0.5, 5.0))
+    outlines = np.where(is_poly, shapely.boundary(polys), polys)
+    dense = shapely.segmentize(outlines, spacing)
+    coords, owner = shapely.get_coordinates(dense, return_index=True)
+    _, first = np.unique(np.round(coords, 6), axis=0, return_index=True)
+    first = np.sort(first)
+    coords, owner = coords[first], owner[first]
+    if len(np.unique(owner)) < 2:
+        return [face]
+    # a fixed sub-millimetre jitter breaks the co-circular layouts (regular rows of towers)
+    # for which GEOS returns invalid Voronoi cells; it moves sample points, not footprints
+    coords = coords + np.random.default_rng(0).uniform(-1e-3, 1e-3, size=coords.shape)
+    vor = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(coords), extend_to=face, ordered=True)
+    )
+    if len(vor) != len(coords):  # degenerate input (e.g. collinear points): give up cleanly
+        log.warning(
+            "Voronoi of %d points returned %d cells; block left whole", len(coords), len(vor)
+        )
+        return [face]
+    vor = _polygonal(vor)
+    bad = ~shapely.is_valid(vor)
+    if bad.any():
+        vor[bad] = shapely.make_valid(vor[bad], method="structure", keep_collapsed=False)
+    cells = np.empty(len(polys), dtype=object)
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(len(polys) + 1))
+    for g in range(len(polys)):
+        members = vor[order[bounds[g] : bounds[g + 1]]]
+        cells[g] = shapely.union_all(members) if len(members) else shapely.Polygon()
+    cells = shapely.intersection(cells, face)
+    if is_poly.any():
+        own = shapely.intersection(polys[is_poly], face)
+        # each cell gives up the parts of other footprints reaching into it
+        ci, fi = shapely.STRtree(own).query(cells, predicate="intersects")
+        foreign = np.flatnonzero(is_poly)[fi] != ci
+        ci, fi = ci[foreign], fi[foreign]
+        for c in np.unique(ci).tolist():
+            cells[c] = shapely.difference(cells[c], shapely.union_all(own[fi[ci == c]]))
+        cells[is_poly] = shapely.union(cells[is_poly], own)
+    return make_single_part(cells, np.where(is_poly, polys, shapely.buffer(polys, 1e-3)))
+
+
+def _polygonal(geoms: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """Drop the stray lines GEOS sometimes leaves in Voronoi cells (collections → polygons)."""
+    out = geoms.copy()
+    for i in np.flatnonzero(shapely.get_type_id(geoms) == 7).tolist():
+        parts = shapely.get_parts(geoms[i])
+        parts = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
+        out[i] = shapely.union_all(parts) if len(parts) else shapely.Polygon()
+    return out
+
+
+def _merge_overlapping(gens: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """Union footprints that overlap each other (building parts, duplicates) into one.
+
+    Two overlapping footprints in different cells would leave one of them split.
+    """
+    if len(gens) < 2 or not (shapely.get_type_id(gens) >= 3).all():
+        return gens
+    a, b = shapely.STRtree(gens).query(gens, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if len(a) == 0:
+        return gens
+    overlap = shapely.area(shapely.intersection(gens[a], gens[b])) > 0
+    if not overlap.any():
+        return gens
+    labels = _union_pairs(len(gens), a[overlap], b[overlap])
+    return _dissolve(gens, labels)
+
+
+def _generators_in(
+    face: BaseGeometry, footprints: npt.NDArray[np.object_], hgeoms: npt.NDArray[np.object_]
+) -> npt.NDArray[np.object_]:
+    """Footprints inside ``face``; household features when the face has no footprints."""
+    if len(footprints):
+        inside = shapely.area(shapely.intersection(footprints, face)) > BUILDING_OVERLAP_M2
+        if inside.sum() >= 1:
+            return footprints[inside]
+    if len(hgeoms):
+        pts = shapely.point_on_surface(hgeoms)
+        pts = pts[shapely.covered_by(pts, face)]
+        _, first = np.unique(np.round(shapely.get_coordinates(pts), 3), axis=0, return_index=True)
+        return pts[np.sort(first)]
+    return np.empty(0, dtype=object)
+
+
+def _household_anchors(
+    fps: npt.NDArray[np.object_],
+    fhh: npt.NDArray[np.int64],
+    hgeoms: npt.NDArray[np.object_],
+    hcounts: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]]:
+    """A point and a count per household feature, or per building when there are none."""
+    if len(hgeoms) and hcounts.sum() > 0:
+        return shapely.point_on_surface(hgeoms), hcounts
+    if len(fps):
+        return shapely.point_on_surface(fps), fhh
+    return np.empty(0, dtype=object), np.zeros(0, dtype=np.int64)
+
+
+def _face_households(
+    face: BaseGeometry, anchors: tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]]
+) -> int:
+    """Households in one face (see :func:`_household_anchors`)."""
+    points, counts = anchors
+    return int(counts[shapely.covered_by(points, face)].sum()) if len(points) else 0
+
+
+def _piece_households(
+    pieces: npt.NDArray[np.object_],
+    fps: npt.NDArray[np.object_],
+    fhh: npt.NDArray[np.int64],
+    hgeoms: npt.NDArray[np.object_],
+    hcounts: npt.NDArray[np.int64],
+    total: int,
+) -> npt.NDArray[np.int64]:
+    """Households per piece, always summing to ``total`` (largest remainder if sources differ)."""
+    n = len(pieces)
+    if n == 1:
+        return np.asarray([total], dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    source_total = 0
+    if len(hgeoms) and hcounts.sum() > 0:
+        points = shapely.get_type_id(hgeoms) == 0
+        where = np.full(len(hgeoms), -1, dtype=np.int64)
+        if points.any():
+            where[points] = assign_points(hgeoms[points], pieces)
+        if (~points).any():
+            where[~points] = assign_polygons(hgeoms[~points], pieces)[0]
+        ok = where >= 0
+        np.add.at(counts, where[ok], hcounts[ok])
+        source_total = int(hcounts[ok].sum())
+    if source_total != total and len(fps) and fhh.sum() > 0:
+        where, _ = assign_polygons(fps, pieces)
+        ok = where >= 0
+        alt = np.zeros(n, dtype=np.int64)
+        np.add.at(alt, where[ok], fhh[ok])
+        if int(alt.sum()) == total or source_total == 0:
+            counts, source_total = alt, int(alt.sum())
+    if source_total == total:
+        return counts
+    weights = counts.astype(float) if source_total > 0 else shapely.area(pieces)
+    return _largest_remainder(weights, total)
+
+
+def _largest_remainder(weights: npt.NDArray[np.float64], total: int) -> npt.NDArray[np.int64]:
+    """Integers proportional to ``weights`` that add up to ``total`` exactly."""
+    share = weights / weights.sum() * total if weights.sum() > 0 else np.full(len(weights), 0.0)
+    base = np.floor(share).astype(np.int64)
+    rest = total - int(base.sum())
+    if rest > 0:
+        order = np.lexsort((np.arange(len(share)), -(share - base)))
+        base[order[:rest]] += 1
+    return base
+
+
+def _union_pairs(
+    n: int, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Connected groups of ``n`` items joined pairwise by ``(a[i], b[i])``: a label per item."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    return np.asarray([find(i) for i in range(n)], dtype=np.int64)
+
+
+def _dissolve(
+    geoms: npt.NDArray[np.object_], labels: npt.NDArray[np.int64]
+) -> npt.NDArray[np.object_]:
+    """Union geometries per label (labels in first-seen order)."""
+    out = []
+    for lab in dict.fromkeys(labels.tolist()):
+        members = geoms[labels == lab]
+        out.append(members[0] if len(members) == 1 else shapely.union_all(members))
+    return np.asarray(out, dtype=object)
+
+
+def _absorb_small(faces: npt.NDArray[np.object_], min_area_m2: float) -> npt.NDArray[np.object_]:
+    """Merge faces smaller than ``min_area_m2`` into the neighbour they share most edge with."""
+    faces = faces.copy()
+    alive = np.ones(len(faces), dtype=bool)
+    for i in np.argsort(shapely.area(faces), kind="stable"):
+        if len(faces) - (~alive).sum() <= 1 or faces[i].area >= min_area_m2:
+            continue
+        others = np.flatnonzero(alive & (np.arange(len(faces)) != i))
+        shared = shared_boundary_m(np.full(len(others), faces[i], dtype=object), faces[others])
+        if shared.max(initial=0.0) <= 0:
+            continue
+        j = int(others[int(np.argmax(shared))])
+        faces[j] = shapely.union(faces[j], faces[i])
+        alive[i] = False
+    return faces[alive]

@@ -1,0 +1,145 @@
+"""Helpers for pieces that tile a polygon: shared edges and single-part pieces."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import numpy.typing as npt
+import pyproj
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+log = logging.getLogger(__name__)
+
+#: Tolerance (m) within which two boundaries are taken to coincide: above the 1 mm within
+#: which split pieces are snapped to their neighbours (:data:`gis.cutting.atoms.SNAP_M`), far below
+#: any real sliver. At 5 cm, two pieces a few centimetres apart with a sliver of a third
+#: between them counted as sharing their whole length, and a grid joined through them came
+#: out in two parts.
+SHARED_TOLERANCE_M = 0.002
+
+
+def shared_boundary_m(
+    a: npt.ArrayLike, b: npt.ArrayLike, *, tolerance_m: float = SHARED_TOLERANCE_M
+) -> npt.NDArray[np.float64]:
+    """Length (m) of boundary that polygons ``a[i]`` and ``b[i]`` share, pair by pair.
+
+    Boundaries are matched within ``tolerance_m``, so edges that coincide only up to floating
+    point noise (a piece cut from a block against the neighbouring block) still count; two
+    pieces running side by side a few centimetres apart share nothing.
+    """
+    ga = np.asarray(a, dtype=object)
+    gb = np.asarray(b, dtype=object)
+    if len(ga) == 0:
+        return np.zeros(0)
+    near = shapely.buffer(shapely.boundary(gb), tolerance_m, quad_segs=2)
+    length = shapely.length(shapely.intersection(shapely.boundary(ga), near))
+    # a corner contact still leaves a stub about two tolerances long
+    return np.where(length > 4 * tolerance_m, length, 0.0)
+
+
+def make_single_part(
+    cells: npt.NDArray[np.object_], anchors: npt.NDArray[np.object_], *, warn: bool = True
+) -> list[BaseGeometry]:
+    """Keep in each cell the part that holds its anchor; give stray parts to a neighbour.
+
+    A stray part with no neighbour stays (the cell is then multipart, logged unless ``warn``
+    is off for a caller that checks and refuses such results itself).
+    """
+    kept: list[BaseGeometry] = []
+    strays: list[BaseGeometry] = []
+    for cell, anchor in zip(cells, anchors, strict=True):
+        parts = shapely.get_parts(cell)
+        parts = parts[shapely.area(parts) > 0]
+        if len(parts) <= 1:
+            kept.append(parts[0] if len(parts) else cell)
+            continue
+        overlap = shapely.area(shapely.intersection(parts, anchor))
+        best = int(np.argmax(overlap))
+        kept.append(parts[best])
+        strays.extend(np.delete(parts, best).tolist())
+    kept_arr = np.asarray(kept, dtype=object)
+    for _ in range(8):
+        if not strays:
+            break
+        left: list[BaseGeometry] = []
+        tree = shapely.STRtree(kept_arr)  # envelopes only grow as strays merge in
+        for stray in strays:
+            cand = tree.query(stray, predicate="intersects")
+            if len(cand) == 0:
+                left.append(stray)
+                continue
+            shared = shared_boundary_m(np.full(len(cand), stray, dtype=object), kept_arr[cand])
+            if shared.max() <= 0:
+                left.append(stray)
+                continue
+            k = int(cand[int(np.argmax(shared))])
+            kept_arr[k] = shapely.union(kept_arr[k], stray)
+        strays = left
+    if strays:  # cannot happen for a connected face; keep coverage exact regardless
+        if warn:
+            log.warning("%d stray cell parts had no neighbour; kept as multipart", len(strays))
+        kept_arr[0] = shapely.union_all([kept_arr[0], *strays])
+    return list(kept_arr)
+
+
+#: Holes and stray parts smaller than this (m²) in a dissolved grid are floating-point noise
+#: (gaps between atoms), not enclaves.
+PINHOLE_M2 = 1.0
+#: Grid (m) to which a fragile outline is snap-rounded (see :func:`robust_outlines`).
+TIDY_M = 1e-7
+
+
+def drop_pinholes(polys: npt.ArrayLike) -> npt.NDArray[np.object_]:
+    """Remove holes and stray parts under :data:`PINHOLE_M2` from each polygon."""
+    arr = np.asarray(polys, dtype=object)
+    out = arr.copy()
+    noisy = (shapely.get_num_interior_rings(arr) > 0) | (shapely.get_num_geometries(arr) > 1)
+    for i in np.flatnonzero(noisy).tolist():
+        pieces = shapely.get_parts(arr[i])
+        pieces = pieces[shapely.get_type_id(pieces) == 3]
+        big = shapely.area(pieces) >= PINHOLE_M2
+        pieces = pieces[big] if big.any() else pieces
+        parts = [
+            shapely.Polygon(
+                p.exterior, [r for r in p.interiors if shapely.Polygon(r).area >= PINHOLE_M2]
+            )
+            for p in pieces
+        ]
+        out[i] = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+    return out
+
+
+def tidy(geoms: npt.ArrayLike, *, grid_size_m: float = TIDY_M) -> npt.NDArray[np.object_]:
+    """Close pinches by snap-rounding every outline to ``grid_size_m``.
+
+    Carving sites out of blocks, or bending a cut around a building, can leave a hair-thin
+    spike whose tip lies a nanometre from the polygon's own outline: valid in the working
+    CRS, self-intersecting once reprojected. Snap-rounding (the same grid for every grid, so
+    shared edges stay shared) nodes the tip onto the outline and drops the collapsed spike;
+    the fixed precision model is then stripped so later overlays run in full precision.
+    """
+    rounded = shapely.set_precision(np.asarray(geoms, dtype=object), grid_size_m)
+    return drop_pinholes(shapely.from_wkb(shapely.to_wkb(rounded)))
+
+
+def fragile(geoms: npt.ArrayLike, crs: pyproj.CRS | str | int) -> npt.NDArray[np.bool_]:
+    """Which polygons turn invalid once written in longitude/latitude (EPSG:4326) and read back."""
+    import geopandas as gpd  # noqa: PLC0415 (only for the reprojection)
+
+    series = gpd.GeoSeries(np.asarray(geoms, dtype=object), crs=crs)
+    back = series.to_crs(4326).to_crs(series.crs)
+    return np.asarray(~shapely.is_valid(back.to_numpy()), dtype=bool)
+
+
+def robust_outlines(
+    geoms: npt.ArrayLike, crs: pyproj.CRS | str | int | None
+) -> npt.NDArray[np.object_]:
+    """Dissolved grids ready to be written anywhere: no pinholes, no reprojection-fragile spikes."""
+    out = drop_pinholes(geoms)
+    if crs is not None and len(out):
+        weak = fragile(out, crs)
+        if weak.any():
+            out[weak] = tidy(out[weak])
+    return out

@@ -1,0 +1,1 @@
+"""Reading an area: conventional GeoPackage or separate files, OpenStreetMap, household counts or estimates."""

@@ -1,0 +1,1 @@
+"""Outputs: files written atomically, folium maps, public-notice sheets."""

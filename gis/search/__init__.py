@@ -1,0 +1,1 @@
+"""The partition search: how many grids, a contiguous seed, local search and spanning-tree recombination, per unit."""

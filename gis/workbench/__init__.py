@@ -1,0 +1,1 @@
+"""The planners' workbench: editing a plan and dynamic adjustment after households change."""
