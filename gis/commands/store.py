@@ -2,6 +2,8 @@
 
 The store is ``--store`` (or the ``WANGGE_DATABASE_URL`` environment variable): a
 ``postgresql://`` URL, or a ``.gpkg`` file, ``wangge-plans.gpkg`` when neither is given.
+``publish`` keeps the household band the plan was drawn for (the plan file's ``plan`` table,
+see :mod:`gis.outputs.plan_file`) with the version, so the service colours it by that band.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from gis.commands import common
 from gis.errors import InputFileError, OptionError
 from gis.inputs.read import check_boundary
 from gis.outputs.files import write_json
+from gis.outputs.plan_file import read_band
 from gis.store import Store, open_store
 from gis.store.diff import PlanDiff
 from gis.store.plan_io import export_version, read_plan
@@ -98,6 +101,13 @@ def register(app: typer.Typer) -> None:
         """Publish a plan as the new live version (validated, all or nothing)."""
         common.setup_logging(verbose)
         grids = read_plan(plan, layer=layer)
+        band = read_band(plan)
+        if band is None:
+            common.err_console.print(
+                f"[yellow]{plan} does not say which household band it was drawn for (no "
+                "'plan' table); the version is stored without one and read as the default "
+                "band[/yellow]"
+            )
         unit_gdf = None
         if units is not None:  # a conventional boundary layer (code, name) or stored units
             unit_gdf = read_plan(units, layer=units_layer)
@@ -114,9 +124,10 @@ def register(app: typer.Typer) -> None:
                 report=_json_file(report, "report"),
                 units=unit_gdf,
                 cells=cells,
+                band=band,
             )
         common.console.print(
-            f"published version {info.id}: {info.grids} grids, live from "
+            f"published version {info.id}: {info.grids} grids, band {info.band}, live from "
             f"{info.valid_from.isoformat()} ({time.perf_counter() - started:.2f} s) → {store}"
         )
 
@@ -134,8 +145,10 @@ def register(app: typer.Typer) -> None:
             common.console.print_json(data=[v.to_dict() for v in infos])
             return
         table = Table(title=f"Plan versions in {store}")
-        for name in ("id", "live", "valid from", "valid to", "grids", "author", "note"):
-            table.add_column(name, justify="right" if name in ("id", "grids") else "left")
+        for name in ("id", "live", "valid from", "valid to", "grids", "band", "author", "note"):
+            table.add_column(
+                name, justify="right" if name in ("id", "grids") else "left", no_wrap=name == "band"
+            )
         for v in infos:
             table.add_row(
                 str(v.id),
@@ -143,6 +156,7 @@ def register(app: typer.Typer) -> None:
                 v.valid_from.isoformat(timespec="seconds"),
                 v.valid_to.isoformat(timespec="seconds") if v.valid_to else "",
                 str(v.grids),
+                str(v.band),
                 v.author,
                 v.note,
             )

@@ -8,7 +8,9 @@ Examples
 --------
 >>> store = open_store("plans.gpkg")                              # doctest: +SKIP
 >>> store = open_store("postgresql://postgres@127.0.0.1/wangge")  # doctest: +SKIP
->>> info = store.publish(grids, author="planner", units=units)    # doctest: +SKIP
+>>> info = store.publish(grids, author="planner", band=Band(300, 800))  # doctest: +SKIP
+>>> info.band.target                                              # doctest: +SKIP
+500
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 import geopandas as gpd
 
 from gis.errors import StoreError
+from gis.options import Band
 from gis.store.diff import PlanDiff, diff_plans
 from gis.store.plan import VersionInfo
 
@@ -44,8 +47,10 @@ class Store(Protocol):
         report: dict[str, Any] | None = None,
         units: gpd.GeoDataFrame | None = None,
         cells: gpd.GeoDataFrame | None = None,
+        band: Band | None = None,
     ) -> VersionInfo:
-        """Publish a plan as the new live version, atomically; refuse bad plans."""
+        """Publish a plan (and the band it was drawn for) as the new live version, atomically;
+        refuse bad plans."""
         ...
 
     def versions(self) -> list[VersionInfo]:

@@ -11,9 +11,11 @@ from typing import Any, Self
 import geopandas as gpd
 
 from gis.errors import VersionNotFoundError
+from gis.options import Band
 from gis.store.diff import PlanDiff, diff_plans
 from gis.store.plan import (
     VersionInfo,
+    band_row,
     jsonable,
     prepare_cells,
     prepare_grids,
@@ -75,6 +77,7 @@ class BaseStore(ABC):
         report: dict[str, Any] | None = None,
         units: gpd.GeoDataFrame | None = None,
         cells: gpd.GeoDataFrame | None = None,
+        band: Band | None = None,
     ) -> VersionInfo:
         """Publish a plan as the new live version, all at once or not at all.
 
@@ -90,6 +93,9 @@ class BaseStore(ABC):
             Administrative units; when given, the grids must cover each with gaps < 1 m².
         cells
             Optional unit cells (cell_code, grid_code, households, geometry).
+        band
+            The household band the plan was drawn for, kept with the version
+            (:attr:`VersionInfo.band`; the default band when None).
 
         Returns
         -------
@@ -102,6 +108,8 @@ class BaseStore(ABC):
             The plan is refused; the offending grid codes are in ``exc.grid_codes``.
         ValidationErrors
             Missing columns, bad kinds or geometries.
+        InputTypeError
+            ``band`` is not a :class:`~gis.options.Band`.
         """
         prepared = prepare_grids(grids)
         meta = {
@@ -109,6 +117,7 @@ class BaseStore(ABC):
             "note": str(note),
             "parameters": jsonable(parameters),
             "report": jsonable(report),
+            "band": band_row(band),
         }
         version_id = self._publish(
             prepared, prepare_units(units), prepare_cells(cells, prepared), meta

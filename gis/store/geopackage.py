@@ -4,7 +4,10 @@ Layout inside the file (all geometries EPSG:4326):
 
 * ``plan_versions`` — a GeoPackage attributes table: id, created_at, author, note,
   parameters and report (JSON text), valid_from, valid_to (ISO 8601 UTC text; valid_to NULL
-  while live), grid_count;
+  while live), grid_count, and the version's household band band_min, band_max, band_target
+  (NULL for a version published without one). Files written before the band was stored lack
+  those three columns: they read as versions without a band, and the next publish adds the
+  columns (in the copy it writes, so the upgrade is as atomic as the publish);
 * ``grids``, ``cells``, ``units`` — geometry layers with a ``version_id`` column; rows are
   never updated, so a version's valid time lives in ``plan_versions`` only.
 
@@ -44,6 +47,7 @@ from gis.store.plan import (
     UNIT_COLUMNS,
     VERSION_ID,
     VersionInfo,
+    band_of,
     check_coverage,
     check_overlaps,
     pick_grid,
@@ -62,11 +66,35 @@ CREATE TABLE IF NOT EXISTS plan_versions (
     report TEXT NOT NULL,
     valid_from TEXT NOT NULL,
     valid_to TEXT,
-    grid_count INTEGER NOT NULL
+    grid_count INTEGER NOT NULL,
+    band_min INTEGER,
+    band_max INTEGER,
+    band_target INTEGER
 );
 INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description)
 VALUES ('plan_versions', 'attributes', 'plan_versions', 'wangge plan versions');
 """
+
+
+BAND_COLUMNS: Final = ("band_min", "band_max", "band_target")
+"""Columns of ``plan_versions`` added when the band was first stored (absent in older files)."""
+
+VERSION_COLUMNS: Final = (
+    "id", "created_at", "author", "note", "parameters", "report", "valid_from", "valid_to",
+    "grid_count",
+)  # fmt: skip
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Add the band columns to a ``plan_versions`` table written before they existed."""
+    have = _columns(conn, "plan_versions")
+    for name in BAND_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE plan_versions ADD COLUMN {name} INTEGER")
 
 
 def _stamp(moment: datetime) -> str:
@@ -75,6 +103,24 @@ def _stamp(moment: datetime) -> str:
 
 def _parse(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
+
+
+def _version(r: tuple[Any, ...]) -> VersionInfo:
+    created, valid_from = _parse(r[1]), _parse(r[6])
+    assert created is not None
+    assert valid_from is not None
+    return VersionInfo(
+        id=int(r[0]),
+        created_at=created,
+        author=r[2],
+        note=r[3],
+        parameters=json.loads(r[4]),
+        report=json.loads(r[5]),
+        valid_from=valid_from,
+        valid_to=_parse(r[7]),
+        grids=int(r[8]),
+        band=band_of((r[9], r[10], r[11]), int(r[0])),
+    )
 
 
 class GeoPackageStore(BaseStore):
@@ -159,10 +205,12 @@ class GeoPackageStore(BaseStore):
         stamp = _stamp(moment)
         with contextlib.closing(sqlite3.connect(path)) as conn, conn:
             conn.executescript(VERSIONS_DDL)
+            _upgrade(conn)
             conn.execute("UPDATE plan_versions SET valid_to = ? WHERE valid_to IS NULL", (stamp,))
             conn.execute(
                 "INSERT INTO plan_versions (id, created_at, author, note, parameters, report, "
-                "valid_from, valid_to, grid_count) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                "valid_from, valid_to, grid_count, band_min, band_max, band_target) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
                 (
                     version_id,
                     stamp,
@@ -172,6 +220,7 @@ class GeoPackageStore(BaseStore):
                     json.dumps(meta["report"], ensure_ascii=False),
                     stamp,
                     count,
+                    *meta["band"],
                 ),
             )
 
@@ -183,32 +232,15 @@ class GeoPackageStore(BaseStore):
         uri = self.path.resolve().as_uri() + "?mode=ro"
         try:
             with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+                have = _columns(conn, "plan_versions")
+                band = [c if c in have else "NULL" for c in BAND_COLUMNS]  # older files: none
                 rows = conn.execute(
-                    "SELECT id, created_at, author, note, parameters, report, valid_from, "
-                    "valid_to, grid_count FROM plan_versions ORDER BY id"
+                    f"SELECT {', '.join([*VERSION_COLUMNS, *band])} FROM plan_versions ORDER BY id"
                 ).fetchall()
         except sqlite3.DatabaseError as exc:
             msg = f"{self.path} is not a wangge plan store ({exc}); publish into a new .gpkg"
             raise StoreError(msg) from exc
-        out = []
-        for r in rows:
-            created, valid_from = _parse(r[1]), _parse(r[6])
-            assert created is not None
-            assert valid_from is not None
-            out.append(
-                VersionInfo(
-                    id=int(r[0]),
-                    created_at=created,
-                    author=r[2],
-                    note=r[3],
-                    parameters=json.loads(r[4]),
-                    report=json.loads(r[5]),
-                    valid_from=valid_from,
-                    valid_to=_parse(r[7]),
-                    grids=int(r[8]),
-                )
-            )
-        return out
+        return [_version(r) for r in rows]
 
     def _read(
         self,

@@ -37,7 +37,11 @@ class Unit(Base):
 
 
 class PlanVersion(Base):
-    """One published plan: who, when, why, with which parameters and report."""
+    """One published plan: who, when, why, with which parameters, report and household band.
+
+    The band (``band_min``, ``band_max``, ``band_target``) is all NULL for a version
+    published without one (and for every version published before revision 0002).
+    """
 
     __tablename__ = "plan_versions"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -46,6 +50,9 @@ class PlanVersion(Base):
     note: Mapped[str] = mapped_column(Text)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
     report: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    band_min: Mapped[int | None] = mapped_column(Integer)
+    band_max: Mapped[int | None] = mapped_column(Integer)
+    band_target: Mapped[int | None] = mapped_column(Integer)
     valid_during: Mapped[Any] = mapped_column(TSTZRANGE)
 
 

@@ -20,15 +20,17 @@ import pyproj
 import shapely
 
 from gis import columns as col
-from gis.geometry.crs import local_metric_crs
 from gis.errors import (
     CRSError,
     DuplicateGridCodeError,
     InputTypeError,
     PlanGapError,
     PlanOverlapError,
+    StoreError,
     ValidationErrors,
 )
+from gis.geometry.crs import local_metric_crs
+from gis.options import Band
 
 STORE_CRS: Final = "EPSG:4326"
 """The one CRS every store keeps geometries in."""
@@ -89,6 +91,12 @@ class VersionInfo:
         When it was published (UTC); also the start of its valid time.
     valid_from, valid_to
         Half-open valid time ``[valid_from, valid_to)``; ``valid_to`` is None while live.
+    grids
+        How many grids the version holds.
+    band
+        The household band the plan was drawn for (the default :class:`~gis.options.Band`
+        for a version published without one); the service colours and reports the version
+        by it.
     """
 
     id: int
@@ -100,6 +108,7 @@ class VersionInfo:
     valid_from: datetime
     valid_to: datetime | None
     grids: int
+    band: Band = dataclasses.field(default_factory=Band)
 
     @property
     def live(self) -> bool:
@@ -114,6 +123,46 @@ class VersionInfo:
             out[key] = value.isoformat() if value is not None else None
         out["live"] = self.live
         return out
+
+
+BandRow = tuple[int | None, int | None, int | None]
+"""A band as stored: ``(band_min, band_max, band_target)``, all None when none was given."""
+
+
+def band_row(band: Band | None) -> BandRow:
+    """The stored columns of a version's band (three NULLs for a version without one).
+
+    Raises
+    ------
+    InputTypeError
+        When ``band`` is not a :class:`~gis.options.Band`.
+    """
+    if band is None:
+        return (None, None, None)
+    if not isinstance(band, Band):
+        msg = f"band must be a gis.Band (e.g. Band(300, 800, target=500)), not {band!r}"
+        raise InputTypeError(msg)
+    return (band.min_households, band.max_households, band.target)
+
+
+def band_of(row: BandRow, version_id: int) -> Band:
+    """The band of a stored version: its own, or the default band when none was stored.
+
+    Raises
+    ------
+    StoreError
+        When the stored numbers are not a valid band (a store edited by hand).
+    """
+    lo, hi, target = row
+    if lo is None and hi is None and target is None:
+        return Band()
+    msg = f"plan version {version_id} stores an invalid band {row}"
+    if lo is None or hi is None:
+        raise StoreError(f"{msg}: the minimum or the maximum is missing")
+    try:
+        return Band(int(lo), int(hi)) if target is None else Band(int(lo), int(hi), int(target))
+    except (TypeError, ValueError) as exc:  # InputTypeError, OptionError
+        raise StoreError(f"{msg}: {exc}") from exc
 
 
 def spheroid_area_m2(geom: shapely.Geometry) -> float:

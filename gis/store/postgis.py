@@ -50,6 +50,7 @@ from gis.store.plan import (
     UNIT_COLUMNS,
     VERSION_ID,
     VersionInfo,
+    band_of,
     gap_error,
     overlap_error,
     utc,
@@ -121,7 +122,8 @@ WHERE NOT EXISTS (SELECT 1 FROM units u
 VERSIONS: Final = """
 SELECT v.id, v.created_at, v.author, v.note, v.parameters, v.report,
        lower(v.valid_during), upper(v.valid_during),
-       (SELECT count(*) FROM grids g WHERE g.version_id = v.id)
+       (SELECT count(*) FROM grids g WHERE g.version_id = v.id),
+       v.band_min, v.band_max, v.band_target
 FROM plan_versions v ORDER BY v.id
 """
 
@@ -219,16 +221,21 @@ class PostgisStore(BaseStore):
             ts = row[0]
             for statement in SWITCH:
                 conn.execute(statement, {"ts": ts})
+            band_min, band_max, band_target = meta["band"]
             new = conn.execute(
                 "INSERT INTO plan_versions (created_at, author, note, parameters, report, "
-                "valid_during) VALUES (%(ts)s, %(author)s, %(note)s, %(parameters)s, "
-                "%(report)s, tstzrange(%(ts)s, NULL, '[)')) RETURNING id",
+                "band_min, band_max, band_target, valid_during) VALUES (%(ts)s, %(author)s, "
+                "%(note)s, %(parameters)s, %(report)s, %(band_min)s, %(band_max)s, "
+                "%(band_target)s, tstzrange(%(ts)s, NULL, '[)')) RETURNING id",
                 {
                     "ts": ts,
                     "author": meta["author"],
                     "note": meta["note"],
                     "parameters": Jsonb(meta["parameters"]),
                     "report": Jsonb(meta["report"]),
+                    "band_min": band_min,
+                    "band_max": band_max,
+                    "band_target": band_target,
                 },
             ).fetchone()
             assert new is not None
@@ -310,6 +317,7 @@ class PostgisStore(BaseStore):
                 valid_from=r[6],
                 valid_to=r[7],
                 grids=int(r[8]),
+                band=band_of((r[9], r[10], r[11]), int(r[0])),
             )
             for r in rows
         ]
