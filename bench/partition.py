@@ -4,10 +4,10 @@ Every method runs in its own subprocess (so a hang is cut off by ``--timeout`` a
 is measured per method as the subprocess's peak resident set size), on the same street blocks
 with the same households, unit by unit (no grid may cross an administrative unit). The peers
 get whole blocks; wangge also splits blocks above the maximum between their buildings, which
-no peer can do. Every plan is then checked by :func:`gis.validate.validate_plan` from its
+no peer can do. Every plan is then checked by :func:`gis.checks.validate.validate_plan` from its
 geometry alone.
 
-Inputs: every ``data/*.gpkg`` sample (cut into blocks by :func:`gis.prepare.prepare_blocks`),
+Inputs: every ``data/*.gpkg`` sample (cut into blocks by :func:`gis.inputs.prepare.prepare_blocks`),
 and synthetic cities (labelled SYNTHETIC): a small one all peers can run, and one of
 500,000 households.
 
@@ -44,11 +44,11 @@ import shapely
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import gis  # noqa: E402
 from gis import columns as col  # noqa: E402
-from gis.blocks import BlockSet  # noqa: E402
-from gis.partition import run_partition  # noqa: E402
-from gis.synthetic import voronoi_city  # noqa: E402
-from gis.validate import validate_plan  # noqa: E402
+from gis.blocks.build import BlockSet  # noqa: E402
+from gis.checks.validate import validate_plan  # noqa: E402
+from gis.datasets import voronoi_city  # noqa: E402
 
 METHODS = ("wangge", "maxp", "gerrychain", "metis")
 LABELS = {
@@ -224,13 +224,11 @@ def worker(
     started = time.perf_counter()
     note = ""
     if method == "wangge":
-        plan = run_partition(
-            bs, min_households=lo, max_households=hi, target=target, rng=seed, validate=False
-        )
+        plan = gis.partition(bs, seed=seed, band=gis.Band(lo, hi, target))
         seconds = time.perf_counter() - started
         grids = plan.grids
-        reasons = [e["reason"] for e in plan.report["exceptions"]]
-        note = f"{plan.report['summary']['blocks_split']} blocks split between buildings"
+        reasons = [e.reason for e in plan.report.exceptions]
+        note = f"{plan.report.blocks_split} blocks split between grids"
         if reasons:
             note += "; exceptions: " + ", ".join(
                 f"{r} ×{reasons.count(r)}" for r in dict.fromkeys(reasons)
@@ -309,14 +307,14 @@ def inputs(args: argparse.Namespace) -> list[tuple[str, BlockSet]]:
     """The samples in data/ and the synthetic cities."""
     found: list[tuple[str, BlockSet]] = []
     if args.samples:
-        from gis.prepare import prepare_blocks  # noqa: PLC0415
+        from gis.inputs.prepare import prepare_blocks  # noqa: PLC0415
 
         for path in sorted((REPO / "data").glob("*.gpkg")):
             found.append(
                 (f"{path.stem} (real OSM, households estimated)", prepare_blocks(path).blockset)
             )
     for path in args.gpkg or []:
-        from gis.prepare import prepare_blocks  # noqa: PLC0415
+        from gis.inputs.prepare import prepare_blocks  # noqa: PLC0415
 
         found.append(
             (f"{path.stem} (real OSM, households estimated)", prepare_blocks(path).blockset)

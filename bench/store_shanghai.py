@@ -14,10 +14,10 @@ from pathlib import Path
 
 import psycopg
 
+import gis
 from gis import columns as col
-from gis.codes import assign_codes
-from gis.partition import run_partition
-from gis.prepare import prepare_blocks
+from gis.inputs.prepare import prepare_blocks
+from gis.rules.codes import assign_codes
 from gis.store import open_store
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/wangge_test"
@@ -29,7 +29,7 @@ def main() -> None:
     prepared = prepare_blocks(Path(__file__).parents[1] / "data" / "shanghai_bund.gpkg")
     plans, previous = [], None
     for seed in (1, 2):
-        grids = run_partition(prepared.blockset, rng=seed).grids
+        grids = gis.partition(prepared.blockset, seed=seed).grids
         grids[col.GRID_CODE] = assign_codes(grids, scheme="stats12", previous=previous).codes
         plans.append(grids)
         previous = grids

@@ -30,3 +30,7 @@ LAYERS: Final = (
     "pois",
     "barriers",
 )
+
+#: Values of ``kind``: an ordinary grid (held to the band) or a dedicated one (专属网格).
+ORDINARY: Final = "ordinary"
+DEDICATED: Final = "dedicated"

@@ -7,6 +7,8 @@ Each message says what is wrong, which value was seen and how to fix it. The CLI
 
 from __future__ import annotations
 
+from typing import Final
+
 
 class WanggeError(ValueError):
     """Base class of every error caused by the user's input or options."""
@@ -142,3 +144,41 @@ class NotAdjacentError(EditError):
 
 class DisconnectedGridError(EditError):
     """An edit would leave a grid in two or more pieces."""
+
+
+class MissingExtraError(WanggeError):
+    """A command needs an optional part of wangge (a pip extra) that is not installed.
+
+    Parameters
+    ----------
+    what
+        What needs it, e.g. ``wangge serve`` or ``a PostGIS store``.
+    module
+        The missing top-level module, e.g. ``uvicorn``.
+    extra
+        The extra that brings it, e.g. ``serve``.
+    """
+
+    #: Which extra of ``pyproject.toml`` brings each optional top-level module.
+    EXTRAS: Final = {
+        **dict.fromkeys(("psycopg", "sqlalchemy", "geoalchemy2", "alembic"), "db"),
+        **dict.fromkeys(
+            ("fastapi", "starlette", "pydantic", "pydantic_settings", "uvicorn", "orjson",
+             "mapbox_vector_tile", "rapidfuzz", "multipart", "python_multipart"),
+            "serve",
+        ),
+    }  # fmt: skip
+
+    def __init__(self, what: str, module: str, extra: str) -> None:
+        self.module = module
+        self.extra = extra
+        super().__init__(
+            f"{what} needs {module}, which is not installed: pip install 'wangge[{extra}]'"
+        )
+
+    @classmethod
+    def from_import(cls, exc: ModuleNotFoundError, what: str) -> MissingExtraError | None:
+        """The error for a failed import of an optional module, or None for any other module."""
+        module = (exc.name or "").partition(".")[0]
+        extra = cls.EXTRAS.get(module)
+        return None if extra is None else cls(what, module, extra)

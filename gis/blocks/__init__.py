@@ -1,1 +1,3 @@
-"""Street blocks: bounding roads, polygonised blocks with their households, the block adjacency graph."""
+"""Street blocks: bounding roads, polygonised blocks with their households, the block adjacency
+graph.
+"""

@@ -1,1 +1,3 @@
-"""Checking a plan from geometry alone: coverage, band, contiguity, buildings, streets, compactness."""
+"""Checking a plan from geometry alone: coverage, band, contiguity, buildings, streets,
+compactness.
+"""

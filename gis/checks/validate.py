@@ -31,8 +31,8 @@ import pandas as pd
 import shapely
 
 from gis import columns as col
-from gis.geometry.ownership import assign_points, assign_polygons
 from gis.errors import CRSError
+from gis.geometry.ownership import assign_features, assign_polygons
 
 if TYPE_CHECKING:
     from gis.blocks.build import BlockSet
@@ -200,9 +200,7 @@ def validate_plan(
             )
         )
 
-    area = shapely.area(geoms)
-    perim = shapely.length(geoms)
-    pp = np.where(perim > 0, 4 * math.pi * area / np.where(perim > 0, perim, 1) ** 2, 0.0)
+    pp = polsby_popper(geoms)
     refs = [streets.geometry.to_numpy()] if len(streets) else []
     if len(unit_geoms):
         refs.append(shapely.boundary(unit_geoms))
@@ -248,6 +246,17 @@ def validate_plan(
         "band": [int(min_households), int(max_households)],
     }
     return Report(ok=not violations, violations=violations, metrics=metrics, grids=per_grid)
+
+
+def polsby_popper(geoms: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Polsby–Popper compactness ``4 pi A / P²`` of each polygon (1 for a disc, 0 if empty).
+
+    The one definition of compactness in the library: metric CRS, area in m², perimeter in m.
+    """
+    arr = np.asarray(geoms.to_numpy() if isinstance(geoms, gpd.GeoSeries) else geoms)
+    area = shapely.area(arr)
+    perim = shapely.length(arr)
+    return np.where(perim > 0, 4 * math.pi * area / np.where(perim > 0, perim, 1) ** 2, 0.0)
 
 
 def _check_crs(grids: gpd.GeoDataFrame, **layers: gpd.GeoDataFrame) -> None:
@@ -342,15 +351,8 @@ def _households(
     hh = np.zeros(len(geoms), dtype=np.int64)
     if len(households) == 0 or len(geoms) == 0:
         return hh, 0
-    feats = households.geometry.to_numpy()
     counts = households[col.HOUSEHOLDS].to_numpy().astype(np.int64)
-    tree = shapely.STRtree(geoms)
-    is_point = shapely.get_type_id(feats) == 0
-    where = np.full(len(feats), -1, dtype=np.int64)
-    if is_point.any():
-        where[is_point] = assign_points(feats[is_point], geoms, tree=tree)
-    if (~is_point).any():
-        where[~is_point] = assign_polygons(feats[~is_point], geoms, tree=tree)[0]
+    where = assign_features(households.geometry.to_numpy(), geoms)
     ok = where >= 0
     np.add.at(hh, where[ok], counts[ok])
     return hh, int(counts[~ok].sum())

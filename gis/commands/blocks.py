@@ -13,12 +13,12 @@ import typer
 from rich.table import Table
 
 from gis import columns as col
-from gis.commands import common
 from gis.checks.coverage import buildings_not_whole, unit_summary
+from gis.commands import common
 from gis.geometry.crs import parse_crs
+from gis.inputs.prepare import Prepared
 from gis.outputs.files import write_json, write_layers, write_text
 from gis.outputs.maps import blocks_map
-from gis.inputs.prepare import Prepared
 
 
 def blocks_report(prepared: Prepared, *, seconds: float) -> dict[str, Any]:

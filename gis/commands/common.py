@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
+import geopandas as gpd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from gis.errors import WanggeError
+from gis.errors import MissingExtraError, OptionError, WanggeError
 from gis.inputs.prepare import Estimate, Prepared, prepare_blocks
+from gis.inputs.read import Area, read_layer
+from gis.inputs.read import read_area as gis_read_area
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -63,11 +67,23 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except WanggeError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(exc.exit_code) from None
         except OSError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(2) from None
+        except ModuleNotFoundError as exc:  # an optional extra's module, imported lazily
+            missing = MissingExtraError.from_import(exc, "this command")
+            if missing is None:
+                raise
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(missing))}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(missing.exit_code) from None
 
     return wrapper
 
@@ -105,8 +121,6 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
 def check_estimate(value: str) -> Estimate:
     """Validate the ``--estimate`` option."""
     if value not in ("auto", "always", "never"):
-        from gis.errors import OptionError  # noqa: PLC0415
-
         msg = f"--estimate must be auto, always or never, not {value!r}"
         raise OptionError(msg)
     return value  # type: ignore[return-value]
@@ -127,8 +141,6 @@ def load(
 ) -> Prepared:
     """Read inputs and cut blocks, with a progress bar."""
     if source is None and boundary is None:
-        from gis.errors import OptionError  # noqa: PLC0415
-
         msg = "give an area: a conventional GeoPackage (wangge blocks area.gpkg) or --boundary"
         raise OptionError(msg)
     with progress_bar() as update:
@@ -146,3 +158,71 @@ def load(
             estimate=check_estimate(estimate),
             progress=update,
         )
+
+
+def read_area(
+    source: Path | None,
+    *,
+    boundary: Path | None,
+    roads: Path | None,
+    households: Path | None,
+    buildings: Path | None,
+    sites: Path | None = None,
+    household_column: str,
+    crs: str | None,
+    input_crs: str | None,
+) -> Area:
+    """The area named by a command's input options (:func:`gis.read_area`).
+
+    Raises
+    ------
+    OptionError
+        When neither a source file nor ``--boundary`` is given.
+    """
+    if source is None and boundary is None:
+        msg = "give an area: a conventional GeoPackage (wangge partition area.gpkg) or --boundary"
+        raise OptionError(msg)
+    return gis_read_area(
+        source,
+        boundary=boundary,
+        roads=roads,
+        households=households,
+        buildings=buildings,
+        sites=sites,
+        household_column=household_column,
+        crs=crs,
+        input_crs=input_crs,
+    )
+
+
+def read_grids(path: Path, *, layer: str = "grids") -> gpd.GeoDataFrame:
+    """Read a plan's grids layer, refusing files that hold none."""
+    return read_layer(path, layer)
+
+
+def refuse_overwrite(outputs: Iterable[Path | None], inputs: Iterable[Path | None]) -> None:
+    """Refuse an output that is one of the inputs (or the same file under another name).
+
+    Raises
+    ------
+    OptionError
+        Naming the output and the input it would replace.
+    """
+    ins = {_resolved(p): p for p in inputs if p is not None}
+    for out in outputs:
+        if out is None:
+            continue
+        hit = ins.get(_resolved(out))
+        if hit is not None:
+            msg = (
+                f"the output {out} is the input {hit}: writing it would destroy the input; "
+                "choose another output path"
+            )
+            raise OptionError(msg)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return Path(path).resolve()
+    except OSError:
+        return Path(path).absolute()

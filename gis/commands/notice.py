@@ -2,67 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
-import geopandas as gpd
 import pandas as pd
 import typer
 
 from gis import columns as col
-from gis.rules.codes import assign_codes
 from gis.commands import common
-from gis.commands.plan import read_grids
 from gis.inputs.read import read_area
-from gis.outputs.notice import NoticeContext, render_notices
-from gis.rules.staff import public_roster, read_roster
-
-
-def read_plan_grids(path: Path, *, layer: str = "grids") -> gpd.GeoDataFrame:
-    """Read a plan's grids layer, refusing files that hold none.
-
-    Raises
-    ------
-    InputFileError
-        When the file does not exist or has no such layer.
-    """
-    return read_grids(path, layer=layer)
-
-
-def notice_context(
-    grids: gpd.GeoDataFrame,
-    against: Path,
-    *,
-    roster: Path | None = None,
-    scheme: str = "beijing15",
-    version: str = "",
-    date: str | None = None,
-) -> NoticeContext:
-    """Everything the sheets of one plan share, with grids in the area's metric CRS.
-
-    Grids without ``grid_code`` are coded with :func:`gis.rules.codes.assign_codes` (``scheme``).
-    """
-    area = read_area(against)
-    grids = grids.to_crs(area.crs).reset_index(drop=True)
-    if col.GRID_CODE not in grids or grids[col.GRID_CODE].isna().any():
-        grids[col.GRID_CODE] = assign_codes(grids, scheme=scheme).codes.to_numpy()
-    grids[col.GRID_CODE] = grids[col.GRID_CODE].astype(str)
-    if col.KIND not in grids:
-        grids[col.KIND] = "ordinary"
-    staff = (
-        public_roster(read_roster(roster, grid_codes=set(grids[col.GRID_CODE])))
-        if roster is not None
-        else pd.DataFrame(columns=[col.GRID_CODE, "name", "role_label", "phone"])
-    )
-    return NoticeContext(
-        grids=grids,
-        streets=area.roads,
-        buildings=area.buildings,
-        roster=staff,
-        version=version,
-        date=date or dt.date.today().isoformat(),
-    )
+from gis.outputs.notice import notice_context, render_notices
 
 
 def register(app: typer.Typer) -> None:
@@ -100,10 +49,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Render one public-notice PNG and PDF per grid, and one for the community."""
         common.setup_logging(verbose)
-        grids = read_plan_grids(plan_path, layer=layer)
+        grids = common.read_grids(plan_path, layer=layer)
         ctx = notice_context(
             grids,
-            against,
+            read_area(against),
             roster=roster,
             scheme=scheme,
             version=version or plan_path.stem,

@@ -1,1 +1,3 @@
-"""Cutting blocks above the maximum into atoms: compact straight cuts, inner lines, building cells, carving sites."""
+"""Cutting blocks above the maximum into atoms: compact straight cuts, inner lines, building cells,
+carving sites.
+"""

@@ -1,1 +1,3 @@
-"""Reading an area: conventional GeoPackage or separate files, OpenStreetMap, household counts or estimates."""
+"""Reading an area: conventional GeoPackage or separate files, OpenStreetMap, household counts or
+estimates.
+"""

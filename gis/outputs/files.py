@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
+import pyogrio
 import pyproj
 
 from gis.errors import OptionError
@@ -50,7 +52,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
 def write_layers(
     target: str | Path,
-    layers: Mapping[str, gpd.GeoDataFrame],
+    layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
     *,
     crs: str | int | pyproj.CRS = 4326,
 ) -> Path:
@@ -62,7 +64,8 @@ def write_layers(
         Output file; its suffix picks the format (``.gpkg``, ``.geojson``, ``.shp``,
         ``.parquet``). Only GeoPackage holds several layers.
     layers
-        Layer name → GeoDataFrame (any CRS); empty layers are skipped.
+        Layer name → GeoDataFrame (any CRS); empty layers are skipped. A plain DataFrame
+        (no geometry) is written as an attribute table (GeoPackage only).
     crs
         CRS of the written geometries (default EPSG:4326, WGS 84).
 
@@ -84,6 +87,10 @@ def write_layers(
         written = written[:1]
     with atomic_path(target) as tmp:
         for name, gdf in written:
+            if not isinstance(gdf, gpd.GeoDataFrame):
+                if driver == "GPKG":
+                    pyogrio.write_dataframe(gdf, tmp, layer=name, driver=driver)
+                continue
             out = gdf.to_crs(crs)
             if driver == "parquet":
                 out.to_parquet(tmp)

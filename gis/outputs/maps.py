@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import folium
 import geopandas as gpd
 import numpy as np
 
 from gis import columns as col
+
+if TYPE_CHECKING:
+    from gis.plan import Plan
 
 OSM_ATTRIBUTION = (
     'Data © <a href="https://www.openstreetmap.org/copyright">OpenStreetMap contributors</a>, ODbL'
@@ -107,5 +112,37 @@ def blocks_map(
     frame = blocks.copy()
     frame[col.AREA_M2] = np.round(frame[col.AREA_M2], 0)
     polygons_layer(fmap, frame, name="blocks", fields=[*fields, col.AREA_M2], low=low, high=high)
+    folium.LayerControl().add_to(fmap)
+    return fmap
+
+
+def plan_map(plan: Plan) -> folium.Map:
+    """Grids coloured by household load against the plan's band, ids as labels, context."""
+    fmap = base_map(plan.grids)
+    if plan.blockset is not None:
+        add_context(fmap, streets=plan.blockset.streets, buildings=plan.blockset.buildings)
+    frame = plan.grids.copy()
+    frame[col.AREA_M2] = frame[col.AREA_M2].round(0)
+    fields = [
+        c
+        for c in (
+            col.GRID_ID,
+            col.GRID_CODE,
+            col.KIND,
+            col.PARENT_NAME,
+            col.HOUSEHOLDS,
+            col.AREA_M2,
+        )
+        if c in frame
+    ]
+    polygons_layer(
+        fmap,
+        frame,
+        name="grids",
+        fields=fields,
+        low=plan.band.min_households,
+        high=plan.band.max_households,
+        label=col.GRID_ID,
+    )
     folium.LayerControl().add_to(fmap)
     return fmap

@@ -9,12 +9,13 @@ fontconfig's files; without one a clear error says what to install.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import matplotlib as mpl
@@ -27,9 +28,15 @@ import shapely
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
+if TYPE_CHECKING:
+    from gis.plan import Plan
+
 from gis import columns as col
 from gis.errors import NoticeError
+from gis.inputs.read import Area
 from gis.outputs.files import atomic_path
+from gis.rules.codes import assign_codes
+from gis.rules.staff import public_roster, read_roster
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +80,46 @@ class NoticeContext:
     roster: pd.DataFrame
     version: str
     date: str
+
+
+def notice_context(
+    grids: gpd.GeoDataFrame,
+    area: Area,
+    *,
+    roster: Path | None = None,
+    scheme: str = "beijing15",
+    version: str = "",
+    date: str | None = None,
+) -> NoticeContext:
+    """Everything the sheets of one plan share, with grids in the area's metric CRS.
+
+    ``area`` (:func:`gis.read_area`) gives the streets and buildings drawn beneath.
+
+    Grids without ``grid_code`` are coded with :func:`gis.rules.codes.assign_codes` (``scheme``).
+    """
+    grids = grids.to_crs(area.crs).reset_index(drop=True)
+    if col.GRID_CODE not in grids or grids[col.GRID_CODE].isna().any():
+        grids[col.GRID_CODE] = assign_codes(grids, scheme=scheme).codes.to_numpy()
+    grids[col.GRID_CODE] = grids[col.GRID_CODE].astype(str)
+    if col.KIND not in grids:
+        grids[col.KIND] = col.ORDINARY
+    staff = _roster(roster, grids)
+    return NoticeContext(
+        grids=grids,
+        streets=area.roads,
+        buildings=area.buildings,
+        roster=staff,
+        version=version,
+        date=date or dt.date.today().isoformat(),
+    )
+
+
+def _roster(roster: str | Path | None, grids: gpd.GeoDataFrame) -> pd.DataFrame:
+    if roster is None:
+        return pd.DataFrame(columns=[col.GRID_CODE, "name", "role_label", "phone"])
+    return public_roster(
+        read_roster(Path(roster), grid_codes=set(grids[col.GRID_CODE].astype(str)))
+    )
 
 
 def cjk_font() -> font_manager.FontProperties:
@@ -348,3 +395,46 @@ def _north_arrow(
                 arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 2})  # fmt: skip
     ax.text(x, y + (maxy - miny) * 0.075, "北 N", fontproperties=font, fontsize=10,
             ha="center")  # fmt: skip
+
+
+def write_notices(
+    plan: Plan,
+    folder: str | Path,
+    *,
+    roster: str | Path | None = None,
+    title: str | None = None,
+    version: str = "",
+    date: str | None = None,
+    only: Sequence[str] | None = None,
+) -> list[Path]:
+    """Public-notice sheets (公示图) of a plan: one PNG and PDF per grid and one overview.
+
+    Parameters
+    ----------
+    plan
+        A plan from :func:`gis.partition` (it carries the streets and buildings drawn beneath).
+    folder
+        Where the sheets go.
+    roster
+        A staff roster CSV: the public fields of each grid's worker are printed.
+    title
+        The community title (default: the units' names).
+    version, date
+        Printed on every sheet (date ISO, default today).
+    only
+        Only these grid codes.
+    """
+    if plan.blockset is None:
+        msg = "the plan carries no streets and buildings to draw; use a plan from gis.partition"
+        raise NoticeError(msg)
+    ctx = NoticeContext(
+        grids=plan.grids.assign(**{col.GRID_CODE: plan.grids[col.GRID_CODE].astype(str)}),
+        streets=plan.blockset.streets,
+        buildings=plan.blockset.buildings,
+        roster=_roster(roster, plan.grids),
+        version=version,
+        date=date or dt.date.today().isoformat(),
+    )
+    names = plan.grids[col.PARENT_NAME].dropna().astype(str)
+    heading = title or "、".join(dict.fromkeys(names)) or "网格公示图"
+    return render_notices(ctx, Path(folder), title=heading, only=only)

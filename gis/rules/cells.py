@@ -33,8 +33,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from gis import columns as col
-from gis.geometry.ownership import assign_points, assign_polygons
 from gis.errors import OptionError
+from gis.geometry.ownership import count_households
 
 log = logging.getLogger(__name__)
 
@@ -152,23 +152,6 @@ def unit_cells(
         max_households,
     )
     return cells, report
-
-
-def count_households(polygons: np.ndarray, households: gpd.GeoDataFrame) -> np.ndarray:
-    """Households per polygon: points by the boundary rule, polygons by largest overlap."""
-    feats = households.geometry.to_numpy()
-    counts = pd.to_numeric(households[col.HOUSEHOLDS], errors="coerce").fillna(0).to_numpy()
-    tree = shapely.STRtree(polygons)
-    is_point = shapely.get_type_id(feats) == 0
-    where = np.full(len(feats), -1, dtype=np.int64)
-    if is_point.any():
-        where[is_point] = assign_points(feats[is_point], polygons, tree=tree)
-    if (~is_point).any():
-        where[~is_point] = assign_polygons(feats[~is_point], polygons, tree=tree)[0]
-    ok = where >= 0
-    return np.rint(np.bincount(where[ok], weights=counts[ok], minlength=len(polygons))).astype(
-        np.int64
-    )
 
 
 def _json(value: Any) -> Any:

@@ -10,6 +10,12 @@ Schemes (``scheme=``):
     (together the unit's 12-digit statistical code) + 3-digit sequence: ``110108012001003``.
 ``stats12``
     The unit's 12-digit statistical area code + a 4-digit sequence: ``3101010020010007``.
+``local``
+    Any unit code (e.g. the generated ``U001`` of a boundary layer without codes) + ``-`` +
+    a 4-digit sequence: ``U001-0003``. For areas whose units have no statistical code yet.
+
+The default, ``auto`` (:func:`resolve_scheme`), is ``stats12`` when every unit code is a
+12-digit statistical code and ``local`` otherwise, so every plan is coded and can be published.
 
 Sequences are numbered west→east in rows running north→south inside each unit (a grid's row
 is its inner point's northing divided by ``row_height_m``). Unit cells extend their grid's
@@ -35,9 +41,29 @@ import shapely
 from gis import columns as col
 from gis.errors import CodeError
 
-SCHEMES = ("village6", "beijing15", "stats12")
+SCHEMES = ("village6", "beijing15", "stats12", "local")
+#: The scheme used when none is asked for: resolved per plan by :func:`resolve_scheme`.
+AUTO_SCHEME = "auto"
 KIND_DIGIT = {"ordinary": "1", "dedicated": "2"}
-_SEQ_WIDTH = {"village6": 2, "beijing15": 3, "stats12": 4}
+_SEQ_WIDTH = {"village6": 2, "beijing15": 3, "stats12": 4, "local": 4}
+
+
+def resolve_scheme(scheme: str, unit_codes: Iterable[object]) -> str:
+    """The scheme to use: ``scheme`` itself, or for ``auto`` ``stats12`` when every unit code
+    is 12 digits, else ``local``.
+
+    Raises
+    ------
+    CodeError
+        An unknown scheme name.
+    """
+    if scheme != AUTO_SCHEME:
+        if scheme not in SCHEMES:
+            msg = f"unknown code scheme {scheme!r}: use auto or one of {', '.join(SCHEMES)}"
+            raise CodeError(msg)
+        return scheme
+    codes = [str(c) for c in unit_codes]
+    return "stats12" if codes and all(c.isdigit() and len(c) == 12 for c in codes) else "local"
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,11 @@ def check_unit_code(code: str, scheme: str) -> None:
     if scheme not in SCHEMES:
         msg = f"unknown code scheme {scheme!r}: use one of {', '.join(SCHEMES)}"
         raise CodeError(msg)
+    if scheme == "local":
+        if not code or "-" in code:
+            msg = f"unit code {code!r} does not fit scheme local: it needs a code without '-'"
+            raise CodeError(msg)
+        return
     need = 3 if scheme == "village6" else 12
     ok = code.isdigit() and (len(code) >= need if scheme == "village6" else len(code) == need)
     if not ok:
@@ -93,6 +124,8 @@ def format_code(unit_code: str, kind: str, seq: int, scheme: str) -> str:
         raise CodeError(msg)
     if scheme == "village6":
         return f"{unit_code[-3:]}{KIND_DIGIT.get(kind, '1')}{seq:0{width}d}"
+    if scheme == "local":
+        return f"{unit_code}-{seq:0{width}d}"
     return f"{unit_code}{seq:0{width}d}"
 
 
@@ -196,6 +229,8 @@ def cell_codes(cells: gpd.GeoDataFrame, *, row_height_m: float = 50.0) -> pd.Ser
 def _same_series(code: str, parent: str, kind: str, scheme: str) -> bool:
     if scheme == "village6":
         return len(code) == 6 and code[:3] == parent[-3:] and code[3] == KIND_DIGIT.get(kind, "1")
+    if scheme == "local":
+        return code.startswith(f"{parent}-") and len(code) == len(parent) + 1 + _SEQ_WIDTH[scheme]
     return code.startswith(parent) and len(code) == len(parent) + _SEQ_WIDTH[scheme]
 
 

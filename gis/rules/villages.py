@@ -3,8 +3,10 @@
 Villages come from a ``villages`` polygon layer (name in ``name`` or ``village``), or, when
 there is none, from household points carrying a ``village`` column: each village's territory
 is the union of the Voronoi cells of its points inside the unit. Village polygons are carved
-out of the street blocks (:func:`gis.cutting.carve.carve_regions`: buildings kept whole) and put back
-as single blocks that :func:`gis.search.partition.run_partition` never splits (``whole_blocks``); the
+out of the street blocks (:func:`gis.cutting.carve.carve_regions`: buildings kept whole) and
+put back
+as single blocks that :func:`gis.search.partition.run_partition` never splits
+(``whole_blocks``); the
 partition then merges small neighbouring villages to reach the band where contiguity allows.
 A village above the band stays whole as its own grid and is reported.
 """
@@ -22,9 +24,9 @@ import shapely
 
 from gis import columns as col
 from gis.blocks.build import BlockSet
+from gis.blocks.graph import block_graph
 from gis.cutting.carve import carve_regions
 from gis.errors import VillageError
-from gis.blocks.graph import block_graph
 from gis.inputs.read import Area
 
 log = logging.getLogger(__name__)

@@ -1,1 +1,3 @@
-"""The partition search: how many grids, a contiguous seed, local search and spanning-tree recombination, per unit."""
+"""The partition search: how many grids, a contiguous seed, local search and spanning-tree
+recombination, per unit.
+"""

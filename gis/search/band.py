@@ -32,6 +32,7 @@ REASON_ISLAND_BELOW_MIN = "island_below_min_no_neighbour"
 REASON_NOT_DIVISIBLE = "total_not_divisible_into_band"
 REASON_TRAPPED = "block_trapped_between_large_neighbours"
 REASON_NOT_REACHED = "band_not_reached"
+REASON_VILLAGE = "natural_village_whole"
 
 #: Readable text for each reason code.
 REASON_TEXT = {
@@ -42,6 +43,7 @@ REASON_TEXT = {
     REASON_NOT_DIVISIBLE: "households of the area cannot be divided into the band",
     REASON_TRAPPED: "a block below min whose every neighbour would take a grid above max",
     REASON_NOT_REACHED: "search did not reach the band (possibly infeasible)",
+    REASON_VILLAGE: "natural village kept whole (never split)",
 }
 
 

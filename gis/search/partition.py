@@ -1,23 +1,23 @@
-"""Partitioning street blocks into management grids (網格) inside a household band.
+"""Partitioning street blocks into ordinary grids (网格) inside a household band.
 
-:func:`run_partition` is the entry point: it splits blocks above the maximum between their
-buildings (:mod:`gis.cutting.atoms`, :mod:`gis.cutting.split`), partitions every administrative unit
-separately (:mod:`gis.search.local`), dissolves each grid into one polygon and checks the
-result from geometry alone (:mod:`gis.checks.validate`).
+:func:`partition_blocks` splits blocks above the maximum between their buildings
+(:mod:`gis.cutting.atoms`), partitions every administrative unit separately
+(:mod:`gis.search.local`) and dissolves each grid into one polygon. The rules of grid work
+(dedicated grids, natural villages, codes, cells) and the checks are applied around it by
+:func:`gis.partition`, the whole planner.
 
 Examples
 --------
 >>> from gis.datasets import grid_blockset
->>> plan = run_partition(grid_blockset(4, 4, households=150), rng=0)
->>> bool(plan.grids["households"].between(300, 800).all())
+>>> from gis.options import Band
+>>> result = partition_blocks(grid_blockset(4, 4, households=150), band=Band(), rng=0)
+>>> bool(result.grids["households"].between(300, 800).all())
 True
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ import pandas as pd
 import shapely
 
 from gis import columns as col
+from gis.blocks.build import BlockSet
 from gis.cutting.atoms import (
     ATOM_ID,
     MAX_BUILDING_HOUSEHOLDS,
@@ -37,27 +38,20 @@ from gis.cutting.atoms import (
     Atoms,
     atoms_from_blockset,
 )
-from gis.search.band import REASON_SINGLE_BUILDING, REASON_TEXT, REASON_UNSPLITTABLE, choose_k
-from gis.blocks.build import BlockSet
-from gis.errors import (
-    CRSError,
-    GeometryError,
-    InfeasibleBandError,
-    InputTypeError,
-    OptionError,
-)
-from gis.search.local import SearchOptions, search_partition
+from gis.errors import CRSError, GeometryError, InfeasibleBandError
 from gis.geometry.tiling import robust_outlines
-from gis.checks.validate import to_json_value, validate_against
+from gis.options import Band
+from gis.search.band import REASON_SINGLE_BUILDING, REASON_UNSPLITTABLE, choose_k
+from gis.search.local import SearchOptions, search_partition
 
 log = logging.getLogger(__name__)
 
-ORDINARY = "ordinary"
+ORDINARY = col.ORDINARY
 
 
 @dataclass(frozen=True)
-class Plan:
-    """A partition of an area into grids.
+class Partition:
+    """The ordinary grids of a block set, before the rules of grid work are applied.
 
     Attributes
     ----------
@@ -68,110 +62,50 @@ class Plan:
     atoms
         The atoms grids are made of (whole blocks, or pieces of split blocks): ``atom_id``,
         ``block_id``, ``unit_code``, ``households``, ``split``, ``grid_id``; polygons.
-    report
-        JSON-serialisable: ``ok``, ``options``, ``summary``, ``exceptions`` (grids outside
-        the band, each with a ``reason`` code) and ``checks`` (:func:`validate_plan`).
+    edges
+        The atom graph the search ran on: ``u``, ``v``, ``shared_m``, ``penalty``.
+    reasons
+        Grid id → why the grid lies outside the band (codes of :mod:`gis.search.band`).
+    seconds
+        Time spent cutting atoms, searching and dissolving.
     """
 
     grids: gpd.GeoDataFrame
     atoms: gpd.GeoDataFrame
-    report: dict[str, Any]
-
-    @property
-    def ok(self) -> bool:
-        """True when every check passed and no grid lies outside the band."""
-        return bool(self.report["ok"])
-
-    @property
-    def assignment(self) -> pd.DataFrame:
-        """Block → grid: one row per (block, grid) pair with the households it brings.
-
-        A block split between its buildings appears once per grid its pieces went to.
-        """
-        return (
-            self.atoms.groupby([col.BLOCK_ID, col.GRID_ID], as_index=False)[col.HOUSEHOLDS]
-            .sum()
-            .sort_values([col.BLOCK_ID, col.GRID_ID], ignore_index=True)
-        )
+    edges: pd.DataFrame
+    reasons: dict[int, str]
+    seconds: dict[str, float]
 
 
-def check_band(min_households: int, max_households: int, target: int) -> None:
-    """Refuse impossible band options with a message naming the value and the fix.
-
-    Raises
-    ------
-    InputTypeError
-        When an option is not an integer.
-    OptionError
-        When an option is negative, ``min > max``, the target lies outside the band, or the
-        maximum is zero.
-    """
-    named = {"min_households": min_households, "max_households": max_households, "target": target}
-    for name, value in named.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            msg = f"{name} must be an integer number of households, got {value!r}"
-            raise InputTypeError(msg)
-        if value < 0:
-            msg = f"{name} must not be negative, got {value}; give a household count ≥ 0"
-            raise OptionError(msg)
-    if max_households == 0:
-        msg = (
-            "max_households is 0: no grid holding households can meet that band; give a maximum > 0"
-        )
-        raise OptionError(msg)
-    if min_households > max_households:
-        msg = (
-            f"min_households ({min_households}) is above max_households ({max_households}); "
-            "swap them or lower the minimum"
-        )
-        raise OptionError(msg)
-    if not min_households <= target <= max_households:
-        msg = (
-            f"target ({target}) lies outside the band {min_households}–{max_households}; "
-            "choose a target between the minimum and the maximum"
-        )
-        raise OptionError(msg)
-
-
-def run_partition(
+def partition_blocks(
     blockset: BlockSet,
     *,
-    min_households: int = 300,
-    max_households: int = 800,
-    target: int = 500,
+    band: Band,
     rng: int | np.random.Generator | None = None,
-    validate: bool = True,
     whole_blocks: Collection[int] = (),
-) -> Plan:
-    """Partition street blocks into contiguous grids of ``min_households``–``max_households``.
+) -> Partition:
+    """Partition street blocks into contiguous grids inside ``band``, unit by unit.
 
     Parameters
     ----------
     blockset
-        Street blocks and what lies in them, in a metric CRS (see :class:`gis.blocks.build.BlockSet`).
-    min_households, max_households
-        The household band every ordinary grid should meet.
-    target
-        The preferred grid size, inside the band.
+        Street blocks and what lies in them, in a metric CRS
+        (see :class:`gis.blocks.build.BlockSet`).
+    band
+        The household band every ordinary grid should meet, and the target.
     rng
-        Seed or generator; the same seed gives the same plan.
-    validate
-        Recompute every check from geometry (:func:`gis.checks.validate.validate_plan`) into the
-        report; switch off only for speed when the caller validates itself.
+        Seed or generator; the same seed gives the same partition.
     whole_blocks
         Ids of blocks never split even above the maximum (natural villages, see
-        :mod:`gis.rules.villages`); such a block becomes a grid of its own and is reported.
+        :mod:`gis.rules.villages`); such a block becomes a grid of its own.
 
     Returns
     -------
-    Plan
-        Always covers every block; grids that cannot meet the band are listed in
-        ``report["exceptions"]`` with a reason.
+    Partition
+        Always covers every block; grids that cannot meet the band have a reason.
 
     Raises
     ------
-    OptionError
-        Impossible options (see :func:`check_band`).
     InfeasibleBandError
         When the band is so narrow that no unit's households can be divided into it.
     CRSError
@@ -179,29 +113,19 @@ def run_partition(
     GeometryError
         When the blockset holds no blocks.
     """
-    check_band(min_households, max_households, target)
-    if blockset.crs is None or not blockset.crs.is_projected:
-        msg = (
-            f"blocks must be in a projected metric CRS, got {blockset.crs}; "
-            "build them with a metric CRS"
-        )
-        raise CRSError(msg)
-    if len(blockset.blocks) == 0:
-        msg = "the blockset holds no blocks: nothing to partition; check the area's boundary"
-        raise GeometryError(msg)
+    _check_blockset(blockset)
     gen = np.random.default_rng(rng)
     started = time.perf_counter()
-    options = SearchOptions(min_households, max_households, target)
+    options = SearchOptions(band.min_households, band.max_households, band.target)
     atoms = atoms_from_blockset(
         blockset,
-        max_households=max_households,
-        target_households=target,
-        min_households=min_households,
+        max_households=band.max_households,
+        target_households=band.target,
+        min_households=band.min_households,
         whole_blocks=whole_blocks,
     )
     _refuse_narrow_band(atoms, options)
     t_atoms = time.perf_counter()
-
     frame = atoms.frame
     labels = np.full(len(frame), -1, dtype=np.int64)
     reasons: dict[int, str] = {}
@@ -213,53 +137,55 @@ def run_partition(
         labels[idx] = lab + offset
         reasons.update({g + offset: r for g, r in why.items()})
     t_search = time.perf_counter()
-
     grids, grid_of_label = _dissolve(frame, labels, blockset)
-    atoms_out = frame.assign(**{col.GRID_ID: grid_of_label[labels]})
-    exceptions = _exceptions(grids, grid_of_label, reasons, options)
-    t_dissolve = time.perf_counter()
-
-    report: dict[str, Any] = {
-        "options": {
-            "min_households": min_households,
-            "max_households": max_households,
-            "target": target,
+    log.info("%d grids, %.1f s", len(grids), time.perf_counter() - started)
+    return Partition(
+        grids=grids,
+        atoms=frame.assign(**{col.GRID_ID: grid_of_label[labels]}),
+        edges=atoms.edges,
+        reasons={int(grid_of_label[g]): r for g, r in reasons.items()},
+        seconds={
+            "atoms": t_atoms - started,
+            "search": t_search - t_atoms,
+            "dissolve": time.perf_counter() - t_search,
         },
-        "summary": {
-            "n_grids": len(grids),
-            "n_blocks": len(blockset.blocks),
-            "n_atoms": len(frame),
-            "blocks_split": int(frame.loc[frame["split"], col.BLOCK_ID].nunique()),
-            "households": int(frame[col.HOUSEHOLDS].sum()),
-            "share_in_band": float(
-                grids[col.HOUSEHOLDS].between(min_households, max_households).mean()
-            )
-            if len(grids)
-            else 1.0,
-            "seconds": {
-                "atoms": t_atoms - started,
-                "search": t_search - t_atoms,
-                "dissolve": t_dissolve - t_search,
-            },
-        },
-        "exceptions": exceptions,
-    }
-    ok = not exceptions
-    if validate:
-        checks = validate_against(
-            grids, blockset, min_households=min_households, max_households=max_households
-        )
-        report["checks"] = checks.to_dict()
-        report["summary"]["seconds"]["validate"] = time.perf_counter() - t_dissolve
-        ok = ok and checks.ok
-    report["ok"] = ok
-    log.info(
-        "%d grids, %d exceptions, %.1f s",
-        len(grids),
-        len(exceptions),
-        time.perf_counter() - started,
     )
-    return Plan(grids=grids, atoms=atoms_out, report=report)
+
+
+def _check_blockset(blockset: BlockSet) -> None:
+    if blockset.crs is None or not blockset.crs.is_projected:
+        msg = (
+            f"blocks must be in a projected metric CRS, got {blockset.crs}; "
+            "build them with a metric CRS"
+        )
+        raise CRSError(msg)
+    if len(blockset.blocks) == 0:
+        msg = "the blockset holds no blocks: nothing to partition; check the area's boundary"
+        raise GeometryError(msg)
+
+
+def search_costs(
+    frame: gpd.GeoDataFrame, edges: pd.DataFrame, idx: np.ndarray
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """What the search weighs for the atoms ``idx`` (row positions of ``frame``).
+
+    Returns each atom's boundary cost (its perimeter plus the extra of its edges that follow
+    no street) and the edges among them as local positions with their cost
+    ``shared_m * (1 + penalty)``: the one definition used by the first partition, edits and
+    adjustments alike.
+    """
+    sub = frame.iloc[idx]
+    local = pd.Series(np.arange(len(idx)), index=sub[ATOM_ID].to_numpy())
+    e = edges[edges["u"].isin(local.index) & edges["v"].isin(local.index)]
+    u = local.reindex(e["u"].to_numpy()).to_numpy()
+    v = local.reindex(e["v"].to_numpy()).to_numpy()
+    shared = e[col.SHARED_M].to_numpy()
+    penalty = e["penalty"].to_numpy()
+    extra = np.zeros(len(idx))
+    np.add.at(extra, u, shared * penalty)
+    np.add.at(extra, v, shared * penalty)
+    perimeter = shapely.length(sub.geometry.to_numpy())
+    return perimeter + extra, (u, v, shared * (1.0 + penalty))
 
 
 def _partition_unit(
@@ -267,18 +193,7 @@ def _partition_unit(
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Partition the atoms ``idx`` of one unit; labels local to the unit."""
     frame = atoms.frame.iloc[idx]
-    local = pd.Series(np.arange(len(idx)), index=frame[ATOM_ID].to_numpy())
-    e = atoms.edges
-    e = e[e["u"].isin(local.index) & e["v"].isin(local.index)]
-    u = local.reindex(e["u"].to_numpy()).to_numpy()
-    v = local.reindex(e["v"].to_numpy()).to_numpy()
-    shared = e[col.SHARED_M].to_numpy()
-    penalty = e["penalty"].to_numpy()
-    geoms = frame.geometry.to_numpy()
-    perimeter = shapely.length(geoms)
-    extra = np.zeros(len(idx))
-    np.add.at(extra, u, shared * penalty)
-    np.add.at(extra, v, shared * penalty)
+    cost, graph = search_costs(atoms.frame, atoms.edges, idx)
     hh = frame[col.HOUSEHOLDS].to_numpy()
     heavy: dict[int, str] = {}
     for i in np.flatnonzero(hh > options.max_households).tolist():
@@ -289,9 +204,9 @@ def _partition_unit(
         heavy[i] = REASON_SINGLE_BUILDING if single else REASON_UNSPLITTABLE
     result = search_partition(
         hh,
-        shapely.area(geoms),
-        perimeter + extra,
-        (u, v, shared * (1.0 + penalty)),
+        shapely.area(frame.geometry.to_numpy()),
+        cost,
+        graph,
         options=options,
         heavy_reason=heavy,
         groups=frame[REGION].to_numpy(),
@@ -367,35 +282,3 @@ def _dissolve(
         crs=blockset.crs,
     )
     return grids, grid_of_label
-
-
-def _exceptions(
-    grids: gpd.GeoDataFrame,
-    grid_of_label: np.ndarray,
-    reasons: dict[int, str],
-    options: SearchOptions,
-) -> list[dict[str, Any]]:
-    """Grids outside the band, each with a machine-readable reason."""
-    out = []
-    for label, reason in sorted(reasons.items(), key=lambda kv: int(grid_of_label[kv[0]])):
-        gid = int(grid_of_label[label])
-        hh = int(grids[col.HOUSEHOLDS].iloc[gid])
-        side = "above max" if hh > options.max_households else "below min"
-        out.append(
-            {
-                col.GRID_ID: gid,
-                col.PARENT_CODE: to_json_value(grids[col.PARENT_CODE].iloc[gid]),
-                col.HOUSEHOLDS: hh,
-                "reason": reason,
-                "detail": f"{REASON_TEXT.get(reason, reason)}: {hh} households, {side} "
-                f"({options.min_households}–{options.max_households})",
-            }
-        )
-    return out
-
-
-def polsby_popper(geoms: gpd.GeoSeries) -> np.ndarray:
-    """Polsby–Popper compactness ``4 pi A / P²`` of each polygon (1 for a disc)."""
-    arr = geoms.to_numpy()
-    perim = shapely.length(arr)
-    return np.where(perim > 0, 4 * math.pi * shapely.area(arr) / np.maximum(perim, 1e-12) ** 2, 0)

@@ -22,8 +22,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from gis.geometry.coords import to_wgs84
 from gis.errors import AddressError
+from gis.geometry.coords import to_wgs84
 
 TRADITIONAL: Final = str.maketrans({
     "號": "号", "棟": "栋", "單": "单", "區": "区", "門": "门", "樓": "楼", "縣": "县",

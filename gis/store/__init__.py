@@ -23,7 +23,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import geopandas as gpd
 
-from gis.errors import StoreError
+from gis.errors import MissingExtraError, StoreError
 from gis.options import Band
 from gis.store.diff import PlanDiff, diff_plans
 from gis.store.plan import VersionInfo
@@ -130,9 +130,17 @@ def open_store(url_or_path: str | Path, *, schema: str = "public", migrate: bool
     ------
     StoreError
         When the path is not a ``.gpkg`` file or the database is unreachable.
+    MissingExtraError
+        For a database URL when the ``db`` extra (psycopg, SQLAlchemy…) is not installed.
     """
     if is_database_url(url_or_path):
-        from gis.store.postgis import PostgisStore  # noqa: PLC0415 - psycopg is optional
+        try:
+            from gis.store.postgis import PostgisStore  # noqa: PLC0415 - psycopg is optional
+        except ModuleNotFoundError as exc:
+            missing = MissingExtraError.from_import(exc, "a PostGIS store")
+            if missing is None:
+                raise
+            raise missing from None
 
         return PostgisStore(str(url_or_path), schema=schema, migrate=migrate)
     path = Path(url_or_path)

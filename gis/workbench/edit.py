@@ -1,21 +1,23 @@
 """Editing a plan by hand: move atoms, merge, split, lock, re-balance.
 
 A planner knows what the search cannot (a lane unsafe at night, two compounds sharing a gate).
-Every operation here takes a :class:`gis.search.partition.Plan` and the
-:class:`gis.blocks.build.BlockSet` it was drawn from, and returns an :class:`Edit`: the new plan and
-its validation report (:func:`gis.checks.validate.validate_plan`). Grid ids are stable: grids that an
-edit does not touch keep their id, row and geometry exactly; merged grids keep the lower id and
-new grids take ids above the highest in use. No operation breaks coverage silently: a move that
-would leave a grid in pieces, empty it, or join atoms to a grid they do not border is refused
-with a :class:`gis.errors.EditError`, and locked grids are never changed.
+Every operation here takes a :class:`gis.Plan` and returns an :class:`Edit`: the new plan, its
+report rebuilt from geometry (:func:`gis.report.build_report`), and the grids it changed. The
+plan carries the blocks it was drawn from and its atom graph with the search's edge costs, so
+re-searching a region after an edit follows the streets as the first partition did. Grid ids
+are stable: grids that an edit does not touch keep their id, row, geometry, code and the reason
+they lie outside the band; merged grids keep the lower id and new grids take ids above the
+highest in use; redrawn grids are re-coded in the plan's own scheme. No operation breaks
+coverage silently: a move that would leave a grid in pieces, empty it, or join atoms to a grid
+they do not border is refused with a :class:`gis.errors.EditError`, and locked grids are never
+changed.
 
 Examples
 --------
->>> from gis.search.partition import run_partition
+>>> import gis
 >>> from gis.datasets import grid_blockset
->>> bs = grid_blockset(4, 4, households=150)
->>> plan = run_partition(bs, rng=0)
->>> merged = merge_grids(plan, 0, 1, blockset=bs)
+>>> plan = gis.partition(grid_blockset(4, 4, households=150), seed=0)
+>>> merged = merge_grids(plan, 0, 1)
 >>> int(merged.plan.grids["households"].sum())
 2400
 """
@@ -28,12 +30,13 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 import shapely.ops
 
 from gis import columns as col
-from gis.cutting.atoms import ATOM_ID
 from gis.blocks.build import BlockSet
+from gis.cutting.atoms import ATOM_ID
 from gis.errors import (
     DisconnectedGridError,
     EditError,
@@ -41,20 +44,24 @@ from gis.errors import (
     NotAdjacentError,
     OptionError,
 )
-from gis.search.partition import ORDINARY, Plan
+from gis.geometry.ownership import assign_polygons
+from gis.plan import Plan
+from gis.report import PlanReport
+from gis.rules.codes import assign_codes
 from gis.search.local import SearchOptions, search_partition
+from gis.search.partition import search_costs
+from gis.search.tree_cut import best_tree_cut
 from gis.workbench.plan_graph import (
     LOCKED,
     atom_neighbours,
-    band_of,
     components,
     finish_plan,
     is_connected,
     match_labels,
     rebuild_grids,
+    require_blockset,
+    search_options,
 )
-from gis.search.tree_cut import best_tree_cut
-from gis.checks.validate import Report
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +76,18 @@ class Edit:
     Attributes
     ----------
     plan
-        The new plan; ``plan.report["edit"]`` says what was done.
-    report
-        Its validation report, recomputed from geometry.
+        The new plan; ``plan.report.sections["edit"]`` says what was done.
     changed
         Ids of the grids whose atoms changed (including grids removed or created).
     """
 
     plan: Plan
-    report: Report
     changed: tuple[int, ...]
+
+    @property
+    def report(self) -> PlanReport:
+        """The new plan's report, recomputed from geometry."""
+        return self.plan.report
 
 
 def locked_ids(plan: Plan) -> set[int]:
@@ -90,7 +99,7 @@ def locked_ids(plan: Plan) -> set[int]:
 
 
 def lock_grids(
-    plan: Plan, grid_ids: Iterable[int], *, blockset: BlockSet, locked: bool = True
+    plan: Plan, grid_ids: Iterable[int], *, blockset: BlockSet | None = None, locked: bool = True
 ) -> Edit:
     """Lock (or with ``locked=False`` unlock) grids: re-balancing never touches locked grids.
 
@@ -106,13 +115,13 @@ def lock_grids(
     grids[LOCKED] = grids[LOCKED].fillna(False).astype(bool)
     grids.loc[grids[col.GRID_ID].isin(ids), LOCKED] = locked
     action = {"op": "lock" if locked else "unlock", "grids": sorted(ids)}
-    new, report = finish_plan(
-        grids, plan.atoms, blockset=blockset, band=band_of(plan), action=action
-    )
-    return Edit(new, report, ())
+    new = finish_plan(plan, grids, plan.atoms, changed=(), action=action, blockset=blockset)
+    return Edit(new, ())
 
 
-def move_atoms(plan: Plan, atom_ids: Iterable[int], to_grid: int, *, blockset: BlockSet) -> Edit:
+def move_atoms(
+    plan: Plan, atom_ids: Iterable[int], to_grid: int, *, blockset: BlockSet | None = None
+) -> Edit:
     """Move atoms (whole blocks or pieces of split blocks) to a neighbouring grid.
 
     Parameters
@@ -163,7 +172,7 @@ def move_atoms(plan: Plan, atom_ids: Iterable[int], to_grid: int, *, blockset: B
             "crosses an administrative boundary"
         )
         raise EditError(msg)
-    nbrs = atom_neighbours(atoms)
+    nbrs = atom_neighbours(plan)
     labels[sel] = to_grid
     for g in sources:
         left = np.flatnonzero(labels == g).tolist()
@@ -186,7 +195,9 @@ def move_atoms(plan: Plan, atom_ids: Iterable[int], to_grid: int, *, blockset: B
     return _relabel(plan, labels, [*sources, to_grid], blockset, action)
 
 
-def move_blocks(plan: Plan, block_ids: Iterable[int], to_grid: int, *, blockset: BlockSet) -> Edit:
+def move_blocks(
+    plan: Plan, block_ids: Iterable[int], to_grid: int, *, blockset: BlockSet | None = None
+) -> Edit:
     """Move whole blocks (every atom of each ``block_id``) to a neighbouring grid.
 
     Raises
@@ -204,29 +215,52 @@ def move_blocks(plan: Plan, block_ids: Iterable[int], to_grid: int, *, blockset:
     return move_atoms(plan, chosen.astype(int).tolist(), to_grid, blockset=blockset)
 
 
-def atom_of_building(plan: Plan, building_id: object, *, blockset: BlockSet) -> int:
-    """The ``atom_id`` of the atom holding a building (by its point on surface).
+def border_atoms(plan: Plan) -> list[tuple[int, int]]:
+    """Atoms that can move to a neighbouring grid: ``(atom_id, to_grid)`` pairs.
+
+    An atom with households on a grid border whose grid stays in one piece without it (what
+    :func:`move_atoms` accepts), in atom order.
+    """
+    nbrs = atom_neighbours(plan)
+    labels = plan.atoms[col.GRID_ID].to_numpy()
+    hh = plan.atoms[col.HOUSEHOLDS].to_numpy()
+    ids = plan.atoms[ATOM_ID].to_numpy()
+    locked = locked_ids(plan)
+    members = {int(g): set(np.flatnonzero(labels == g).tolist()) for g in set(labels.tolist())}
+    out: list[tuple[int, int]] = []
+    for a in range(len(labels)):
+        grid = int(labels[a])
+        others = sorted({int(labels[b]) for b in nbrs[a]} - {grid} - locked)
+        if hh[a] <= 0 or not others or grid in locked or len(members[grid]) < 2:
+            continue
+        if is_connected(members[grid] - {a}, nbrs):
+            out.append((int(ids[a]), others[0]))
+    return out
+
+
+def atom_of_building(plan: Plan, building_id: object, *, blockset: BlockSet | None = None) -> int:
+    """The ``atom_id`` of the atom holding a building (the atom it overlaps most).
 
     Raises
     ------
     EditError
         When no building has that id or it lies in no atom.
     """
-    b = blockset.buildings
+    b = (blockset if blockset is not None else require_blockset(plan)).buildings
     hit = b[b["building_id"].astype(str) == str(building_id)]
     if hit.empty:
         msg = f"no building has building_id {building_id!r}; see blockset.buildings"
         raise EditError(msg)
-    point = shapely.point_on_surface(hit.geometry.iloc[0])
-    geoms = plan.atoms.geometry.to_numpy()
-    inside = np.flatnonzero(shapely.intersects(geoms, point))
-    if len(inside) == 0:
+    where, _ = assign_polygons(hit.geometry.to_numpy()[:1], plan.atoms.geometry.to_numpy())
+    if where[0] < 0:
         msg = f"building {building_id!r} lies in no atom of the plan"
         raise EditError(msg)
-    return int(plan.atoms[ATOM_ID].iloc[int(inside[0])])
+    return int(plan.atoms[ATOM_ID].iloc[int(where[0])])
 
 
-def move_building(plan: Plan, building_id: object, to_grid: int, *, blockset: BlockSet) -> Edit:
+def move_building(
+    plan: Plan, building_id: object, to_grid: int, *, blockset: BlockSet | None = None
+) -> Edit:
     """Move the atom holding a building to a neighbouring grid (buildings are never split).
 
     Raises
@@ -238,7 +272,7 @@ def move_building(plan: Plan, building_id: object, to_grid: int, *, blockset: Bl
     return move_atoms(plan, [atom], to_grid, blockset=blockset)
 
 
-def merge_grids(plan: Plan, grid_a: int, grid_b: int, *, blockset: BlockSet) -> Edit:
+def merge_grids(plan: Plan, grid_a: int, grid_b: int, *, blockset: BlockSet | None = None) -> Edit:
     """Merge two neighbouring grids of one unit; the merged grid keeps the lower id.
 
     Raises
@@ -263,7 +297,7 @@ def merge_grids(plan: Plan, grid_a: int, grid_b: int, *, blockset: BlockSet) -> 
         msg = f"grids {a} and {b} are of different kinds; merge grids of one kind"
         raise EditError(msg)
     labels = plan.atoms[col.GRID_ID].to_numpy().astype(np.int64).copy()
-    nbrs = atom_neighbours(plan.atoms)
+    nbrs = atom_neighbours(plan)
     members = np.flatnonzero((labels == a) | (labels == b)).tolist()
     if not is_connected(members, nbrs):
         msg = f"grids {a} and {b} do not share a border; merge neighbouring grids"
@@ -278,7 +312,7 @@ def split_grid(
     plan: Plan,
     grid_id: int,
     *,
-    blockset: BlockSet,
+    blockset: BlockSet | None = None,
     line: shapely.Geometry | None = None,
     parts: int | None = None,
     rng: int | np.random.Generator | None = None,
@@ -319,7 +353,7 @@ def split_grid(
     atoms = plan.atoms
     labels = atoms[col.GRID_ID].to_numpy().astype(np.int64).copy()
     members = np.flatnonzero(labels == gid).tolist()
-    nbrs = atom_neighbours(atoms)
+    nbrs = atom_neighbours(plan)
     if line is not None:
         groups = _groups_along_line(plan, gid, members, line, nbrs)
     else:
@@ -346,7 +380,7 @@ def split_grid(
 def rebalance(
     plan: Plan,
     *,
-    blockset: BlockSet,
+    blockset: BlockSet | None = None,
     rng: int | np.random.Generator | None = None,
     options: SearchOptions | None = None,
 ) -> Edit:
@@ -365,22 +399,21 @@ def rebalance(
     rng
         Seed or generator; the same seed gives the same plan.
     options
-        Band and search effort (default: the plan's band and default effort).
+        Search effort (default: the plan's band and default effort).
     """
-    band = options or band_of(plan)
+    band = options or search_options(plan.band)
     gen = np.random.default_rng(rng)
     atoms = plan.atoms
     labels = atoms[col.GRID_ID].to_numpy().astype(np.int64)
     free_grids = _free_grids(plan)
     free = np.isin(labels, sorted(free_grids))
-    nbrs = atom_neighbours(atoms)
     new_labels = labels.copy()
     next_id = int(labels.max()) + 1
     units = atoms[col.UNIT_CODE].astype(str).to_numpy()
     hh = atoms[col.HOUSEHOLDS].to_numpy().astype(np.int64)
     for unit in sorted(set(units[free].tolist())):
         idx = np.flatnonzero(free & (units == unit))
-        local = search_region(atoms, idx, nbrs, band, gen)
+        local = search_region(atoms, plan.edges, idx, band, gen)
         mapping = match_labels(labels[idx], local, hh[idx])
         for lab in sorted(set(local.tolist())):
             if lab not in mapping:
@@ -389,32 +422,28 @@ def rebalance(
         new_labels[idx] = [mapping[int(x)] for x in local]
     changed = _changed_grids(labels, new_labels)
     action = {"op": "rebalance", "locked": sorted(locked_ids(plan)), "changed": changed}
-    return _relabel(plan, new_labels, changed, blockset, action, band=band)
+    return _relabel(plan, new_labels, changed, blockset, action)
 
 
 def search_region(
     atoms: gpd.GeoDataFrame,
+    edges: pd.DataFrame,
     idx: np.ndarray,
-    nbrs: list[dict[int, float]],
-    band: SearchOptions,
+    options: SearchOptions,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Partition the atoms at positions ``idx`` (one unit) afresh; labels local to them."""
-    local = {int(a): i for i, a in enumerate(idx.tolist())}
-    u, v, w = [], [], []
-    for a in idx.tolist():
-        for b, x in nbrs[a].items():
-            if b in local and a < b:
-                u.append(local[a])
-                v.append(local[b])
-                w.append(x)
-    geoms = atoms.geometry.to_numpy()[idx]
+    """Partition the atoms at positions ``idx`` (one unit) afresh; labels local to them.
+
+    The search weighs atoms and edges exactly as the first partition did
+    (:func:`gis.search.partition.search_costs`: edges off the streets cost more).
+    """
+    cost, graph = search_costs(atoms, edges, idx)
     result = search_partition(
         atoms[col.HOUSEHOLDS].to_numpy()[idx],
-        shapely.area(geoms),
-        shapely.length(geoms),
-        (np.asarray(u, dtype=np.int64), np.asarray(v, dtype=np.int64), np.asarray(w)),
-        options=band,
+        shapely.area(atoms.geometry.to_numpy()[idx]),
+        cost,
+        graph,
+        options=options,
         rng=rng,
     )
     return result.labels
@@ -446,7 +475,7 @@ def _unit_of(plan: Plan, grid_id: int) -> str:
 def _free_grids(plan: Plan) -> set[int]:
     """Unlocked ordinary grids: what re-balancing and adjustment may change."""
     grids = plan.grids
-    ordinary = grids[grids[col.KIND].astype(str) == ORDINARY]
+    ordinary = grids[grids[col.KIND].astype(str) == col.ORDINARY]
     return {int(g) for g in ordinary[col.GRID_ID]} - locked_ids(plan)
 
 
@@ -459,19 +488,25 @@ def _relabel(
     plan: Plan,
     labels: np.ndarray,
     changed: Iterable[int],
-    blockset: BlockSet,
+    blockset: BlockSet | None,
     action: Mapping[str, object],
-    *,
-    band: SearchOptions | None = None,
 ) -> Edit:
     atoms = plan.atoms.assign(**{col.GRID_ID: labels})
     changed_ids = tuple(sorted({int(g) for g in changed}))
-    grids = rebuild_grids(plan.grids, atoms, changed_ids)
-    new, report = finish_plan(
-        grids, atoms, blockset=blockset, band=band or band_of(plan), action=dict(action)
+    grids = recode(plan, rebuild_grids(plan.grids, atoms, changed_ids))
+    new = finish_plan(
+        plan, grids, atoms, changed=changed_ids, action=dict(action), blockset=blockset
     )
     log.info("%s: %d grids changed, ok=%s", action.get("op"), len(changed_ids), new.ok)
-    return Edit(new, report, changed_ids)
+    return Edit(new, changed_ids)
+
+
+def recode(plan: Plan, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Codes for redrawn grids in the plan's own scheme; unchanged grids keep theirs."""
+    if plan.code_scheme is None or col.GRID_CODE not in plan.grids:
+        return grids
+    codes = assign_codes(grids, scheme=plan.code_scheme, previous=plan.grids)
+    return grids.assign(**{col.GRID_CODE: codes.codes.to_numpy()})
 
 
 def _groups_along_line(

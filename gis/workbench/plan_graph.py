@@ -1,6 +1,7 @@
 """What editing and adjusting a plan share: the atom graph, grid rebuilding, the report.
 
-A plan (:class:`gis.search.partition.Plan`) is a set of atoms (whole blocks or pieces of split blocks)
+A plan (:class:`gis.Plan`) is a set of atoms (whole blocks or pieces of split
+blocks)
 each carrying a ``grid_id``; a grid's polygon is the union of its atoms. Edits change atom
 labels and rebuild only the grids whose atoms changed: every other grid keeps its row and its
 geometry exactly.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import geopandas as gpd
@@ -20,50 +22,46 @@ import shapely
 from scipy.optimize import linear_sum_assignment
 
 from gis import columns as col
-from gis.search.band import REASON_NOT_REACHED
 from gis.blocks.build import BlockSet
-from gis.search.partition import ORDINARY, Plan
+from gis.checks.validate import validate_against
+from gis.cutting.atoms import ATOM_ID
+from gis.errors import EditError
+from gis.geometry.tiling import robust_outlines
+from gis.options import Band
+from gis.plan import Plan
+from gis.report import build_report
 from gis.search.local import SearchOptions
-from gis.geometry.tiling import SHARED_TOLERANCE_M, robust_outlines, shared_boundary_m
-from gis.checks.validate import Report, to_json_value, validate_against
 
 log = logging.getLogger(__name__)
 
 #: Column of the grids table: True when re-balancing and adjustment must not touch the grid.
 LOCKED = "locked"
-#: Atoms sharing less boundary than this (m) are not neighbours (a corner is not a border).
-MIN_SHARED_M = 0.5
 
 
-def band_of(plan: Plan) -> SearchOptions:
-    """The household band a plan was drawn for (``report["options"]``; else 300–800, 500)."""
-    opts = plan.report.get("options", {})
-    return SearchOptions(
-        int(opts.get("min_households", 300)),
-        int(opts.get("max_households", 800)),
-        int(opts.get("target", 500)),
-    )
+def search_options(band: Band) -> SearchOptions:
+    """The partition search's options for a plan's band (default search effort)."""
+    return SearchOptions(band.min_households, band.max_households, band.target)
 
 
-def atom_neighbours(atoms: gpd.GeoDataFrame) -> list[dict[int, float]]:
-    """Neighbours of every atom (by row position) with the shared boundary length (m).
+def atom_neighbours(plan: Plan) -> list[dict[int, float]]:
+    """Neighbours of every atom (by row position of ``plan.atoms``) with the edge's cost.
 
-    Two atoms are neighbours when they belong to the same unit and share at least
-    :data:`MIN_SHARED_M` of boundary (:func:`gis.geometry.tiling.shared_boundary_m`, the rule the
-    partition's own adjacency follows).
+    The neighbours are the plan's own atom graph (``plan.edges``): atoms of one unit sharing
+    a boundary of positive length (at least ``Tolerances.min_shared_m``; a corner is not a
+    border). The value is the cost the partition search gave the edge,
+    ``shared_m * (1 + penalty)``, so edits and adjustments keep following streets.
     """
-    geoms = atoms.geometry.to_numpy()
-    units = atoms[col.UNIT_CODE].astype(str).to_numpy()
-    tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="dwithin", distance=SHARED_TOLERANCE_M)
-    keep = (left < right) & (units[left] == units[right])
-    left, right = left[keep], right[keep]
-    shared = shared_boundary_m(geoms[left], geoms[right])
-    nbrs: list[dict[int, float]] = [{} for _ in range(len(geoms))]
-    for a, b, x in zip(left.tolist(), right.tolist(), shared.tolist(), strict=True):
-        if x >= MIN_SHARED_M:
-            nbrs[a][b] = x
-            nbrs[b][a] = x
+    atoms = plan.atoms
+    pos = pd.Series(np.arange(len(atoms)), index=atoms[ATOM_ID].to_numpy())
+    e = plan.edges
+    e = e[e["u"].isin(pos.index) & e["v"].isin(pos.index)]
+    left = pos.reindex(e["u"].to_numpy()).to_numpy()
+    right = pos.reindex(e["v"].to_numpy()).to_numpy()
+    cost = (e[col.SHARED_M] * (1.0 + e["penalty"])).to_numpy()
+    nbrs: list[dict[int, float]] = [{} for _ in range(len(atoms))]
+    for a, b, x in zip(left.tolist(), right.tolist(), cost.tolist(), strict=True):
+        nbrs[a][b] = x
+        nbrs[b][a] = x
     return nbrs
 
 
@@ -153,7 +151,7 @@ def rebuild_grids(
             row.update(
                 {
                     col.GRID_ID: g,
-                    col.KIND: row.get(col.KIND, ORDINARY),
+                    col.KIND: row.get(col.KIND, col.ORDINARY),
                     col.PARENT_CODE: first[col.UNIT_CODE],
                     col.PARENT_NAME: first.get(col.UNIT_NAME, ""),
                     col.AREA_M2: float(shapely.area(geom)),
@@ -175,73 +173,78 @@ def rebuild_grids(
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=old_grids.crs).reset_index(drop=True)
 
 
-def out_of_band(grids: gpd.GeoDataFrame, band: SearchOptions) -> list[int]:
+def out_of_band(grids: gpd.GeoDataFrame, band: Band) -> list[int]:
     """Ids of ordinary grids whose households lie outside the band."""
-    ordinary = grids[grids[col.KIND].astype(str) == ORDINARY]
-    bad = ~ordinary[col.HOUSEHOLDS].between(band.min_households, band.max_households)
+    ordinary = grids[grids[col.KIND].astype(str) == col.ORDINARY]
+    bad = ~band.contains(ordinary[col.HOUSEHOLDS].to_numpy())
     return sorted(int(g) for g in ordinary.loc[bad, col.GRID_ID])
 
 
 def finish_plan(
+    plan: Plan,
     grids: gpd.GeoDataFrame,
     atoms: gpd.GeoDataFrame,
     *,
-    blockset: BlockSet,
-    band: SearchOptions,
+    changed: Iterable[int],
     action: dict[str, Any],
+    blockset: BlockSet | None = None,
     households: gpd.GeoDataFrame | None = None,
-) -> tuple[Plan, Report]:
-    """Validate a relabelled plan and wrap it with a report like :func:`run_partition`'s.
+) -> Plan:
+    """The edited plan: checked from geometry, its report built like the first partition's.
 
     Parameters
     ----------
+    plan
+        The plan before the edit (its band, atom graph, code scheme and reasons carry over).
     grids, atoms
-        The new plan (metric CRS of ``blockset``).
-    blockset
-        Buildings, streets, units and households to validate against.
-    band
-        The household band.
+        The new grids and atoms (metric CRS of the plan).
+    changed
+        Grids the edit redrew: they lose the reason they had; every other grid keeps its
+        reason for lying outside the band (e.g. ``single_building_above_max``).
     action
-        What was done, kept as ``report["edit"]``.
+        What was done, kept as ``report.sections["edit"]``.
+    blockset
+        Buildings, streets, units and households to check against (default: the plan's).
     households
-        Household features to check counts against (default: the blockset's).
+        Household features to count instead of the blockset's (after a change).
     """
+    blockset = blockset if blockset is not None else require_blockset(plan)
+    band = plan.band
+    if households is not None:
+        blockset = replace(blockset, households=households.to_crs(blockset.crs))
     checks = validate_against(
         grids,
         blockset,
         min_households=band.min_households,
         max_households=band.max_households,
-        households=households,
     )
-    exceptions = []
-    by_id = grids.set_index(col.GRID_ID)
-    for gid in out_of_band(grids, band):
-        hh = int(by_id.loc[gid, col.HOUSEHOLDS])
-        side = "above max" if hh > band.max_households else "below min"
-        exceptions.append(
-            {
-                col.GRID_ID: gid,
-                col.PARENT_CODE: to_json_value(by_id.loc[gid, col.PARENT_CODE]),
-                col.HOUSEHOLDS: hh,
-                "reason": REASON_NOT_REACHED,
-                "detail": f"{hh} households, {side} ({band.min_households}–{band.max_households})",
-            }
+    gone = {int(g) for g in changed}
+    reasons = {g: r for g, r in plan.report.reasons().items() if g not in gone}
+    report = build_report(
+        grids,
+        checks,
+        band=band,
+        atoms=atoms,
+        units=blockset.units,
+        reasons=reasons,
+        n_blocks=len(blockset.blocks),
+        sections={**plan.report.sections, "edit": action},
+    )
+    return plan.evolve(grids=grids, atoms=atoms, report=report, blockset=blockset)
+
+
+def require_blockset(plan: Plan) -> BlockSet:
+    """The blocks a plan was drawn from; refused when the plan does not carry them.
+
+    Raises
+    ------
+    EditError
+        A plan read back from a file or store without its blocks.
+    """
+    if plan.blockset is None:
+        msg = (
+            "this plan does not carry the blocks it was drawn from; give blockset= "
+            "(gis.workbench.adjust.plan_from_grids rebuilds a stored plan with its blocks)"
         )
-    report: dict[str, Any] = {
-        "options": {
-            "min_households": band.min_households,
-            "max_households": band.max_households,
-            "target": band.target,
-        },
-        "summary": {
-            "n_grids": len(grids),
-            "n_atoms": len(atoms),
-            "households": int(atoms[col.HOUSEHOLDS].sum()),
-            "share_in_band": 1.0 - len(exceptions) / max(len(grids), 1),
-        },
-        "exceptions": exceptions,
-        "checks": checks.to_dict(),
-        "edit": action,
-        "ok": checks.ok and not exceptions,
-    }
-    return Plan(grids=grids, atoms=atoms, report=report), checks
+        raise EditError(msg)
+    return plan.blockset

@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from gis.hierarchy import plan_area
-from gis.partition import Plan
-from gis.prepare import Prepared, prepare_blocks
+import gis
+from gis.inputs.prepare import Prepared, prepare_blocks
+from gis.plan import Plan
 
 REPO = Path(__file__).resolve().parents[2]
 RURAL_CRS = "EPSG:32651"
@@ -133,7 +133,7 @@ def shanghai_prepared() -> Prepared:
 @pytest.fixture(scope="session")
 def shanghai_plan(shanghai_prepared: Prepared) -> Plan:
     """The Shanghai plan with dedicated grids (the one site outside every unit left out)."""
-    return plan_area(shanghai_prepared, rng=0, sites_outside="drop")
+    return gis.partition(shanghai_prepared, seed=0, sites_outside="drop")
 
 
 def with_households_scaled(prepared: Prepared, block_ids: Any, factor: float) -> Prepared:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -10,33 +11,26 @@ import numpy as np
 import pytest
 import shapely
 
+import gis
 from gis import columns as col
 from gis.blocks.build import BlockSet
 from gis.cutting.atoms import ATOM_ID
 from gis.datasets import grid_blockset
 from gis.errors import HouseholdError
 from gis.inputs.prepare import prepare_blocks
-from gis.rules.codes import assign_codes
-from gis.search.partition import Plan, run_partition
+from gis.plan import Plan
 from gis.workbench.adjust import (
     Adjustment,
-    adjust_plan,
     compare_with_repartition,
     count_households,
     households_moved,
     plan_from_grids,
 )
-from gis.workbench.plan_graph import band_of, out_of_band
+from gis.workbench.plan_graph import out_of_band
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = "310101002001"
 log = logging.getLogger(__name__)
-
-
-def with_codes(plan: Plan) -> Plan:
-    grids = plan.grids.copy()
-    grids[col.GRID_CODE] = assign_codes(grids).codes.to_numpy()
-    return Plan(grids, plan.atoms, plan.report)
 
 
 def perturb(
@@ -66,12 +60,12 @@ def assert_minimal(adj: Adjustment, old: Plan, band_before: list[int]) -> None:
         if col.GRID_CODE in old_g:
             assert new_g.loc[g, col.GRID_CODE] == old_g.loc[g, col.GRID_CODE]
     # every grid outside the band now either was already, or holds an atom above the max
-    band = band_of(old)
+    band = old.band
     atoms = adj.plan.atoms
     for g in set(out_of_band(adj.plan.grids, band)) - set(band_before):
         assert atoms.loc[atoms[col.GRID_ID] == g, col.HOUSEHOLDS].max() > band.max_households
     assert adj.plan.grids[col.HOUSEHOLDS].sum() == adj.households_total
-    metrics = adj.plan.report["checks"]["metrics"]
+    metrics = adj.plan.report.metrics
     assert metrics["gap_m2"] < 1.0
     assert metrics["overlap_m2"] < 1.0
 
@@ -80,12 +74,12 @@ def assert_minimal(adj: Adjustment, old: Plan, band_before: list[int]) -> None:
 def synthetic() -> tuple[BlockSet, Plan]:
     units = np.full((4, 6), UNIT, dtype=object)
     bs = grid_blockset(6, 4, households=100, units=units)
-    return bs, with_codes(run_partition(bs, rng=0))
+    return bs, gis.partition(bs, seed=0)
 
 
 def test_unchanged_households_change_nothing(synthetic: tuple[BlockSet, Plan]) -> None:
     bs, plan = synthetic
-    adj = adjust_plan(plan, bs.households, blockset=bs, rng=0)
+    adj = gis.adjust(plan, bs.households, blockset=bs, seed=0)
     assert adj.changed == ()
     assert adj.households_moved == 0
     assert adj.plan.grids[col.GRID_CODE].tolist() == plan.grids[col.GRID_CODE].tolist()
@@ -101,14 +95,14 @@ def test_a_grid_pushed_above_the_max_is_repaired_locally(
     new = bs.households.copy()
     hit = new[col.BLOCK_ID].isin(blocks)
     new.loc[hit, col.HOUSEHOLDS] = -(-850 // len(blocks))  # the grid now holds > 850
-    before = out_of_band(plan.grids, band_of(plan))
-    adj = adjust_plan(plan, new, blockset=bs, rng=0)
+    before = out_of_band(plan.grids, plan.band)
+    adj = gis.adjust(plan, new, blockset=bs, seed=0)
     assert big in adj.out_of_band
     assert adj.changed
-    assert not out_of_band(adj.plan.grids, band_of(plan))
+    assert not out_of_band(adj.plan.grids, plan.band)
     assert_minimal(adj, plan, before)
     assert adj.households_moved == households_moved(plan.grids, adj.plan.grids, new)
-    assert adj.plan.report["edit"]["op"] == "adjust"
+    assert adj.plan.report.sections["edit"]["op"] == "adjust"
 
 
 def test_demolished_and_added_buildings_are_counted(synthetic: tuple[BlockSet, Plan]) -> None:
@@ -126,7 +120,7 @@ def test_demolished_and_added_buildings_are_counted(synthetic: tuple[BlockSet, P
     )
     counts = count_households(plan.atoms, new)
     assert counts.sum() == 2400 - 200 + 40
-    adj = adjust_plan(plan, new, blockset=bs, rng=0)
+    adj = gis.adjust(plan, new, blockset=bs, seed=0)
     assert adj.plan.grids[col.HOUSEHOLDS].sum() == 2240
     with pytest.raises(HouseholdError, match="households"):
         count_households(plan.atoms, new.drop(columns=[col.HOUSEHOLDS]))
@@ -159,15 +153,28 @@ def test_shanghai_adjustment_moves_a_quarter_of_a_full_repartition(
 ) -> None:
     lo, hi, target = band
     if band not in _PLANS:  # one partition per band, shared by the seeds
-        _PLANS[band] = with_codes(
-            run_partition(shanghai, min_households=lo, max_households=hi, target=target, rng=0)
-        )
+        _PLANS[band] = gis.partition(shanghai, seed=0, band=gis.Band(lo, hi, target))
     plan = _PLANS[band]
     new = perturb(shanghai.households, share=0.05, change=0.2, seed=seed)
-    before = out_of_band(plan.grids, band_of(plan))
-    adj = adjust_plan(plan, new, blockset=shanghai, rng=0)
+    before = out_of_band(plan.grids, plan.band)
+    adj = gis.adjust(plan, new, blockset=shanghai, seed=0)
     assert_minimal(adj, plan, before)
-    figures = compare_with_repartition(adj, plan, new, blockset=shanghai, rng=0)
+    figures = compare_with_repartition(adj, plan, new, blockset=shanghai, seed=0)
     log.info("Shanghai %s seed %d: %s", band, seed, figures)
     assert figures["full_moved"] > 0
     assert figures["adjust_moved"] <= 0.25 * figures["full_moved"]
+
+
+def test_adjusted_counts_are_what_validate_recounts(shanghai: BlockSet) -> None:
+    """One ownership rule: the adjusted plan holds exactly what the checks recount."""
+    plan = gis.partition(shanghai, seed=0)
+    new = perturb(shanghai.households, share=0.05, change=0.2, seed=3)
+    adj = gis.adjust(plan, new, seed=0)
+    stored = adj.plan.grids.set_index(col.GRID_ID)[col.HOUSEHOLDS]
+    area_after = replace(shanghai, households=new)
+    report = gis.validate(adj.plan, area_after)
+    recount = report.checks.grids.set_index(col.GRID_ID)[col.HOUSEHOLDS]
+    assert (stored.sort_index() == recount.sort_index()).all()
+    assert int(stored.sum()) == int(new[col.HOUSEHOLDS].sum())
+    assert adj.plan.code_scheme == plan.code_scheme
+    assert adj.plan.grids[col.GRID_CODE].notna().all()

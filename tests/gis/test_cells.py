@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import shapely
 
+import gis
 from gis import columns as col
 from gis.errors import OptionError
 from gis.inputs.prepare import Prepared
+from gis.plan import Plan
 from gis.rules.cells import count_households, unit_cells
 from gis.rules.codes import assign_codes, cell_codes
-from gis.search.partition import Plan
 
 N = 30
 
@@ -51,9 +52,8 @@ def test_cells_on_shanghai(shanghai_prepared: Prepared, shanghai_plan: Plan) -> 
 
 
 def test_cells_on_rural_sample_respect_n(rural_prepared: Prepared) -> None:
-    from gis.rules.hierarchy import plan_area  # noqa: PLC0415
 
-    plan = plan_area(rural_prepared, rng=0)
+    plan = gis.partition(rural_prepared, seed=0)
     bs = rural_prepared.blockset
     grids = plan.grids.assign(
         **{col.GRID_CODE: assign_codes(plan.grids, scheme="village6").codes.to_numpy()}

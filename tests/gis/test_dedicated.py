@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 import shapely
 
+import gis
 from gis import columns as col
-from gis.carve import carve_regions
-from gis.dedicated import DEDICATED, sites_from_area
+from gis.cutting.carve import carve_regions
+from gis.datasets import grid_blockset
 from gis.errors import SiteError
-from gis.hierarchy import plan_area
-from gis.inputs import Area
-from gis.partition import Plan
-from gis.prepare import Prepared
-from gis.synthetic import grid_blockset
+from gis.inputs.prepare import Prepared
+from gis.inputs.read import Area
+from gis.plan import Plan
+from gis.rules.dedicated import DEDICATED, sites_from_area
 
 
 def test_every_site_above_min_area_is_its_own_grid(
@@ -28,7 +28,7 @@ def test_every_site_above_min_area_is_its_own_grid(
         shanghai_prepared.area, shanghai_prepared.blockset.units, outside="drop"
     ).sites
     dedicated = shanghai_plan.grids[shanghai_plan.grids[col.KIND] == DEDICATED]
-    assert len(dedicated) == len(sites) == shanghai_plan.report["dedicated"]["n_sites"]
+    assert len(dedicated) == len(sites) == shanghai_plan.report.sections["dedicated"]["n_sites"]
     geoms = dedicated.geometry.to_numpy()
     for _, site in sites.iterrows():
         inter = shapely.area(shapely.intersection(geoms, site.geometry))
@@ -39,7 +39,7 @@ def test_every_site_above_min_area_is_its_own_grid(
 
 
 def test_shanghai_plan_is_valid_with_dedicated_grids(shanghai_plan: Plan) -> None:
-    checks = shanghai_plan.report["checks"]
+    checks = shanghai_plan.report.checks.to_dict()
     assert checks["ok"], checks["violations"]
     metrics = checks["metrics"]
     assert metrics["gap_m2"] < 1.0
@@ -51,7 +51,7 @@ def test_shanghai_plan_is_valid_with_dedicated_grids(shanghai_plan: Plan) -> Non
 
 
 def test_small_sites_are_reported(shanghai_plan: Plan) -> None:
-    report = shanghai_plan.report["dedicated"]
+    report = shanghai_plan.report.sections["dedicated"]
     assert report["source"] == "sites layer"
     assert report["too_small"], "the sample has sites below 2000 m²"
     assert all(s["area_m2"] < 2000 for s in report["too_small"])
@@ -143,7 +143,7 @@ def test_residential_site_stays_ordinary() -> None:
     )
     area = _area_with_sites(bs, sites)
     prepared = Prepared(area=area, blockset=bs, household_source="households layer")
-    plan = plan_area(prepared, rng=0, min_site_area_m2=100, max_site_households=100)
-    residential = plan.report["dedicated"]["residential"]
+    plan = gis.partition(prepared, seed=0, min_site_area_m2=100, max_site_households=100)
+    residential = plan.report.sections["dedicated"]["residential"]
     assert [r[col.HOUSEHOLDS] for r in residential] == [150]
     assert (plan.grids[col.KIND] != DEDICATED).all()

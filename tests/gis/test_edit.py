@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import shapely
 
+import gis
 from gis import columns as col
 from gis.blocks.build import BlockSet
 from gis.datasets import ORIGIN, grid_blockset
@@ -18,7 +19,7 @@ from gis.errors import (
     NotAdjacentError,
     OptionError,
 )
-from gis.search.partition import Plan, run_partition
+from gis.plan import Plan
 from gis.workbench.edit import (
     Edit,
     atom_of_building,
@@ -47,11 +48,11 @@ def assert_sound(plan: Plan, bs: BlockSet) -> None:
     assert plan.atoms[col.HOUSEHOLDS].sum() == bs.blocks[col.HOUSEHOLDS].sum()
     assert set(plan.atoms[col.GRID_ID]) == set(plan.grids[col.GRID_ID])
     assert plan.grids[col.GRID_ID].is_unique
-    nbrs = atom_neighbours(plan.atoms)
+    nbrs = atom_neighbours(plan)
     labels = plan.atoms[col.GRID_ID].to_numpy()
     for g in np.unique(labels):
         assert is_connected(np.flatnonzero(labels == g).tolist(), nbrs)
-    metrics = plan.report["checks"]["metrics"]
+    metrics = plan.report.metrics
     assert metrics["gap_m2"] < 1.0
     assert metrics["overlap_m2"] < 1.0
     assert metrics["buildings_split"] == 0
@@ -73,7 +74,7 @@ def bs() -> BlockSet:
 
 @pytest.fixture(scope="module")
 def plan(bs: BlockSet) -> Plan:
-    return run_partition(bs, rng=0)
+    return gis.partition(bs, seed=0)
 
 
 def atoms_of(plan: Plan, grid: int) -> list[int]:
@@ -82,7 +83,7 @@ def atoms_of(plan: Plan, grid: int) -> list[int]:
 
 def border_atom(plan: Plan, src: int, dst: int) -> int:
     """An atom of ``src`` bordering ``dst`` whose removal keeps ``src`` connected."""
-    nbrs = atom_neighbours(plan.atoms)
+    nbrs = atom_neighbours(plan)
     labels = plan.atoms[col.GRID_ID].to_numpy()
     mine = set(np.flatnonzero(labels == src).tolist())
     for a in sorted(mine):
@@ -92,7 +93,7 @@ def border_atom(plan: Plan, src: int, dst: int) -> int:
 
 
 def neighbour_pairs(plan: Plan) -> list[tuple[int, int]]:
-    nbrs = atom_neighbours(plan.atoms)
+    nbrs = atom_neighbours(plan)
     labels = plan.atoms[col.GRID_ID].to_numpy()
     pairs = {
         (int(min(labels[a], labels[b])), int(max(labels[a], labels[b])))
@@ -119,7 +120,7 @@ def test_move_atom_to_a_neighbour_changes_only_two_grids(plan: Plan, bs: BlockSe
     old = plan.grids.set_index(col.GRID_ID)[col.HOUSEHOLDS]
     assert new[a] == old[a] - 100
     assert new[b] == old[b] + 100
-    assert edit.plan.report["edit"]["op"] == "move"
+    assert edit.plan.report.sections["edit"]["op"] == "move"
 
 
 def test_move_to_a_grid_that_is_not_adjacent_is_refused(plan: Plan, bs: BlockSet) -> None:
@@ -132,7 +133,9 @@ def test_move_to_a_grid_that_is_not_adjacent_is_refused(plan: Plan, bs: BlockSet
 
 def test_move_that_disconnects_the_giver_is_refused() -> None:
     bs = grid_blockset(3, 2, households=100)
-    plan = run_partition(bs, min_households=100, max_households=800, target=600, rng=0)
+    plan = gis.partition(
+        bs, seed=0, band=gis.Band(min_households=100, max_households=800, target=600)
+    )
     assert len(plan.grids) == 1
     x0, y0 = ORIGIN
     line = shapely.LineString([(x0 - 10, y0 + 100), (x0 + 310, y0 + 100)])
@@ -206,7 +209,9 @@ def test_split_into_balanced_parts(plan: Plan, bs: BlockSet, parts: int) -> None
 
 def test_split_along_a_line() -> None:
     bs = grid_blockset(4, 2, households=100)
-    plan = run_partition(bs, min_households=100, max_households=800, target=800, rng=0)
+    plan = gis.partition(
+        bs, seed=0, band=gis.Band(min_households=100, max_households=800, target=800)
+    )
     assert len(plan.grids) == 1
     x0, y0 = ORIGIN
     line = shapely.LineString([(x0 + 200, y0 - 10), (x0 + 200, y0 + 210)])
@@ -246,7 +251,9 @@ def test_locked_grids_refuse_edits_and_survive_rebalance(plan: Plan, bs: BlockSe
 def test_grids_of_two_units_never_merge() -> None:
     units = np.array([["A", "A", "B", "B"]] * 2, dtype=object)
     bs = grid_blockset(4, 2, households=100, units=units)
-    plan = run_partition(bs, min_households=100, max_households=800, target=400, rng=0)
+    plan = gis.partition(
+        bs, seed=0, band=gis.Band(min_households=100, max_households=800, target=400)
+    )
     assert len(plan.grids) == 2
     with pytest.raises(EditError, match="different units"):
         merge_grids(plan, 0, 1, blockset=bs)
@@ -260,7 +267,7 @@ def test_editing_a_sample_plan(tmp_path: Path) -> None:
     from gis.inputs.prepare import prepare_blocks  # noqa: PLC0415
 
     bs = prepare_blocks(REPO / "data" / "beijing_bupt.gpkg").blockset
-    plan = run_partition(bs, rng=0)
+    plan = gis.partition(bs, seed=0)
     a, b = neighbour_pairs(plan)[0]
     moved = move_atoms(plan, [border_atom(plan, a, b)], b, blockset=bs)
     assert_sound(moved.plan, bs)

@@ -13,14 +13,15 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
+import gis
 from gis import columns as col
 from gis.cli import app
 from gis.errors import UnitOverlapError
 from gis.inputs.prepare import Prepared
 from gis.inputs.read import read_area
+from gis.plan import Plan
 from gis.rules.codes import assign_codes
-from gis.rules.hierarchy import UNIT_PARENT_CODE, plan_area
-from gis.search.partition import Plan
+from gis.rules.hierarchy import UNIT_PARENT_CODE
 
 from .conftest import EAST, WEST, rural_layers, with_households_scaled, write_sample
 
@@ -33,7 +34,7 @@ LAYOUT = {
 
 def test_no_grid_crosses_a_unit_and_parents_are_recorded(shanghai_plan: Plan) -> None:
     grids = shanghai_plan.grids
-    assert shanghai_plan.report["checks"]["metrics"]["crossing_m2"] < 1.0
+    assert shanghai_plan.report.metrics["crossing_m2"] < 1.0
     assert set(grids[col.PARENT_CODE]) == {"310101002001", "310101002002", "310115005001"}
     for code, parent in zip(grids[col.PARENT_CODE], grids[UNIT_PARENT_CODE], strict=True):
         assert parent == code[:9]  # the street office above the community
@@ -41,7 +42,7 @@ def test_no_grid_crosses_a_unit_and_parents_are_recorded(shanghai_plan: Plan) ->
 
 
 def test_report_gives_per_unit_figures(shanghai_plan: Plan) -> None:
-    units = shanghai_plan.report["units"]
+    units = shanghai_plan.report.to_dict()["units"]
     grids = shanghai_plan.grids
     assert [u[col.UNIT_CODE] for u in units] == ["310101002001", "310101002002", "310115005001"]
     assert sum(u["n_grids"] for u in units) == len(grids)
@@ -76,7 +77,7 @@ def test_codes_survive_a_five_percent_household_change(
     before = int(blocks[col.HOUSEHOLDS].sum())
     after = int(changed.blockset.blocks[col.HOUSEHOLDS].sum())
     assert 0.03 < (after - before) / before < 0.07  # about a 5% change
-    plan = plan_area(changed, rng=0, sites_outside="drop")
+    plan = gis.partition(changed, seed=0, sites_outside="drop")
     result = assign_codes(plan.grids, scheme="beijing15", previous=old)
     assert result.codes.is_unique
     old_geoms = old.geometry.to_numpy()

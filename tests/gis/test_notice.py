@@ -11,14 +11,15 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
+import gis
 from gis import columns as col
 from gis.commands import notice as notice_commands
-from gis.commands.notice import notice_context, read_plan_grids
+from gis.commands.common import read_grids as read_plan_grids
 from gis.errors import InputFileError, NoticeError
 from gis.inputs.prepare import prepare_blocks
+from gis.inputs.read import read_area
 from gis.outputs.files import write_layers
-from gis.outputs.notice import render_notices
-from gis.search.partition import run_partition
+from gis.outputs.notice import notice_context, render_notices
 
 REPO = Path(__file__).resolve().parents[2]
 BUPT = REPO / "data" / "beijing_bupt.gpkg"
@@ -44,7 +45,7 @@ def assert_sheet(png: Path) -> None:
 
 def write_plan(source: Path, out: Path) -> Path:
     """A plan GeoPackage as ``wangge partition --out`` writes it (EPSG:4326, no codes)."""
-    plan = run_partition(prepare_blocks(source).blockset, rng=0)
+    plan = gis.partition(prepare_blocks(source).blockset, seed=0)
     write_layers(out, {"grids": plan.grids}, crs=pyproj.CRS.from_epsg(4326))
     return out
 
@@ -58,7 +59,7 @@ def test_cli_writes_one_sheet_per_grid_and_one_for_the_community(
     bupt_plan: Path, tmp_path: Path
 ) -> None:
     grids = read_plan_grids(bupt_plan)
-    ctx = notice_context(grids, BUPT)
+    ctx = notice_context(grids, read_area(BUPT))
     codes = sorted(ctx.grids[col.GRID_CODE])
     roster = tmp_path / "roster.csv"
     roster.write_text(
@@ -92,14 +93,16 @@ def test_cli_refuses_missing_plan_and_unknown_grid(bupt_plan: Path, tmp_path: Pa
     assert "does not exist" in missing.output
     with pytest.raises(InputFileError):
         read_plan_grids(tmp_path / "nope.gpkg")
-    ctx = notice_context(read_plan_grids(bupt_plan), BUPT)
+    ctx = notice_context(read_plan_grids(bupt_plan), read_area(BUPT))
     with pytest.raises(NoticeError, match="not in the plan"):
         render_notices(ctx, tmp_path, title="x", only=["999"])
 
 
 def test_shanghai_grid_sheet(tmp_path: Path) -> None:
     plan = write_plan(SHANGHAI, tmp_path / "plan.gpkg")
-    ctx = notice_context(read_plan_grids(plan), SHANGHAI, version="v1", date="2026-01-01")
+    ctx = notice_context(
+        read_plan_grids(plan), read_area(SHANGHAI), version="v1", date="2026-01-01"
+    )
     code = str(ctx.grids[col.GRID_CODE].iloc[5])
     written = render_notices(ctx, tmp_path / "out", title="外滩北演示社区", only=[code])
     assert [p.name for p in written] == [

@@ -11,14 +11,17 @@ import shapely
 import typer
 from typer.testing import CliRunner
 
+import gis
 from gis import columns as col
 from gis.blocks.build import BlockSet
+from gis.checks.validate import polsby_popper
 from gis.commands import plan as plan_commands
 from gis.datasets import grid_blockset
 from gis.errors import CRSError, InfeasibleBandError, InputTypeError, OptionError
+from gis.options import check_band
+from gis.plan import Plan
 from gis.search.band import choose_k
 from gis.search.local import SearchOptions, search_partition
-from gis.search.partition import Plan, check_band, polsby_popper, run_partition
 
 REPO = Path(__file__).resolve().parents[2]
 LO, HI = 300, 800
@@ -36,13 +39,13 @@ def assert_plan_sound(plan: Plan, bs: BlockSet) -> None:
     assert plan.grids[col.HOUSEHOLDS].sum() == bs.blocks[col.HOUSEHOLDS].sum()
     assert plan.atoms[col.GRID_ID].between(0, len(plan.grids) - 1).all()
     assert sorted(plan.grids[col.GRID_ID]) == list(range(len(plan.grids)))
-    checks = plan.report["checks"]["metrics"]
+    checks = plan.report.metrics
     assert checks["gap_m2"] < 1.0
     assert checks["overlap_m2"] < 1.0
     assert checks["multipart_grids"] == 0
     assert checks["buildings_split"] == 0
     # stored households agree with households recomputed from the geometry
-    recomputed = {g["grid_id"]: g["households"] for g in plan.report["checks"]["grids"]}
+    recomputed = {g["grid_id"]: g["households"] for g in plan.report.checks.to_dict()["grids"]}
     assert recomputed == dict(
         zip(plan.grids[col.GRID_ID].tolist(), plan.grids[col.HOUSEHOLDS].tolist(), strict=True)
     )
@@ -54,16 +57,16 @@ def in_band(plan: Plan) -> bool:
 
 def test_uniform_grid_meets_the_band_and_covers_everything() -> None:
     bs = grid_blockset(6, 6, households=130)
-    plan = run_partition(bs, rng=0)
+    plan = gis.partition(bs, seed=0)
     assert_plan_sound(plan, bs)
     assert in_band(plan)
     assert plan.ok
     # written in longitude/latitude (as the store keeps them) every grid is still valid
     assert shapely.is_valid(plan.grids.to_crs(4326).geometry.to_numpy()).all()
-    assert plan.report["exceptions"] == []
+    assert plan.report.to_dict()["exceptions"] == []
     assert set(plan.grids[col.KIND]) == {"ordinary"}
-    assert plan.report["checks"]["metrics"]["polsby_popper_mean"] > 0.5
-    assert plan.report["checks"]["metrics"]["street_share"] == pytest.approx(1.0)
+    assert plan.report.metrics["polsby_popper_mean"] > 0.5
+    assert plan.report.metrics["street_share"] == pytest.approx(1.0)
     # every block assigned exactly once (nothing was split)
     assert plan.assignment[col.BLOCK_ID].is_unique
     assert len(plan.assignment) == len(bs.blocks)
@@ -73,7 +76,7 @@ def test_lumpy_households_meet_the_band() -> None:
     gen = np.random.default_rng(3)
     hh = gen.integers(0, 260, size=(10, 10))
     bs = grid_blockset(10, 10, households=hh)
-    plan = run_partition(bs, rng=1)
+    plan = gis.partition(bs, seed=1)
     assert_plan_sound(plan, bs)
     assert in_band(plan)
     assert plan.ok
@@ -82,21 +85,21 @@ def test_lumpy_households_meet_the_band() -> None:
 def test_grids_never_cross_a_unit() -> None:
     units = np.where(np.arange(36).reshape(6, 6) % 6 < 3, "WEST", "EAST")
     bs = grid_blockset(6, 6, households=120, units=units)
-    plan = run_partition(bs, rng=0)
+    plan = gis.partition(bs, seed=0)
     assert_plan_sound(plan, bs)
     per_grid = plan.atoms.groupby(col.GRID_ID)[col.UNIT_CODE].nunique()
     assert (per_grid == 1).all()
     parent = plan.atoms.groupby(col.GRID_ID)[col.UNIT_CODE].first()
     assert (plan.grids.set_index(col.GRID_ID)[col.PARENT_CODE] == parent).all()
-    assert plan.report["checks"]["metrics"]["crossing_m2"] < 1.0
+    assert plan.report.metrics["crossing_m2"] < 1.0
 
 
 def test_tower_block_above_max_is_split_between_its_buildings() -> None:
     bs = grid_blockset(3, 3, households=120, block_m=200, towers={4: [250] * 8})
-    plan = run_partition(bs, rng=0)
+    plan = gis.partition(bs, seed=0)
     assert_plan_sound(plan, bs)
     assert in_band(plan)
-    assert plan.report["summary"]["blocks_split"] == 1
+    assert plan.report.summary()["blocks_split"] == 1
     # the compound went to more than one grid, and every tower lies whole in one grid
     assert plan.assignment.loc[plan.assignment[col.BLOCK_ID] == 4, col.GRID_ID].nunique() > 1
     towers = bs.buildings.loc[bs.buildings[col.BLOCK_ID] == 4].geometry.to_numpy()
@@ -111,7 +114,7 @@ def test_tower_block_prefers_the_service_road_as_cut() -> None:
     bs = grid_blockset(
         3, 3, households=100, block_m=200, towers={4: [240] * 8}, inner_lines={4: [road]}
     )
-    plan = run_partition(bs, rng=0)
+    plan = gis.partition(bs, seed=0)
     assert_plan_sound(plan, bs)
     assert in_band(plan)
     pieces = plan.atoms.loc[plan.atoms[col.BLOCK_ID] == 4]
@@ -122,10 +125,10 @@ def test_tower_block_prefers_the_service_road_as_cut() -> None:
 
 def test_single_building_above_max_is_reported_not_hidden() -> None:
     bs = grid_blockset(3, 3, households=120, towers={0: [900]})
-    plan = run_partition(bs, rng=0)
+    plan = gis.partition(bs, seed=0)
     assert_plan_sound(plan, bs)
     assert not plan.ok
-    [exc] = plan.report["exceptions"]
+    [exc] = plan.report.to_dict()["exceptions"]
     assert exc["reason"] == "single_building_above_max"
     assert exc[col.HOUSEHOLDS] == 900
     tower_grid = plan.grids.loc[plan.grids[col.GRID_ID] == exc[col.GRID_ID]]
@@ -137,36 +140,36 @@ def test_single_building_above_max_is_reported_not_hidden() -> None:
 def test_island_below_min_is_reported() -> None:
     # one row: A(100) B(500) A(600): unit A's first block is cut off from the rest of A
     bs = grid_blockset(3, 1, households=[[100, 500, 600]], units=[["A", "B", "A"]])
-    plan = run_partition(bs, rng=0)
+    plan = gis.partition(bs, seed=0)
     assert_plan_sound(plan, bs)
-    reasons = {e["reason"] for e in plan.report["exceptions"]}
+    reasons = {e["reason"] for e in plan.report.to_dict()["exceptions"]}
     assert reasons == {"island_below_min_no_neighbour"}
-    [exc] = plan.report["exceptions"]
+    [exc] = plan.report.to_dict()["exceptions"]
     assert exc[col.HOUSEHOLDS] == 100
     assert not plan.ok
 
 
 def test_unit_below_min_is_reported() -> None:
     bs = grid_blockset(2, 1, households=[[60, 90]])
-    plan = run_partition(bs, rng=0)
+    plan = gis.partition(bs, seed=0)
     assert_plan_sound(plan, bs)
     assert len(plan.grids) == 1
-    assert plan.report["exceptions"][0]["reason"] == "unit_total_below_min"
+    assert plan.report.to_dict()["exceptions"][0]["reason"] == "unit_total_below_min"
 
 
 def test_same_seed_gives_the_same_plan() -> None:
     gen = np.random.default_rng(11)
     bs = grid_blockset(9, 9, households=gen.integers(0, 200, size=(9, 9)))
-    a = run_partition(bs, rng=42, validate=False)
-    b = run_partition(bs, rng=42, validate=False)
+    a = gis.partition(bs, seed=42)
+    b = gis.partition(bs, seed=42)
     assert a.assignment.equals(b.assignment)
     assert a.grids.geometry.geom_equals_exact(b.grids.geometry, 0).all()
     assert a.grids.drop(columns="geometry").equals(b.grids.drop(columns="geometry"))
 
 
 def test_report_is_json_serialisable() -> None:
-    plan = run_partition(grid_blockset(3, 3, households=120, towers={0: [900]}), rng=0)
-    text = json.dumps(plan.report)
+    plan = gis.partition(grid_blockset(3, 3, households=120, towers={0: [900]}), seed=0)
+    text = json.dumps(plan.report.to_dict())
     assert "single_building_above_max" in text
 
 
@@ -183,7 +186,9 @@ def test_report_is_json_serialisable() -> None:
 )
 def test_bad_options_raise_clear_errors(lo: int, hi: int, target: int, needle: str) -> None:
     with pytest.raises(OptionError, match=needle):
-        run_partition(grid_blockset(2, 2), min_households=lo, max_households=hi, target=target)
+        gis.partition(
+            grid_blockset(2, 2), band=gis.Band(min_households=lo, max_households=hi, target=target)
+        )
 
 
 def test_non_integer_option_is_a_type_error() -> None:
@@ -194,7 +199,7 @@ def test_non_integer_option_is_a_type_error() -> None:
 def test_band_no_unit_can_meet_raises() -> None:
     bs = grid_blockset(2, 2, households=350)  # 1,400 households: no k fits 500–520
     with pytest.raises(InfeasibleBandError, match="too narrow"):
-        run_partition(bs, min_households=500, max_households=520, target=510)
+        gis.partition(bs, band=gis.Band(min_households=500, max_households=520, target=510))
 
 
 def test_geographic_blocks_are_refused() -> None:
@@ -210,7 +215,7 @@ def test_geographic_blocks_are_refused() -> None:
         crs=bs.blocks.to_crs(4326).crs,
     )
     with pytest.raises(CRSError, match="projected"):
-        run_partition(wgs)
+        gis.partition(wgs)
 
 
 def test_choose_k_respects_the_band() -> None:
@@ -291,10 +296,10 @@ def test_empty_sliver_block_joins_the_grid_it_touches() -> None:
         crs=SYNTHETIC_CRS,
     )
     bs = blockset_from_blocks(blocks, buildings)
-    plan = run_partition(bs, rng=0)
+    plan = gis.partition(bs, seed=0)
     assert len(plan.grids) == 1
-    assert plan.report["exceptions"] == []
-    assert plan.ok, plan.report["checks"]["violations"]
+    assert plan.report.to_dict()["exceptions"] == []
+    assert plan.ok, plan.report.checks.violations
 
 
 @pytest.mark.parametrize("sample", ["shanghai_bund", "beijing_bupt"])
@@ -306,7 +311,7 @@ def test_real_samples_meet_every_bar(sample: str, request: pytest.FixtureRequest
         bs = request.getfixturevalue("shanghai_prepared").blockset
     else:
         bs = prepare_blocks(REPO / "data" / f"{sample}.gpkg").blockset
-    plan = run_partition(bs, rng=0)
+    plan = gis.partition(bs, seed=0)
     assert_plan_sound(plan, bs)
     assert in_band(plan)
     assert plan.ok
@@ -319,7 +324,7 @@ def test_a_walled_compound_is_cut_into_grids_as_compact_as_itself() -> None:
     # peers return whole (one grid 2.4 times the maximum) is cut into grids in band that are,
     # on average, as compact as the compound itself
     bs = grid_blockset(1, 1, households=0, block_m=400, towers={0: [60] * 32})
-    plan = run_partition(bs, rng=0)
+    plan = gis.partition(bs, seed=0)
     assert_plan_sound(plan, bs)
     assert in_band(plan)
     assert len(plan.grids) == 4

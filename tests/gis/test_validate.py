@@ -167,8 +167,9 @@ def test_validate_command_recomputes_from_the_inputs(tmp_path: Path) -> None:
     # one grid of 231 households: below the band, so the check fails with exit code 1
     assert result.exit_code == plan_commands.EXIT_VIOLATIONS, result.output
     data = json.loads(report.read_text("utf-8"))
-    assert [v["check"] for v in data["violations"]] == ["band"]
-    assert data["metrics"]["gap_m2"] < 1.0
+    assert [v["check"] for v in data["checks"]["violations"]] == ["band"]
+    assert [e["reason"] for e in data["exceptions"]] == ["unit_total_below_min"]
+    assert data["checks"]["metrics"]["gap_m2"] < 1.0
     # with a band the sample can meet, the same plan passes
     ok = runner.invoke(
         app, ["validate", str(out), "--against", str(sample), "--min", "100", "--max", "800"]

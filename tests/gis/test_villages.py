@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import shapely
 
+import gis
 from gis import columns as col
 from gis.errors import VillageError
 from gis.inputs.prepare import Prepared, prepare_blocks
-from gis.rules.hierarchy import REASON_VILLAGE, plan_area
+from gis.search.band import REASON_VILLAGE
 
 from .conftest import VILLAGES, rural_layers, write_sample
 
@@ -41,26 +42,26 @@ def check_no_village_split(plan_grids: gpd.GeoDataFrame, households: gpd.GeoData
 
 
 def test_villages_from_polygons_are_never_split(rural_prepared: Prepared) -> None:
-    plan = plan_area(rural_prepared, rng=0)
+    plan = gis.partition(rural_prepared, seed=0)
     check_no_village_split(plan.grids, rural_layers()["households"])
-    villages = plan.report["villages"]
+    villages = plan.report.sections["villages"]
     assert villages["source"] == "villages layer"
     assert villages["n_villages"] == len(VILLAGES)
     assert villages["split"] == []
 
 
 def test_big_village_stays_whole_and_is_reported(rural_prepared: Prepared) -> None:
-    plan = plan_area(rural_prepared, rng=0)
-    above = plan.report["villages"]["above_band"]
+    plan = gis.partition(rural_prepared, seed=0)
+    above = plan.report.sections["villages"]["above_band"]
     assert [v["village"] for v in above] == ["大莊"]
-    reasons = {e["reason"] for e in plan.report["exceptions"]}
+    reasons = {e["reason"] for e in plan.report.to_dict()["exceptions"]}
     assert reasons == {REASON_VILLAGE}
-    (exc,) = plan.report["exceptions"]
+    (exc,) = plan.report.to_dict()["exceptions"]
     assert exc[col.HOUSEHOLDS] > 800
 
 
 def test_small_villages_merge_to_reach_the_band(rural_prepared: Prepared) -> None:
-    plan = plan_area(rural_prepared, rng=0)
+    plan = gis.partition(rural_prepared, seed=0)
     ordinary = plan.grids[plan.grids[col.KIND] == "ordinary"]
     assert len(ordinary) < len(VILLAGES)  # small villages were merged
     small = ordinary[ordinary[col.HOUSEHOLDS] <= 800]
@@ -68,8 +69,8 @@ def test_small_villages_merge_to_reach_the_band(rural_prepared: Prepared) -> Non
 
 
 def test_rural_plan_keeps_units_and_coverage(rural_prepared: Prepared) -> None:
-    plan = plan_area(rural_prepared, rng=0)
-    metrics = plan.report["checks"]["metrics"]
+    plan = gis.partition(rural_prepared, seed=0)
+    metrics = plan.report.metrics
     assert metrics["gap_m2"] < 1.0
     assert metrics["overlap_m2"] < 1.0
     assert metrics["crossing_m2"] < 1.0
@@ -85,10 +86,10 @@ def test_villages_from_household_column(tmp_path: Path) -> None:
     layers = rural_layers()
     del layers["villages"]
     prepared = prepare_blocks(write_sample(tmp_path / "points.gpkg", layers))
-    plan = plan_area(prepared, rng=0)
-    assert plan.report["villages"]["source"] == "household village column"
+    plan = gis.partition(prepared, seed=0)
+    assert plan.report.sections["villages"]["source"] == "household village column"
     check_no_village_split(plan.grids, layers["households"])
-    assert plan.report["checks"]["metrics"]["gap_m2"] < 1.0
+    assert plan.report.metrics["gap_m2"] < 1.0
 
 
 def test_villages_layer_without_names_is_refused(tmp_path: Path) -> None:
@@ -96,4 +97,4 @@ def test_villages_layer_without_names_is_refused(tmp_path: Path) -> None:
     layers["villages"] = layers["villages"].drop(columns="name").assign(kind="village")
     prepared = prepare_blocks(write_sample(tmp_path / "noname.gpkg", layers))
     with pytest.raises(VillageError, match="name"):
-        plan_area(prepared, rng=0)
+        gis.partition(prepared, seed=0)

@@ -1,0 +1,398 @@
+"""The whole planner: from an area to a coded, checked plan, in one call.
+
+:func:`partition` is what ``wangge partition``, the notebooks and the benchmarks run:
+
+1. households are settled (counts from the ``households`` layer, else the buildings' column,
+   else estimates) and the area is cut into street blocks (:mod:`gis.blocks`);
+2. dedicated sites are carved out and become grids of their own (:mod:`gis.rules.hierarchy`);
+3. natural villages become blocks that are never split (:mod:`gis.rules.villages`);
+4. every administrative unit is partitioned on its own (:mod:`gis.search.partition`);
+5. grids are numbered and coded (:mod:`gis.rules.codes`; default scheme ``auto``), unit cells
+   are cut when asked (:mod:`gis.rules.cells`), a roster is checked when given;
+6. the plan is checked from geometry alone and its report built (:mod:`gis.report`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Iterable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gis import columns as col
+from gis.blocks.build import BlockSet, Progress, build_blocks
+from gis.checks.validate import validate_against
+from gis.errors import CodeError, InputTypeError, OptionError
+from gis.geometry.tiling import robust_outlines
+from gis.inputs.prepare import Estimate, Prepared, settle_households
+from gis.inputs.read import Area, read_layer
+from gis.options import Band
+from gis.outputs.plan_file import read_band
+from gis.plan import Plan
+from gis.report import PlanReport, build_report
+from gis.rules.cells import CELL_CODE, unit_cells
+from gis.rules.codes import AUTO_SCHEME, assign_codes, cell_codes, resolve_scheme
+from gis.rules.dedicated import DEFAULT_SITE_KINDS
+from gis.rules.hierarchy import absorb_empty_islands, carve_sites, combine_grids
+from gis.rules.staff import grids_without_worker, read_roster
+from gis.rules.villages import VillageBlocks, village_blocks, village_report
+from gis.search.band import REASON_UNIT_BELOW_MIN, REASON_VILLAGE
+from gis.search.partition import Partition, partition_blocks
+
+log = logging.getLogger(__name__)
+
+
+def partition(
+    area: Area | Prepared | BlockSet,
+    *,
+    band: Band | None = None,
+    seed: int | np.random.Generator | None = None,
+    estimate: Estimate = "auto",
+    dedicated: bool = True,
+    site_kinds: Collection[str] = DEFAULT_SITE_KINDS,
+    min_site_area_m2: float = 2000.0,
+    sites_outside: str = "error",
+    max_site_households: int | None = None,
+    villages: bool = True,
+    code_scheme: str = AUTO_SCHEME,
+    previous: gpd.GeoDataFrame | Plan | str | Path | None = None,
+    retired: Iterable[str] = (),
+    cells: int | None = None,
+    roster: str | Path | None = None,
+    progress: Progress | None = None,
+) -> Plan:
+    """Partition an area into ordinary and dedicated grids, unit by unit, coded and checked.
+
+    Parameters
+    ----------
+    area
+        An area read by :func:`gis.read_area` (metric CRS); or one already cut into blocks
+        (:func:`gis.inputs.prepare.prepare_blocks`, to partition it several times); or bare
+        street blocks (then there are no sites or villages to apply).
+    band
+        The household band of ordinary grids (default ``Band(300, 800, target=500)``).
+    seed
+        Seed or generator; the same seed gives the same plan.
+    estimate
+        Household source: ``auto`` (counts when the inputs have them, else estimates),
+        ``always`` (estimate from buildings) or ``never``.
+    dedicated
+        Carve dedicated grids (专属网格) out of the sites (or landuse of ``site_kinds``).
+    site_kinds
+        Landuse kinds that make dedicated sites when the area has no ``sites`` layer.
+    min_site_area_m2
+        Sites smaller than this stay in their ordinary grid and are reported.
+    sites_outside
+        ``error`` refuses a site outside every unit; ``drop`` leaves it out and reports it.
+    max_site_households
+        A site holding more households stays in the ordinary grids (default: the minimum).
+    villages
+        Keep natural villages whole (a ``villages`` layer or a ``village`` column).
+    code_scheme
+        ``auto`` (``stats12`` for 12-digit unit codes, else ``local``), ``stats12``,
+        ``beijing15``, ``village6`` or ``local`` (:mod:`gis.rules.codes`).
+    previous
+        The previous plan (a Plan, its grids, or a plan file): grids nearly unchanged keep
+        their codes; retired codes are never given out again.
+    retired
+        Codes retired earlier (e.g. kept by the store across versions).
+    cells
+        Also cut unit cells of at most this many households.
+    roster
+        A staff roster CSV to check against the plan's codes.
+    progress
+        Callback ``(step, done, total)`` for a progress bar.
+
+    Returns
+    -------
+    Plan
+        Always covers every unit; grids that cannot meet the band are listed in
+        ``plan.report.exceptions`` with a reason, and ``plan.ok`` is False.
+
+    Raises
+    ------
+    WanggeError
+        Bad options, bad inputs, a site outside every unit, codes that do not fit.
+    """
+    band = Band() if band is None else band
+    if not isinstance(band, Band):
+        msg = f"band must be a gis.Band, got {type(band).__name__}; e.g. gis.Band(300, 800)"
+        raise InputTypeError(msg)
+    started = time.perf_counter()
+    blockset, area_obj, sources = _blocks_of(area, estimate=estimate, progress=progress)
+    original = blockset
+    extra: list[gpd.GeoDataFrame] = []
+    sections: dict[str, Any] = {"dedicated": {"source": "off", "n_sites": 0}}
+    if dedicated and area_obj is not None:
+        blockset, site_grids, sections["dedicated"] = carve_sites(
+            area_obj,
+            original,
+            kinds=site_kinds,
+            min_site_area_m2=min_site_area_m2,
+            outside=sites_outside,
+            max_site_households=(
+                band.min_households if max_site_households is None else max_site_households
+            ),
+        )
+        extra.append(site_grids)
+    vb: VillageBlocks | None = None
+    if villages and area_obj is not None:
+        vb = village_blocks(area_obj, blockset)
+        blockset = vb.blockset
+    found = partition_blocks(
+        blockset, band=band, rng=seed, whole_blocks=vb.whole_blocks if vb else ()
+    )
+    grids, atoms, reasons, absorbed = _apply_rules(found, extra, original, band, vb)
+    sections["dedicated"]["empty_islands_absorbed"] = absorbed
+    sections["villages"] = (
+        village_report(vb.villages, atoms, max_households=band.max_households)
+        | {"source": vb.source}
+        if vb is not None
+        else {"source": "off"}
+    )
+    scheme = resolve_scheme(code_scheme, grids[col.PARENT_CODE].unique())
+    grids, sections["codes"] = code_grids(grids, scheme=scheme, previous=previous, retired=retired)
+    cell_frame = None
+    if cells is not None:
+        cell_frame, sections["cells"] = cut_cells(grids, original, max_households=cells)
+    if roster is not None:
+        sections["staff"] = check_roster(roster, grids)
+    checks = validate_against(
+        grids, original, min_households=band.min_households, max_households=band.max_households
+    )
+    sections |= sources | {
+        "seed": seed if seed is None or isinstance(seed, int) else "generator",
+        "seconds": {**found.seconds, "total": time.perf_counter() - started},
+    }
+    report = build_report(
+        grids,
+        checks,
+        band=band,
+        atoms=atoms,
+        units=original.units,
+        reasons=reasons,
+        n_blocks=len(original.blocks),
+        sections=sections,
+    )
+    log.info("%d grids (%d exceptions)", len(grids), len(report.exceptions))
+    return Plan(
+        grids=grids,
+        atoms=atoms,
+        edges=found.edges,
+        band=band,
+        report=report,
+        blockset=original,
+        cells=cell_frame,
+        code_scheme=scheme,
+    )
+
+
+def validate(
+    plan: Plan | gpd.GeoDataFrame | str | Path,
+    area: Area | Prepared | BlockSet | None = None,
+    *,
+    band: Band | None = None,
+    estimate: Estimate = "auto",
+) -> PlanReport:
+    """Check a plan from its geometry alone against the inputs it was drawn from.
+
+    Households are re-counted from the area's household features by the ownership rule
+    (:mod:`gis.geometry.ownership`), coverage is measured against the units, buildings and
+    contiguity are checked, compactness and street share recomputed; stored numbers are
+    never trusted.
+
+    Parameters
+    ----------
+    plan
+        A :class:`Plan`, its grids, or a plan file (its ``grids`` layer).
+    area
+        The area (or its blocks) to check against; default: the blocks the plan was drawn
+        from (only for a :class:`Plan`).
+    band
+        The band; default: the plan's own (a plan file's ``plan`` table), else ``Band()``.
+    estimate
+        Household source of ``area`` (as for :func:`partition`).
+
+    Raises
+    ------
+    OptionError
+        No area to check against.
+    """
+    grids, own_band, blockset, reasons = _plan_parts(plan)
+    band = band or own_band or Band()
+    if area is not None:
+        blockset, _, _ = _blocks_of(area, estimate=estimate, progress=None)
+    if blockset is None:
+        msg = "validate needs the area the plan was drawn from: give area= (gis.read_area(...))"
+        raise OptionError(msg)
+    grids = grids.to_crs(blockset.crs)
+    checks = validate_against(
+        grids, blockset, min_households=band.min_households, max_households=band.max_households
+    )
+    return build_report(
+        grids,
+        checks,
+        band=band,
+        units=blockset.units,
+        reasons=reasons,
+        n_blocks=len(blockset.blocks),
+    )
+
+
+def _plan_parts(
+    plan: Plan | gpd.GeoDataFrame | str | Path,
+) -> tuple[gpd.GeoDataFrame, Band | None, BlockSet | None, dict[int, str]]:
+    if isinstance(plan, Plan):
+        return plan.grids, plan.band, plan.blockset, plan.report.reasons()
+    if isinstance(plan, gpd.GeoDataFrame):
+        return plan, None, None, {}
+    return read_layer(plan, "grids"), read_band(plan), None, {}
+
+
+def blocks_of_area(
+    area: Area, *, estimate: Estimate = "auto", progress: Progress | None = None
+) -> tuple[BlockSet, Area, dict[str, Any]]:
+    """Settle an area's households and cut it into street blocks.
+
+    Returns the blocks, the area with households settled, and where they came from
+    (``source``, ``household_source``, ``estimate``).
+    """
+    if estimate not in ("auto", "always", "never"):
+        msg = f"estimate must be auto, always or never, not {estimate!r}"
+        raise OptionError(msg)
+    settled, origin, summary = settle_households(area, estimate=estimate)
+    blockset = build_blocks(settled, progress=progress)
+    info: dict[str, Any] = {"source": settled.source, "household_source": origin}
+    if summary:
+        info["estimate"] = summary
+    return blockset, settled, info
+
+
+def _blocks_of(
+    area: Area | Prepared | BlockSet, *, estimate: Estimate, progress: Progress | None
+) -> tuple[BlockSet, Area | None, dict[str, Any]]:
+    if isinstance(area, Prepared):
+        info = {"source": area.area.source, "household_source": area.household_source}
+        return area.blockset, area.area, info
+    if isinstance(area, BlockSet):
+        return area, None, {"source": "blocks", "household_source": "blocks"}
+    if not isinstance(area, Area):
+        msg = f"partition needs an Area (gis.read_area) or a BlockSet, got {type(area).__name__}"
+        raise InputTypeError(msg)
+    return blocks_of_area(area, estimate=estimate, progress=progress)
+
+
+def _apply_rules(
+    found: Partition,
+    extra: list[gpd.GeoDataFrame],
+    original: BlockSet,
+    band: Band,
+    vb: VillageBlocks | None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[int, str], int]:
+    """Join dedicated grids, renumber, and carry every grid's reason to its new id."""
+    ordinary, absorbed = absorb_empty_islands(
+        found.grids, extra, min_households=band.min_households
+    )
+    grids, remap = combine_grids(ordinary, extra, original, absorbed, n_old=len(found.grids))
+    if extra:
+        geoms = robust_outlines(grids.geometry.to_numpy(), grids.crs)
+        grids = grids.set_geometry(gpd.GeoSeries(geoms, crs=grids.crs))
+    atoms = found.atoms.assign(**{col.GRID_ID: remap[found.atoms[col.GRID_ID].to_numpy()]})
+    ordinary_total = (
+        found.grids.groupby(found.grids[col.PARENT_CODE].astype(str))[col.HOUSEHOLDS]
+        .sum()
+        .to_dict()
+    )
+    village_blocks_set = set(vb.whole_blocks) if vb is not None else set()
+    by_id = grids.set_index(col.GRID_ID)
+    reasons: dict[int, str] = {}
+    for old, found_reason in found.reasons.items():
+        if old in absorbed:
+            continue
+        reason = found_reason
+        gid = int(remap[old])
+        hh = int(by_id.loc[gid, col.HOUSEHOLDS])
+        unit = str(by_id.loc[gid, col.PARENT_CODE])
+        blocks = set(atoms.loc[atoms[col.GRID_ID] == gid, col.BLOCK_ID].tolist())
+        if hh < band.min_households and ordinary_total.get(unit, 0) < band.min_households:
+            reason = REASON_UNIT_BELOW_MIN  # sites split the unit, but it could never fill one
+        elif hh > band.max_households and blocks & village_blocks_set:
+            reason = REASON_VILLAGE
+        reasons[gid] = reason
+    return grids, atoms, reasons, len(absorbed)
+
+
+def code_grids(
+    grids: gpd.GeoDataFrame,
+    *,
+    scheme: str,
+    previous: gpd.GeoDataFrame | Plan | str | Path | None = None,
+    retired: Iterable[str] = (),
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Give every grid a ``grid_code`` (kept from ``previous`` where nearly unchanged).
+
+    Raises
+    ------
+    CodeError
+        A unit code that does not fit the scheme, or codes repeated across units.
+    """
+    old = _previous_grids(previous)
+    result = assign_codes(grids, scheme=scheme, previous=old, retired=retired)
+    _refuse_repeated_codes(result.codes, grids)
+    coded = grids.assign(**{col.GRID_CODE: result.codes.to_numpy()})
+    info = {"scheme": scheme, "kept": result.kept, "retired": sorted(result.retired)}
+    return coded, info
+
+
+def cut_cells(
+    grids: gpd.GeoDataFrame, blockset: BlockSet, *, max_households: int
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Unit cells (单元格) of at most ``max_households``, coded after their grid."""
+    frame, info = unit_cells(
+        grids, blockset.buildings, blockset.households, max_households=max_households
+    )
+    if col.GRID_CODE in frame and len(frame):
+        frame[CELL_CODE] = cell_codes(frame).to_numpy()
+    return frame, info
+
+
+def check_roster(path: str | Path, grids: gpd.GeoDataFrame) -> dict[str, Any]:
+    """Check a roster against the plan's codes; report grids without a worker.
+
+    Raises
+    ------
+    RosterError
+        A malformed roster or one naming a grid that does not exist.
+    """
+    staff = read_roster(Path(path), grid_codes=set(grids[col.GRID_CODE].astype(str)))
+    return {"people": len(staff), "grids_without_worker": grids_without_worker(staff, grids)}
+
+
+def _previous_grids(
+    previous: gpd.GeoDataFrame | Plan | str | Path | None,
+) -> gpd.GeoDataFrame | None:
+    if previous is None:
+        return None
+    if isinstance(previous, Plan):
+        return previous.grids
+    if isinstance(previous, gpd.GeoDataFrame):
+        return previous
+    return read_layer(previous, "grids")
+
+
+def _refuse_repeated_codes(codes: pd.Series, grids: gpd.GeoDataFrame) -> None:
+    """Codes are unique within their parent; a published plan needs them unique overall."""
+    dup = codes[codes.duplicated(keep=False)]
+    if len(dup):
+        units = sorted(set(grids.loc[dup.index, col.PARENT_CODE].astype(str)))
+        msg = (
+            f"grid codes {sorted(set(dup))[:5]} are not unique in the plan: units {units} "
+            "share the digits the scheme keeps (village6 keeps only the last 3 of the unit "
+            "code); partition one town at a time or use code_scheme beijing15 or stats12"
+        )
+        raise CodeError(msg)
