@@ -27,10 +27,11 @@ $(STAMP): pyproject.toml
 test-setup: ## install system packages if missing and recreate the PostGIS test database
 	bash scripts/test-setup.sh
 
-lint: venv ## ruff check, ruff format --check and mypy
+lint: venv ## ruff check, ruff format --check, mypy and deptry (imports match pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/deptry .
 
 test: venv ## test-setup, lint, then pytest (fails when no tests are collected)
 	bash scripts/test-setup.sh
@@ -38,6 +39,7 @@ test: venv ## test-setup, lint, then pytest (fails when no tests are collected)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/deptry .
 	$(BIN)/pytest
 
 demo: venv ## partition the Shanghai sample, publish it, serve map + lookup API on :8000
