@@ -1,4 +1,26 @@
 # wangge API service: `docker compose up` builds this and runs it against the `db` service.
+
+# 1. The web map's MapLibre GL JS, from npm at the version package-lock.json pins (no CDN).
+FROM node:20-slim AS map-assets
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
+# 2. The wheel, with those files in api/static/vendor/ (where /map looks for them first;
+#    scripts/ensure-npm.sh puts them there outside Docker).
+FROM python:3.11-slim AS wheel
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY gis ./gis
+COPY api ./api
+COPY --from=map-assets /build/node_modules/maplibre-gl/dist/maplibre-gl.js \
+     /build/node_modules/maplibre-gl/dist/maplibre-gl.css \
+     /build/node_modules/maplibre-gl/dist/maplibre-gl.js.map \
+     ./api/static/vendor/
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+# 3. The service: the wheel with the PostGIS store and the web service extras.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -6,17 +28,21 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-WORKDIR /app
+# All geospatial dependencies (shapely, pyproj, pyogrio, pymetis, psycopg[binary]) ship
+# manylinux wheels with GEOS/PROJ/GDAL/METIS/libpq bundled, so no apt packages are needed.
+COPY --from=wheel /wheels /wheels
+RUN pip install "$(echo /wheels/wangge-*.whl)[db,serve]" \
+    && rm -rf /wheels \
+    && python -c "import importlib.resources as r, sys; \
+sys.exit(not r.files('api').joinpath('static/vendor/maplibre-gl.js').is_file())" \
+    && wangge --help >/dev/null
 
-# All geospatial dependencies (shapely, pyproj, pyogrio, psycopg[binary]) ship manylinux
-# wheels with GEOS/PROJ/GDAL/libpq bundled, so no apt packages are needed.
-COPY pyproject.toml README.md ./
-COPY gis ./gis
-COPY api ./api
-RUN pip install '.[db,api]'
-
-RUN useradd --system --uid 10001 --home-dir /app wangge
+RUN useradd --system --uid 10001 --create-home --home-dir /home/wangge wangge \
+    && mkdir /data && chown wangge /data
 USER wangge
+# Without WANGGE_DATABASE_URL the service reads the embedded store /data/wangge-plans.gpkg
+# (mount a volume there); docker-compose.yml points it at PostGIS instead.
+WORKDIR /data
 
 EXPOSE 8000
 CMD ["wangge", "serve", "--host", "0.0.0.0"]
