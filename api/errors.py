@@ -48,6 +48,10 @@ class UnavailableError(ServiceError):
     """The store cannot be reached and nothing cached can answer."""
 
 
+class MissingDependencyError(UnavailableError):
+    """The request needs an optional package (a pip extra) that is not installed."""
+
+
 STATUS_CODES: dict[type[BaseException], int] = {
     AuthMissingError: 401,
     AuthForbiddenError: 403,

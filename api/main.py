@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.live.start(settings.poll_interval_s)
+        state.poller.start()
         try:
             yield
         finally:

@@ -8,6 +8,22 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class BandOut(BaseModel):
+    """A household band: what an ordinary grid of the version should hold (inclusive)."""
+
+    min_households: int = Field(ge=0)
+    max_households: int = Field(gt=0)
+    target: int = Field(ge=0, description="The preferred size, inside the band")
+
+
+class BandIn(BaseModel):
+    """The household band a plan was drawn for (target: 500 when inside, else the middle)."""
+
+    min_households: int = Field(ge=0)
+    max_households: int = Field(gt=0)
+    target: int | None = Field(default=None, ge=0)
+
+
 class VersionOut(BaseModel):
     """A plan version."""
 
@@ -19,6 +35,7 @@ class VersionOut(BaseModel):
     valid_to: datetime | None
     live: bool
     grids: int
+    band: BandOut = Field(description="The band the version's grids are judged by (load)")
 
 
 class ParentOut(BaseModel):
@@ -47,7 +64,9 @@ class GridOut(BaseModel):
     parent_code: str
     parent_name: str
     area_m2: float | None = None
-    load: str = Field(description="dedicated, under, within or over the household band")
+    load: str = Field(
+        description="dedicated, under, within or over the household band of its version"
+    )
 
 
 class LookupOut(BaseModel):

@@ -2,6 +2,10 @@
 
 Every field can be set through an environment variable ``WANGGE_<FIELD>`` (e.g.
 ``WANGGE_DATABASE_URL``, ``WANGGE_API_KEYS='{"s3cret": ["publisher"]}'``).
+
+There is no household band here: each version is coloured and reported by the band stored
+with it (:attr:`gis.store.VersionInfo.band`; the default 300–800 for versions published
+without one).
 """
 
 from __future__ import annotations
@@ -37,8 +41,6 @@ class Settings(BaseSettings):
     max_batch_points: int = Field(default=2_000_000, gt=0, description="Largest batch lookup")
     max_upload_bytes: int = Field(default=256 * 2**20, gt=0, description="Largest request body")
     max_items: int = Field(default=10_000, gt=0, description="Largest OGC items page")
-    band_min: int = Field(default=300, ge=0, description="Household band: lower bound")
-    band_max: int = Field(default=800, ge=0, description="Household band: upper bound")
     basemap_path: Path | None = Field(
         default=None, description="GeoPackage with roads/buildings layers drawn under the grids"
     )

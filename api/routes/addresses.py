@@ -11,21 +11,17 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import State, read_access, require_role
 from api.errors import BadRequestError
-from api.present import grid_out
+from api.present import grid_out, index_band
 from api.schemas import AddressCandidate, AddressOut
 from api.state import AppState
-from gis.addresses import AddressMatcher, normalize_address, read_address_table
+from gis.serving.addresses import AddressMatcher, normalize_address, read_address_table
 
 router = APIRouter(tags=["addresses"])
 
 
 def matcher(state: AppState) -> AddressMatcher:
     """The address matcher, built from the registry on first use (then cached)."""
-    found: AddressMatcher | None = state.extras.get("addresses")
-    if found is None:
-        found = AddressMatcher(state.registry.read_addresses())
-        state.extras["addresses"] = found
-    return found
+    return state.addresses.get_or_build(lambda: AddressMatcher(state.registry.read_addresses()))
 
 
 @router.get("/lookup/address", response_model=AddressOut, dependencies=[Depends(read_access)])
@@ -41,9 +37,10 @@ def lookup_address(
     rows = m.table.iloc[[i for i, _ in ranked]] if ranked else m.table.iloc[:0]
     positions = index.locate(rows["lon"].to_numpy(), rows["lat"].to_numpy())
     out = []
+    band = index_band(index)
     for (i, score), pos in zip(ranked, positions, strict=True):
         row = m.table.iloc[i]
-        grid = grid_out(state, index.record(int(pos))) if pos >= 0 else None
+        grid = grid_out(index.record(int(pos)), band) if pos >= 0 else None
         out.append(AddressCandidate(
             address=str(row["address"]), normalized=str(m.normalized[i]), score=round(score, 1),
             lon=float(row["lon"]), lat=float(row["lat"]), grid=grid,
@@ -69,5 +66,5 @@ async def import_addresses(
         raise BadRequestError(f"cannot read the address CSV: {exc}") from exc
     table = read_address_table(frame, crs=crs)
     count = state.registry.replace_addresses(table)
-    state.extras.pop("addresses", None)
+    state.invalidate_addresses()
     return {"imported": count, "with_point": int(np.isfinite(table["lon"]).sum())}

@@ -1,4 +1,8 @@
-"""OGC API – Features, Part 1 core: landing page, conformance, collections, items, item."""
+"""OGC API – Features, Part 1 core: landing page, conformance, collections, items, item.
+
+Grid features carry a ``load`` property judged by the band of their own version, and the
+``grids`` collection says which band that is (``band``, with the ``version`` described).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import State, read_access
 from api.errors import BadRequestError, NotFoundError, UnavailableError
+from api.present import band_out, with_load
 from api.state import AppState
 
 router = APIRouter(tags=["OGC API – Features"], dependencies=[Depends(read_access)])
@@ -73,11 +78,18 @@ def _layer(state: AppState, name: str, version: int | None) -> tuple[int, gpd.Ge
     return vid, state.layer(vid, name)
 
 
-def _collection(base: str, name: str, gdf: gpd.GeoDataFrame) -> dict[str, Any]:
+def _graded(state: AppState, name: str, vid: int, rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Grid rows with their ``load`` in their version's band (other layers as they are)."""
+    return with_load(rows, state.band(vid)) if name == "grids" else rows
+
+
+def _collection(
+    base: str, name: str, gdf: gpd.GeoDataFrame, state: AppState, vid: int
+) -> dict[str, Any]:
     _, title, description = COLLECTIONS[name]
     bbox = [float(v) for v in gdf.total_bounds] if not gdf.empty else [-180, -90, 180, 90]
     href = f"{base}/collections/{name}"
-    return {
+    body: dict[str, Any] = {
         "id": name, "title": title, "description": description, "itemType": "feature",
         "crs": [CRS84], "storageCrs": CRS84,
         "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
@@ -86,6 +98,10 @@ def _collection(base: str, name: str, gdf: gpd.GeoDataFrame) -> dict[str, Any]:
             {"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": f"{name} items"},
         ],
     }  # fmt: skip
+    if name == "grids":
+        body["version"] = vid
+        body["band"] = band_out(state.band(vid)).model_dump()
+    return body
 
 
 def _present(state: AppState, vid: int) -> dict[str, gpd.GeoDataFrame]:
@@ -109,7 +125,7 @@ def collections(request: Request, state: State, version: VersionQ = None) -> JSO
     return _json(
         {
             "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-            "collections": [_collection(base, n, g) for n, g in layers.items()],
+            "collections": [_collection(base, n, g, state, vid) for n, g in layers.items()],
         }
     )
 
@@ -119,8 +135,8 @@ def collection(
     request: Request, state: State, collection_id: str, version: VersionQ = None
 ) -> JSONResponse:
     """Description of one collection."""
-    _, gdf = _layer(state, collection_id, version)
-    return _json(_collection(_base(request), collection_id, gdf))
+    vid, gdf = _layer(state, collection_id, version)
+    return _json(_collection(_base(request), collection_id, gdf, state, vid))
 
 
 def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
@@ -156,13 +172,13 @@ def items(
     version: VersionQ = None,
 ) -> JSONResponse:
     """A page of GeoJSON features, with ``next``/``prev`` links."""
-    from gis.features import filter_bbox, to_features  # noqa: PLC0415
+    from gis.serving.features import filter_bbox, to_features  # noqa: PLC0415
 
     box = parse_bbox(bbox)
     limit = min(limit, state.settings.max_items)
     vid, gdf = _layer(state, collection_id, version)
     matched = filter_bbox(gdf, box)
-    page = matched.iloc[offset : offset + limit]
+    page = _graded(state, collection_id, vid, matched.iloc[offset : offset + limit])
     id_field = COLLECTIONS[collection_id][0]
     href = f"{_base(request)}/collections/{collection_id}/items"
     params = {k: v for k, v in request.query_params.items() if k not in ("limit", "offset")}
@@ -198,7 +214,7 @@ def item(
     request: Request, state: State, collection_id: str, feature_id: str, version: VersionQ = None
 ) -> JSONResponse:
     """One feature by its code."""
-    from gis.features import to_features  # noqa: PLC0415
+    from gis.serving.features import to_features  # noqa: PLC0415
 
     vid, gdf = _layer(state, collection_id, version)
     id_field = COLLECTIONS[collection_id][0]
@@ -206,7 +222,7 @@ def item(
     if row.empty:
         msg = f"no {collection_id} feature {feature_id!r} in version {vid}"
         raise NotFoundError(msg)
-    feature = to_features(row.iloc[:1], id_field=id_field)[0]
+    feature = to_features(_graded(state, collection_id, vid, row.iloc[:1]), id_field=id_field)[0]
     base = f"{_base(request)}/collections/{collection_id}"
     feature["links"] = [
         {"href": f"{base}/items/{feature_id}", "rel": "self", "type": GEOJSON},

@@ -19,11 +19,11 @@ from fastapi.responses import Response
 
 from api.deps import State, read_access
 from api.errors import BadRequestError, PayloadTooLargeError
-from api.present import grid_out, parents_out, staff_out, version_out
+from api.present import grid_out, index_band, parents_out, staff_out, version_out
 from api.schemas import BatchOut, LookupOut
 from api.state import AppState
 from gis.errors import BatchTooLargeError, PointOutsideGridsError
-from gis.lookup import GridIndex, points_to_wgs84
+from gis.serving.lookup import GridIndex, points_to_wgs84
 
 router = APIRouter(tags=["lookup"], dependencies=[Depends(read_access)])
 
@@ -35,32 +35,26 @@ AsOf = Annotated[
 ]
 LON_NAMES = ("lon", "lng", "longitude", "x")
 LAT_NAMES = ("lat", "latitude", "y")
-FRAGMENT_TTL_S = 30
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
 
 
 def _fragment(state: AppState, index: GridIndex, position: int) -> bytes:
     """The JSON of everything in a lookup answer but the point, cached per grid."""
     assert index.version is not None
-    epoch = int(time.monotonic() // FRAGMENT_TTL_S)  # staff edited elsewhere show up
-    if state.extras.get("fragment_epoch") != epoch:
-        state.extras["fragment_epoch"] = epoch
-        state.extras.pop("lookup_fragments", None)
-        state.extras.pop("staff", None)
-    cache: dict[tuple[int, bool, int], bytes] = state.extras.setdefault("lookup_fragments", {})
+    state.lookups.expire(time.monotonic())  # staff edited elsewhere show up
     key = (index.version.id, index.version.live, position)
-    found = cache.get(key)
+    found = state.lookups.fragments.get(key)
     if found is None:
         record = index.record(position)
         body = {
-            "grid": grid_out(state, record).model_dump(mode="json"),
+            "grid": grid_out(record, index.version.band).model_dump(mode="json"),
             "parents": [p.model_dump(mode="json") for p in parents_out(state, index, record)],
             "staff": [
                 s.model_dump(mode="json") for s in staff_out(state, str(record["grid_code"]))
             ],
             "version": version_out(index.version).model_dump(mode="json"),
         }
-        found = cache[key] = orjson.dumps(body)[1:]  # without the opening brace
+        found = state.lookups.fragments.put(key, orjson.dumps(body)[1:])  # without the "{"
     return found
 
 
@@ -258,8 +252,9 @@ async def lookup_batch(
         return Response(buffer.getvalue(), media_type=PARQUET_TYPES[0])
     hit = np.unique(positions[positions >= 0])
     grids = {}
+    band = index_band(index)
     for p in hit:
-        g = grid_out(state, index.record(int(p)))
+        g = grid_out(index.record(int(p)), band)
         grids[g.grid_code] = g.model_dump(exclude={"grid_code"})
     body = {
         "crs": crs_used, "count": len(points), "matched": int((positions >= 0).sum()),

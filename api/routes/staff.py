@@ -36,6 +36,5 @@ def put_staff(
     if state.live.index().position(grid_code) is None:
         raise NotFoundError(f"no grid {grid_code!r} in the live version")
     state.registry.replace_staff(grid_code, [s.model_dump() for s in staff])
-    state.extras.pop("staff", None)
-    state.extras.pop("lookup_fragments", None)
+    state.invalidate_staff()
     return staff_out(state, grid_code)

@@ -2,28 +2,29 @@
 
 ``/tiles/{version}/{z}/{x}/{y}.mvt``: the version is in the URL, so a tile never changes
 and is served with a year-long ``immutable`` cache header. On PostGIS the tile is one
-``ST_AsMVT`` query (``sql/tile.sql``); on the embedded store (or when PostGIS cannot be
-reached) it is encoded from the in-memory layers with ``mapbox-vector-tile``.
-``/basemap/{z}/{x}/{y}.mvt`` serves roads and buildings from ``basemap_path``.
+``ST_AsMVT`` query (``sql/tile.sql``; psycopg is imported only then, so the service runs on
+the embedded store without the ``db`` extra); on the embedded store (or when PostGIS cannot
+be reached) it is encoded from the in-memory layers with ``mapbox-vector-tile``. Each grid's
+``load`` is judged by the band of its own version (:attr:`gis.store.VersionInfo.band`), which
+the TileJSON also gives (``band``). ``/basemap/{z}/{x}/{y}.mvt`` serves roads and buildings
+from ``basemap_path``.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-import psycopg
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import State, read_access
-from api.errors import BadRequestError, UnavailableError
+from api.errors import BadRequestError, MissingDependencyError, UnavailableError
+from api.present import band_out, with_load
 from api.state import AppState
 from gis.errors import StoreError
-from gis.features import TILE_EXTENT, TileSource, grid_labels
+from gis.serving.features import TILE_EXTENT, TileSource, grid_labels
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["tiles"], dependencies=[Depends(read_access)])
@@ -33,8 +34,10 @@ TILE_SQL = (FilePath(__file__).resolve().parents[1] / "sql" / "tile.sql").read_t
 MIN_ZOOM, MAX_ZOOM = 0, 22
 Z = Annotated[int, Path(ge=MIN_ZOOM, le=MAX_ZOOM)]
 XY = Annotated[int, Path(ge=0)]
-_tile_lock = threading.Lock()
-TILE_CACHE_SIZE = 4096
+NO_PSYCOPG = (
+    "PostGIS tiles need psycopg, which is not installed: pip install 'wangge[db]' "
+    "(or serve the embedded GeoPackage store)"
+)
 
 
 def _check_xy(z: int, x: int, y: int) -> None:
@@ -42,51 +45,45 @@ def _check_xy(z: int, x: int, y: int) -> None:
         raise BadRequestError(f"tile {z}/{x}/{y} does not exist: x and y must be < {2**z}")
 
 
-def _source(state: AppState, vid: int) -> TileSource:
-    sources: dict[int, TileSource] = state.extras.setdefault("tile_sources", {})
-    if vid not in sources:
-        layers = {"grids": state.layer(vid, "grids")}
-        layers["grid_labels"] = grid_labels(layers["grids"])
-        for name in ("cells", "units"):
-            try:
-                layers[name] = state.layer(vid, name)
-            except UnavailableError:
-                logger.warning("tile layer %s of version %d unavailable", name, vid)
-        from gis.features import load_class  # noqa: PLC0415
+def _build_source(state: AppState, vid: int) -> TileSource:
+    """The in-memory layers of a version, grids with their load in the version's own band."""
+    grids = state.layer(vid, "grids")
+    layers = {"grids": grids, "grid_labels": grid_labels(grids)}
+    for name in ("cells", "units"):
+        try:
+            layers[name] = state.layer(vid, name).drop(columns=["version_id"], errors="ignore")
+        except UnavailableError:
+            logger.warning("tile layer %s of version %d unavailable", name, vid)
+    graded = with_load(grids, state.band(vid))
+    layers["grids"] = graded.drop(columns=["version_id", "area_m2"], errors="ignore")
+    return TileSource(layers)
 
-        grids = layers["grids"].copy()
-        s = state.settings
-        grids["load"] = [
-            load_class(int(h), str(k), band_min=s.band_min, band_max=s.band_max)
-            for h, k in zip(grids["households"], grids["kind"], strict=True)
-        ]
-        layers["grids"] = grids.drop(columns=["version_id", "area_m2"], errors="ignore")
-        for name in ("cells", "units"):
-            if name in layers:
-                layers[name] = layers[name].drop(columns=["version_id"], errors="ignore")
-        sources[vid] = TileSource(layers)
-    return sources[vid]
+
+def _psycopg_error() -> type[Exception]:
+    """``psycopg.Error``, imported only when PostGIS tiles are asked for (the ``db`` extra)."""
+    try:
+        import psycopg  # noqa: PLC0415 - optional: the embedded store serves without it
+    except ModuleNotFoundError as exc:
+        raise MissingDependencyError(NO_PSYCOPG) from exc
+    error: type[Exception] = psycopg.Error
+    return error
 
 
 def _postgis_tile(state: AppState, vid: int, z: int, x: int, y: int) -> bytes:
-    info = next(v for v in state.live.versions if v.id == vid)
+    """One tile by ``ST_AsMVT`` (``sql/tile.sql``), grids graded by the version's band."""
+    db_error = _psycopg_error()
+    if state.tile_db is None:
+        raise UnavailableError("the plan store is not PostGIS: no tile connection")
+    info = state.live.version(vid)
     params: dict[str, Any] = {
         "z": z, "x": x, "y": y, "v": vid, "ts": info.valid_from,
-        "band_min": state.settings.band_min, "band_max": state.settings.band_max,
+        "band_min": info.band.min_households, "band_max": info.band.max_households,
         "tol": 360.0 / 2**z / TILE_EXTENT / 2,
     }  # fmt: skip
-    with _tile_lock:
-        conn = state.extras.get("tile_conn")
-        try:
-            if conn is None or conn.closed:
-                connect = state.store.connect  # type: ignore[attr-defined]
-                conn = state.extras["tile_conn"] = connect()
-            row = conn.execute(TILE_SQL, params).fetchone()
-        except (psycopg.Error, StoreError) as exc:
-            if conn is not None:
-                conn.close()
-            state.extras.pop("tile_conn", None)
-            raise UnavailableError(f"tile query failed: {exc}") from exc
+    try:
+        row = state.tile_db.fetchone(TILE_SQL, params)
+    except (db_error, StoreError) as exc:
+        raise UnavailableError(f"tile query failed: {exc}") from exc
     return bytes(row[0]) if row and row[0] else b""
 
 
@@ -103,25 +100,21 @@ def tile(state: State, version: Annotated[int, Path(ge=1)], z: Z, x: XY, y: XY) 
     """One vector tile (layers grids, grid_labels, cells, units) of a plan version."""
     _check_xy(z, x, y)
     vid = state.live.resolve(version)
-    cache: OrderedDict[tuple[int, int, int, int], bytes] = state.extras.setdefault(
-        "tile_cache", OrderedDict()
-    )
     key = (vid, z, x, y)
-    with _tile_lock:
-        data: bytes | None = cache.get(key)
+    data = state.tiles.tiles.get(key)
     if data is not None:
         return Response(data, media_type=MVT, headers=_headers(state))
     if state.on_postgis:
         try:
             data = _postgis_tile(state, vid, z, x, y)
+        except MissingDependencyError:
+            raise
         except UnavailableError as exc:
             logger.warning("%s; encoding from memory", exc)
     if data is None:
-        data = _source(state, vid).encode(z, x, y)
-    with _tile_lock:  # tiles of a version never change: keep the recent ones
-        cache[key] = data
-        while len(cache) > TILE_CACHE_SIZE:
-            cache.popitem(last=False)
+        source = state.tiles.sources.get_or_build(vid, lambda: _build_source(state, vid))
+        data = source.encode(z, x, y)
+    state.tiles.tiles.put(key, data)  # tiles of a version never change: keep the recent ones
     return Response(data, media_type=MVT, headers=_headers(state))
 
 
@@ -131,10 +124,8 @@ def tile(state: State, version: Annotated[int, Path(ge=1)], z: Z, x: XY, y: XY) 
 def basemap_tile(state: State, z: Z, x: XY, y: XY) -> Response:
     """Roads and buildings from the configured basemap file (empty tile when none)."""
     _check_xy(z, x, y)
-    sources: dict[str, TileSource] = state.extras.setdefault("basemap_source", {})
-    if "all" not in sources:
-        sources["all"] = TileSource(state.basemap())
-    return Response(sources["all"].encode(z, x, y), media_type=MVT, headers=_headers(state))
+    source = state.tiles.basemap.get_or_build(lambda: TileSource(state.basemap()))
+    return Response(source.encode(z, x, y), media_type=MVT, headers=_headers(state))
 
 
 @router.get("/tiles/{version}/tilejson.json")
@@ -165,6 +156,7 @@ def tilejson(request: Request, state: State, version: str) -> JSONResponse:
         "minzoom": 0, "maxzoom": 18, "bounds": bounds,
         "center": [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 14],
         "attribution": "© OpenStreetMap contributors",
+        "band": band_out(state.band(vid)).model_dump(),
         "vector_layers": [
             {"id": "grids", "fields": fields},
             {"id": "grid_labels", "fields": {"grid_code": "String", "households": "Number"}},

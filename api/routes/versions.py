@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import geopandas as gpd
@@ -11,7 +10,8 @@ from fastapi import APIRouter, Body, Depends, Query
 from api.deps import State, read_access, require_role
 from api.errors import BadRequestError
 from api.present import version_out
-from api.schemas import VersionOut
+from api.schemas import BandIn, VersionOut
+from gis.options import Band
 
 router = APIRouter(tags=["versions"])
 
@@ -46,20 +46,25 @@ def publish(
     note: Annotated[str, Query(max_length=2000)] = "",
     units: Annotated[dict[str, Any] | None, Body()] = None,
     cells: Annotated[dict[str, Any] | None, Body()] = None,
+    band: Annotated[
+        BandIn | None, Body(description="The band the plan was drawn for (default 300–800)")
+    ] = None,
 ) -> VersionOut:
-    """Publish a plan as the new live version (checked: no overlaps, units covered)."""
+    """Publish a plan as the new live version (checked: no overlaps, units covered), with the
+    household band it was drawn for: the service colours and reports the version by it."""
     frame = _frame(grids, "grids")
     assert frame is not None
     info = state.store.publish(
         frame, author=author, note=note, units=_frame(units, "units"),
-        cells=_frame(cells, "cells"), parameters={"via": "api"},
+        cells=_frame(cells, "cells"), parameters={"via": "api"}, band=_band(band),
     )  # fmt: skip
-    state.live.refresh()
-    state.extras.pop("units", None)
-    state.extras.pop("lookup_fragments", None)
+    state.invalidate_version()
     return version_out(info)
 
 
-def versions_json(state: State) -> str:
-    """The cached versions as JSON (for the map page)."""
-    return json.dumps([version_out(v).model_dump(mode="json") for v in state.live.versions])
+def _band(band: BandIn | None) -> Band | None:
+    if band is None:
+        return None
+    if band.target is None:
+        return Band(band.min_households, band.max_households)
+    return Band(band.min_households, band.max_households, band.target)

@@ -1,5 +1,6 @@
 -- One vector tile of one plan version: layers grids, grid_labels, cells, units.
--- Parameters: z, x, y, v (version id), ts (the version's start, for units), band_min, band_max,
+-- Parameters: z, x, y, v (version id), ts (the version's start, for units), band_min, band_max
+-- (the band of version v itself, so each version is coloured by its own band),
 -- tol (degrees: half a tile pixel; geometries are simplified by that much, invisible).
 WITH b AS (
     SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,

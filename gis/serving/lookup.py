@@ -21,8 +21,9 @@ the interior of one grid, or meets no grid at all, answers every point in it dir
 points in cells crossed by a boundary go through the exact test. Both give the same answer.
 
 :class:`LiveIndex` keeps the index of the version live now (and of a few past versions for
-``as_of`` queries), polls the store for a new live version, and keeps answering from memory
-while the store is unreachable.
+``as_of`` queries), refreshes it from the store when asked (:meth:`LiveIndex.refresh`; the
+service polls it from its own thread, :mod:`api.live`), and keeps answering from memory while
+the store is unreachable.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ import numpy.typing as npt
 import shapely
 
 from gis import columns as col
-from gis.geometry.coords import to_wgs84
 from gis.errors import GeometryError, StoreError, VersionNotFoundError
+from gis.geometry.coords import to_wgs84
 from gis.store import Store
 from gis.store.plan import NUDGE, STORE_CRS, VersionInfo, utc
 
@@ -273,7 +274,9 @@ class LiveIndex:
     """The index of the live version (plus a few past ones), refreshed from a store.
 
     Lookups never touch the store: the version list and the indexes are cached, and a store
-    that cannot be reached (a restarting database) leaves the last good state in place.
+    that cannot be reached (a restarting database) leaves the last good state in place. Nothing
+    here runs in the background: call :meth:`refresh` to pick up a new version (safe from any
+    thread).
 
     Parameters
     ----------
@@ -292,8 +295,6 @@ class LiveIndex:
     last_error: str | None = None
     _indexes: OrderedDict[int, GridIndex] = field(default_factory=OrderedDict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
     def refresh(self) -> bool:
         """Re-read the version list; build the live index if a new version went live.
@@ -373,6 +374,20 @@ class LiveIndex:
         msg = f"no plan version was live {when}; publish one first"
         raise VersionNotFoundError(msg)
 
+    def version(
+        self, version_id: int | None = None, *, as_of: datetime | None = None
+    ) -> VersionInfo:
+        """The cached record of a version (see :meth:`resolve`): its valid time, band, ….
+
+        Raises
+        ------
+        VersionNotFoundError
+            No such version in the cached list.
+        """
+        vid = self.resolve(version_id, as_of=as_of)
+        with self._lock:
+            return next(v for v in self.versions if v.id == vid)
+
     def cached(
         self, version_id: int | None = None, *, as_of: datetime | None = None
     ) -> GridIndex | None:
@@ -400,26 +415,6 @@ class LiveIndex:
         built = GridIndex(grids, version=info, lattice_cells=self.lattice_cells)
         self._add(built)
         return built
-
-    def start(self, interval_s: float) -> None:
-        """Poll the store every ``interval_s`` seconds in a daemon thread."""
-        if self._thread is not None or interval_s <= 0:
-            return
-        self._stop.clear()
-
-        def run() -> None:
-            while not self._stop.wait(interval_s):
-                self.refresh()
-
-        self._thread = threading.Thread(target=run, name="wangge-live-index", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop polling."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
 
 def points_to_wgs84(

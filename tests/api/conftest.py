@@ -1,9 +1,9 @@
 """Fixtures for the service tests: the Shanghai sample plan published in both stores, and the
 app running under uvicorn on a loopback port for each (real HTTP, real PostGIS).
 
-Two versions are published into each store: version 1 (households as partitioned) and
-version 2 (the same boundaries, households +50 in every grid), so ``as_of`` and the version
-picker have something to tell apart.
+Two versions are published into each store: version 1 (households as partitioned, band
+300–800) and version 2 (the same boundaries, households +50 in every grid, band 400–600), so
+``as_of``, the version picker and each version's own band have something to tell apart.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from gis import columns as col
 from gis.store import Store, open_store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from service_helpers import Service
+from service_helpers import BAND_V1, BAND_V2, Service
 
 logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,31 +51,27 @@ def squares_plan(n: int = 6) -> gpd.GeoDataFrame:
 
 @pytest.fixture(scope="session")
 def sample_plan() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
-    """The Shanghai sample partitioned into grids (coded stats12) and its communities."""
+    """The Shanghai sample partitioned by the public API (codes by default), its communities."""
     try:
-        from gis.codes import assign_codes  # noqa: PLC0415
-        from gis.partition import run_partition  # noqa: PLC0415
-        from gis.prepare import prepare_blocks  # noqa: PLC0415
+        import gis  # noqa: PLC0415
 
-        prepared = prepare_blocks(SAMPLE)
-        grids = run_partition(prepared.blockset, rng=1).grids
-        grids[col.GRID_CODE] = assign_codes(grids, scheme="stats12").codes
-        units = prepared.area.boundary
-        return grids, units
+        area = gis.read_area(SAMPLE)
+        plan = gis.partition(area, band=BAND_V1, seed=1)
+        return plan.grids, area.boundary
     except Exception:  # the partitioner is still being finished elsewhere
-        logger.exception("run_partition failed; using a hand-built plan")
+        logger.exception("gis.partition failed; using a hand-built plan")
         return squares_plan(), None
 
 
 def _publish(store: Store, grids: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None) -> None:
     try:
-        store.publish(grids, author="tests", note="v1", units=units)
+        store.publish(grids, author="tests", note="v1", units=units, band=BAND_V1)
     except Exception:  # coverage refused: the lookups do not need the units
         logger.exception("publishing with units failed; publishing without")
-        store.publish(grids, author="tests", note="v1")
+        store.publish(grids, author="tests", note="v1", band=BAND_V1)
     second = grids.copy()
     second[col.HOUSEHOLDS] = second[col.HOUSEHOLDS] + 50
-    store.publish(second, author="tests", note="v2: households updated")
+    store.publish(second, author="tests", note="v2: households updated", band=BAND_V2)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,13 @@ import httpx
 
 from api.server import ServerThread
 from api.settings import Settings
+from gis.options import Band
 from gis.store import Store, VersionInfo
+
+BAND_V1 = Band(300, 800, target=500)
+BAND_V2 = Band(400, 600, target=450)
+"""The bands of the session's two versions: version 2 is judged by a narrower band, so the
+service must tell them apart."""
 
 
 @dataclass

@@ -17,8 +17,8 @@ import pytest
 import shapely
 from service_helpers import Service
 
-from gis.coords import wgs84_to_bd09, wgs84_to_gcj02
-from gis.lookup import locate_exact, locate_sql
+from gis.geometry.coords import wgs84_to_bd09, wgs84_to_gcj02
+from gis.serving.lookup import locate_exact, locate_sql
 from gis.store.plan import pick_grid
 
 GEOD = pyproj.Geod(ellps="WGS84")

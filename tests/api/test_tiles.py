@@ -9,7 +9,7 @@ import pytest
 import shapely
 from service_helpers import Service
 
-from gis.features import tile_bounds
+from gis.serving.features import tile_bounds
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:

@@ -9,7 +9,7 @@ import shapely
 from shapely.geometry import Polygon, box
 
 from gis.errors import CRSError, GeometryError, StoreError, VersionNotFoundError
-from gis.lookup import GridIndex, LiveIndex, locate_exact, parent_chain, points_to_wgs84
+from gis.serving.lookup import GridIndex, LiveIndex, locate_exact, parent_chain, points_to_wgs84
 from gis.store import open_store
 from gis.store.plan import NUDGE, pick_grid
 
