@@ -1,4 +1,5 @@
-/* wangge web map: grids coloured by household load, labels, toggles, click panel, search. */
+/* wangge web map: grids coloured by household load (in the band of the version shown, from
+   /versions), labels, toggles, click panel, search. */
 "use strict";
 (function () {
   const state = { ready: false, version: null, highlighted: null, panelCode: null, tiles: [] };
@@ -51,6 +52,17 @@
   }
 
   function message(text) { $("message").textContent = text || ""; }
+
+  // The legend shows the band of the version on the map (each version has its own band).
+  function showBand(version) {
+    const b = version && version.band;
+    state.band = b || null;
+    if (!b) { return; }
+    $("legend-under").textContent = `under ${b.min_households}`;
+    $("legend-within").textContent = `${b.min_households}–${b.max_households}`;
+    $("legend-over").textContent = `over ${b.max_households}`;
+    $("legend").title = `households per grid: band ${b.min_households}–${b.max_households}, target ${b.target} (version ${version.id})`;
+  }
 
   function highlight(code) {
     state.highlighted = code;
@@ -143,6 +155,7 @@
     }
     state.version = live ? live.id : null;
     select.value = state.version;
+    showBand(live);
     const tj = await getJSON(`/tiles/${state.version}/tilejson.json`);
     map = new maplibregl.Map({
       container: "map", style: style(state.version), bounds: [[tj.bounds[0], tj.bounds[1]], [tj.bounds[2], tj.bounds[3]]],
@@ -151,13 +164,18 @@
     map.addControl(new maplibregl.AttributionControl({ compact: false, customAttribution: "© OpenStreetMap contributors" }));
     map.addControl(new maplibregl.NavigationControl(), "bottom-right");
     state.map = map;
-    map.on("error", (e) => { console.error("map error", e.error && e.error.message); });
+    map.on("error", (e) => {
+      // MapLibre reports a cancelled request (the tiles of a version just left) as AbortError
+      if (e.error && (e.error.name === "AbortError" || e.error.message === "AbortError")) { return; }
+      console.error("map error", e.error && e.error.message);
+    });
     map.on("idle", () => { updateLabels(); state.ready = true; });
     map.on("click", (e) => { state.lastClick = [e.lngLat.lng, e.lngLat.lat]; lookupAt(e.lngLat.lng, e.lngLat.lat, "wgs84"); });
     select.addEventListener("change", () => {
       state.version = Number(select.value);
       const v = versions.find((x) => x.id === state.version);
       state.asOf = v && !v.live ? v.valid_from : null;
+      showBand(v);
       state.ready = false;
       map.getSource("plan").setTiles([tileUrl(state.version)]);
       markers.forEach((mk) => mk.remove()); markers.clear();

@@ -46,6 +46,20 @@ def test_map_loads_clicks_and_searches(gpkg_service: Service, address_csv: Path)
         page.on("response", seen)
         page.goto(f"{service.url}/map")
         page.wait_for_function("window.wangge && window.wangge.ready === true", timeout=60_000)
+        # the legend shows the band of the version on the map (the live one: version 2)
+        live_band = service.store.version().band
+        legend = [page.inner_text(f"#legend-{k}") for k in ("under", "within", "over")]
+        assert legend == [
+            f"under {live_band.min_households}",
+            f"{live_band.min_households}–{live_band.max_households}",
+            f"over {live_band.max_households}",
+        ]
+        page.select_option("#version", "1")
+        first = service.store.version(1).band
+        assert page.inner_text("#legend-within") == f"{first.min_households}–{first.max_households}"
+        page.wait_for_function("window.wangge.ready === true", timeout=60_000)
+        page.select_option("#version", str(service.store.version().id))
+        page.wait_for_function("window.wangge.ready === true", timeout=60_000)
 
         # click inside a grid, away from its edges
         grids = service.store.read_grids()
