@@ -19,8 +19,8 @@ import pyogrio
 import pyproj
 
 from gis import columns as col
-from gis.geometry.crs import parse_crs
 from gis.errors import CRSError, InputFileError
+from gis.geometry.crs import parse_crs
 from gis.outputs.files import write_layers
 from gis.store import Store
 
