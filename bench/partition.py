@@ -244,8 +244,7 @@ def worker(
         streets=bs.streets,
         units=bs.units,
         households=bs.households,
-        min_households=lo,
-        max_households=hi,
+        band=gis.Band(lo, hi),
     )
     out_path.write_text(
         json.dumps(

@@ -20,7 +20,6 @@ from gis.blocks.build import BlockSet, build_blocks
 from gis.errors import WanggeError
 from gis.inputs.read import Area, read_area
 from gis.options import Band, Tolerances
-from gis.outputs.notice import write_notices
 from gis.pipeline import partition, validate
 from gis.plan import Plan
 from gis.report import GridException, PlanReport
@@ -49,3 +48,13 @@ __all__ = [
     "write_notices",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``gis.write_notices`` loads matplotlib only when notices are drawn (PEP 562)."""
+    if name == "write_notices":
+        from gis.outputs.notice import write_notices  # noqa: PLC0415
+
+        return write_notices
+    msg = f"module 'gis' has no attribute {name!r}"
+    raise AttributeError(msg)

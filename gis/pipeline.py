@@ -31,7 +31,7 @@ from gis.errors import CodeError, InputTypeError, OptionError
 from gis.geometry.tiling import robust_outlines
 from gis.inputs.prepare import Estimate, Prepared, settle_households
 from gis.inputs.read import Area, read_layer
-from gis.options import Band
+from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
 from gis.outputs.plan_file import read_band
 from gis.plan import Plan
 from gis.report import PlanReport, build_report
@@ -64,6 +64,7 @@ def partition(
     retired: Iterable[str] = (),
     cells: int | None = None,
     roster: str | Path | None = None,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
     progress: Progress | None = None,
 ) -> Plan:
     """Partition an area into ordinary and dedicated grids, unit by unit, coded and checked.
@@ -105,6 +106,8 @@ def partition(
         Also cut unit cells of at most this many households.
     roster
         A staff roster CSV to check against the plan's codes.
+    tolerances
+        Geometric tolerances of every step (:class:`gis.Tolerances`).
     progress
         Callback ``(step, done, total)`` for a progress bar.
 
@@ -162,9 +165,7 @@ def partition(
         cell_frame, sections["cells"] = cut_cells(grids, original, max_households=cells)
     if roster is not None:
         sections["staff"] = check_roster(roster, grids)
-    checks = validate_against(
-        grids, original, min_households=band.min_households, max_households=band.max_households
-    )
+    checks = validate_against(grids, original, band=band, tolerances=tolerances)
     sections |= sources | {
         "seed": seed if seed is None or isinstance(seed, int) else "generator",
         "seconds": {**found.seconds, "total": time.perf_counter() - started},
@@ -232,7 +233,9 @@ def validate(
         raise OptionError(msg)
     grids = grids.to_crs(blockset.crs)
     checks = validate_against(
-        grids, blockset, min_households=band.min_households, max_households=band.max_households
+        grids,
+        blockset,
+        band=band,
     )
     return build_report(
         grids,

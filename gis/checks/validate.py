@@ -13,7 +13,7 @@ every shape figure is recomputed. Checks:
 * **buildings** — a footprint overlapping more than one grid by more than
   ``building_overlap_m2`` each;
 * **streets** (figure, not a violation) — share of grid boundary length within
-  ``street_buffer_m`` of a street line or a unit boundary;
+  ``Tolerances.on_street_m`` of a street line or a unit boundary;
 * **compactness** (figure) — Polsby–Popper ``4 pi A / P²`` per grid and its mean.
 """
 
@@ -33,6 +33,7 @@ import shapely
 from gis import columns as col
 from gis.errors import CRSError
 from gis.geometry.ownership import assign_features, assign_polygons
+from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
 
 if TYPE_CHECKING:
     from gis.blocks.build import BlockSet
@@ -86,11 +87,8 @@ def validate_plan(
     streets: gpd.GeoDataFrame,
     units: gpd.GeoDataFrame,
     households: gpd.GeoDataFrame,
-    min_households: int,
-    max_households: int,
-    street_buffer_m: float = 3.0,
-    tolerance_m2: float = 1.0,
-    building_overlap_m2: float = 0.5,
+    band: Band,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
     inner_lines: gpd.GeoDataFrame | None = None,
 ) -> Report:
     """Recompute every check of a plan from geometry.
@@ -109,14 +107,12 @@ def validate_plan(
         Administrative units (``unit_code``, polygons) the grids must tile.
     households
         Household features (points or polygons) with a ``households`` count.
-    min_households, max_households
-        The band.
-    street_buffer_m
-        Distance (m) within which grid boundary counts as lying on a street or unit boundary.
-    tolerance_m2
-        Gap, overlap and crossing areas up to this (m²) are accepted.
-    building_overlap_m2
-        A building overlapping two grids by more than this (m²) each is split.
+    band
+        The household band of ordinary grids.
+    tolerances
+        ``gap_m2`` (gap, overlap and crossing accepted), ``building_overlap_m2`` (a building
+        overlapping two grids by more than this each is split), ``on_street_m`` (boundary
+        within this of a street or unit boundary lies on it).
     inner_lines
         Service roads, footways and walls inside blocks: boundary along them counts in the
         ``visible_share`` figure (boundary on any line one can see on the ground).
@@ -131,121 +127,132 @@ def validate_plan(
         When the grids are not in a projected CRS or a layer is in another CRS.
     """
     _check_crs(grids, buildings=buildings, streets=streets, units=units, households=households)
-    geoms = grids.geometry.to_numpy()
     ids = grids[col.GRID_ID].to_numpy() if col.GRID_ID in grids.columns else np.arange(len(grids))
     ordinary = (
-        (grids[col.KIND].astype(str) == "ordinary").to_numpy()
+        (grids[col.KIND].astype(str) == col.ORDINARY).to_numpy()
         if col.KIND in grids.columns
         else np.ones(len(grids), dtype=bool)
     )
     violations: list[dict[str, Any]] = []
+    if len(grids) == 0:
+        violations.append(_v("empty", None, 0, "the plan holds no grids"))
     unit_geoms = units.geometry.to_numpy() if len(units) else np.empty(0, dtype=object)
     unit_codes = units[col.UNIT_CODE].to_numpy() if len(units) else np.empty(0, dtype=object)
-
-    invalid = ~shapely.is_valid(geoms)
-    if invalid.any():  # e.g. a ring collapsed by reprojection: repair, flag real damage only
-        geoms = geoms.copy()
-        repaired = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
-        change = np.abs(shapely.area(repaired) - shapely.area(geoms[invalid]))
-        for i, delta in zip(np.flatnonzero(invalid), change, strict=True):
-            if delta > tolerance_m2:
-                violations.append(
-                    _v(
-                        "geometry",
-                        ids[i],
-                        shapely.is_valid_reason(geoms[i]),
-                        f"grid {ids[i]} is not a valid polygon ({delta:.1f} m² in question)",
-                    )
-                )
-        geoms[invalid] = repaired
-
-    parts = shapely.get_num_geometries(geoms)
-    for i in np.flatnonzero(parts != 1):
-        violations.append(
-            _v(
-                "contiguity",
-                ids[i],
-                int(parts[i]),
-                f"grid {ids[i]} has {parts[i]} parts (must be one polygon)",
-            )
-        )
-
+    geoms, n_repaired = _repair_invalid(grids.geometry.to_numpy(), ids, tolerances, violations)
+    parts = _contiguity(geoms, ids, violations)
     grid_unit, overlap_m2, gap_m2, crossing_m2 = _coverage(
-        geoms, ids, unit_geoms, unit_codes, tolerance_m2, violations
+        geoms, ids, unit_geoms, unit_codes, tolerances.gap_m2, violations
     )
     hh, outside_hh = _households(geoms, households)
     if outside_hh > 0:
         violations.append(
             _v("households", None, outside_hh, f"{outside_hh} households lie outside every grid")
         )
-    in_band = (hh >= min_households) & (hh <= max_households)
+    in_band = band.contains(hh)
     for i in np.flatnonzero(ordinary & ~in_band):
-        violations.append(
-            _v(
-                "band",
-                ids[i],
-                int(hh[i]),
-                f"grid {ids[i]} holds {hh[i]} households, outside "
-                f"{min_households}–{max_households}",
-            )
-        )
-    split = _split_buildings(geoms, buildings, building_overlap_m2)
+        msg = f"grid {ids[i]} holds {hh[i]} households, outside {band}"
+        violations.append(_v("band", ids[i], int(hh[i]), msg))
+    split = _split_buildings(geoms, buildings, tolerances.building_overlap_m2)
     for b, gs in split:
+        where = [ids[g] for g in gs]
         violations.append(
-            _v(
-                "buildings",
-                [ids[g] for g in gs],
-                b,
-                f"building #{b} is split between grids {[ids[g] for g in gs]}",
-            )
+            _v("buildings", where, b, f"building #{b} is split between grids {where}")
         )
-
-    pp = polsby_popper(geoms)
-    refs = [streets.geometry.to_numpy()] if len(streets) else []
-    if len(unit_geoms):
-        refs.append(shapely.boundary(unit_geoms))
-    street_len, total_len = _near_lengths(geoms, refs, street_buffer_m)
-    if inner_lines is not None and len(inner_lines):
-        refs.append(inner_lines.geometry.to_numpy())
-        visible_len, _ = _near_lengths(geoms, refs, street_buffer_m)
-    else:
-        visible_len = street_len
-    street_share = np.where(total_len > 0, street_len / np.where(total_len > 0, total_len, 1), 0)
-
+    shape = _shape_figures(geoms, streets, unit_geoms, inner_lines, tolerances.on_street_m)
     per_grid = pd.DataFrame(
         {
             col.GRID_ID: ids,
             col.UNIT_CODE: grid_unit,
             col.HOUSEHOLDS: hh,
             "parts": parts,
-            "polsby_popper": pp,
-            "street_share": street_share,
+            "polsby_popper": shape["pp"],
+            "street_share": shape["street_share"],
             "in_band": in_band,
             "ordinary": ordinary,
         }
     )
-    n_ord = int(ordinary.sum())
     metrics: dict[str, Any] = {
         "n_grids": len(grids),
-        "n_ordinary": n_ord,
-        "share_in_band": float(in_band[ordinary].mean()) if n_ord else 1.0,
-        "min_households": int(hh[ordinary].min()) if n_ord else None,
-        "max_households": int(hh[ordinary].max()) if n_ord else None,
+        "n_ordinary": int(ordinary.sum()),
+        "share_in_band": band.share_in_band(hh[ordinary]),
+        "min_households": int(hh[ordinary].min()) if ordinary.any() else None,
+        "max_households": int(hh[ordinary].max()) if ordinary.any() else None,
         "households_total": int(hh.sum()) + outside_hh,
         "households_outside": outside_hh,
         "gap_m2": gap_m2,
         "overlap_m2": overlap_m2,
         "crossing_m2": crossing_m2,
         "multipart_grids": int((parts > 1).sum()),
-        "invalid_repaired": int(invalid.sum()),
+        "invalid_repaired": n_repaired,
         "buildings_split": len(split),
-        "polsby_popper_mean": float(pp.mean()) if len(pp) else None,
-        "street_share": float(street_len.sum() / total_len.sum()) if total_len.sum() else None,
-        "street_share_mean": float(street_share.mean()) if len(street_share) else None,
-        "visible_share": float(visible_len.sum() / total_len.sum()) if total_len.sum() else None,
-        "band": [int(min_households), int(max_households)],
+        **shape["metrics"],
+        "band": [band.min_households, band.max_households],
     }
     return Report(ok=not violations, violations=violations, metrics=metrics, grids=per_grid)
+
+
+def _repair_invalid(
+    geoms: npt.NDArray[np.object_],
+    ids: npt.NDArray[Any],
+    tolerances: Tolerances,
+    violations: list[dict[str, Any]],
+) -> tuple[npt.NDArray[np.object_], int]:
+    """Repair invalid outlines (e.g. a ring collapsed by reprojection); flag real damage only."""
+    invalid = ~shapely.is_valid(geoms)
+    if not invalid.any():
+        return geoms, 0
+    geoms = geoms.copy()
+    repaired = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
+    change = np.abs(shapely.area(repaired) - shapely.area(geoms[invalid]))
+    for i, delta in zip(np.flatnonzero(invalid), change, strict=True):
+        if delta > tolerances.gap_m2:
+            msg = f"grid {ids[i]} is not a valid polygon ({delta:.1f} m² in question)"
+            violations.append(_v("geometry", ids[i], shapely.is_valid_reason(geoms[i]), msg))
+    geoms[invalid] = repaired
+    return geoms, int(invalid.sum())
+
+
+def _contiguity(
+    geoms: npt.NDArray[np.object_], ids: npt.NDArray[Any], violations: list[dict[str, Any]]
+) -> npt.NDArray[np.int64]:
+    """Parts per grid; a grid of more than one polygon is a violation."""
+    parts = shapely.get_num_geometries(geoms)
+    for i in np.flatnonzero(parts != 1):
+        msg = f"grid {ids[i]} has {parts[i]} parts (must be one polygon)"
+        violations.append(_v("contiguity", ids[i], int(parts[i]), msg))
+    return np.asarray(parts, dtype=np.int64)
+
+
+def _shape_figures(
+    geoms: npt.NDArray[np.object_],
+    streets: gpd.GeoDataFrame,
+    unit_geoms: npt.NDArray[np.object_],
+    inner_lines: gpd.GeoDataFrame | None,
+    on_street_m: float,
+) -> dict[str, Any]:
+    """Compactness and street-following per grid and for the plan (figures, not checks)."""
+    pp = polsby_popper(geoms)
+    refs = [streets.geometry.to_numpy()] if len(streets) else []
+    if len(unit_geoms):
+        refs.append(shapely.boundary(unit_geoms))
+    street_len, total_len = _near_lengths(geoms, refs, on_street_m)
+    if inner_lines is not None and len(inner_lines):
+        refs.append(inner_lines.geometry.to_numpy())
+        visible_len, _ = _near_lengths(geoms, refs, on_street_m)
+    else:
+        visible_len = street_len
+    street_share = np.where(total_len > 0, street_len / np.where(total_len > 0, total_len, 1), 0)
+    total = float(total_len.sum())
+    return {
+        "pp": pp,
+        "street_share": street_share,
+        "metrics": {
+            "polsby_popper_mean": float(pp.mean()) if len(pp) else None,
+            "street_share": float(street_len.sum()) / total if total else None,
+            "street_share_mean": float(street_share.mean()) if len(street_share) else None,
+            "visible_share": float(visible_len.sum()) / total if total else None,
+        },
+    }
 
 
 def polsby_popper(geoms: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -428,9 +435,9 @@ def validate_against(
     grids: gpd.GeoDataFrame,
     blockset: BlockSet,
     *,
-    min_households: int,
-    max_households: int,
+    band: Band,
     households: gpd.GeoDataFrame | None = None,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> Report:
     """:func:`validate_plan` against the inputs a block set was cut from.
 
@@ -440,10 +447,12 @@ def validate_against(
         The plan's grids, in ``blockset.crs``.
     blockset
         Buildings, streets, units, households and inner lines to check against.
-    min_households, max_households
+    band
         The household band.
     households
         Household features to count instead of ``blockset.households`` (after a change).
+    tolerances
+        See :func:`validate_plan`.
     """
     return validate_plan(
         grids,
@@ -451,7 +460,7 @@ def validate_against(
         streets=blockset.streets,
         units=blockset.units,
         households=blockset.households if households is None else households,
-        min_households=min_households,
-        max_households=max_households,
+        band=band,
+        tolerances=tolerances,
         inner_lines=blockset.inner_lines,
     )

@@ -18,7 +18,6 @@ from gis.commands import common
 from gis.geometry.crs import parse_crs
 from gis.inputs.prepare import Prepared
 from gis.outputs.files import write_json, write_layers, write_text
-from gis.outputs.maps import blocks_map
 
 
 def blocks_report(prepared: Prepared, *, seconds: float) -> dict[str, Any]:
@@ -131,6 +130,8 @@ def register(app: typer.Typer) -> None:
         )
         write_json(report or out.with_suffix(".json"), summary)
         if map_path is not None:
+            from gis.outputs.maps import blocks_map  # noqa: PLC0415  (folium only if asked)
+
             fmap = blocks_map(bs.blocks, streets=bs.streets, buildings=bs.buildings)
             write_text(map_path, fmap.get_root().render())
         _print_summary(summary, out, map_path)

@@ -11,7 +11,6 @@ import typer
 from gis import columns as col
 from gis.commands import common
 from gis.inputs.read import read_area
-from gis.outputs.notice import notice_context, render_notices
 
 
 def register(app: typer.Typer) -> None:
@@ -50,6 +49,8 @@ def register(app: typer.Typer) -> None:
         """Render one public-notice PNG and PDF per grid, and one for the community."""
         common.setup_logging(verbose)
         grids = common.read_grids(plan_path, layer=layer)
+        from gis.outputs.notice import notice_context, render_notices  # noqa: PLC0415
+
         ctx = notice_context(
             grids,
             read_area(against),

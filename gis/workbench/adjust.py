@@ -44,6 +44,7 @@ from gis import columns as col
 from gis.blocks.build import BlockSet
 from gis.checks.validate import validate_against
 from gis.cutting.atoms import atoms_from_blockset
+from gis.cutting.carve import carve_regions
 from gis.errors import HouseholdError
 from gis.geometry import ownership
 from gis.options import Band
@@ -174,9 +175,10 @@ def plan_from_grids(
 ) -> Plan:
     """Rebuild a plan's atoms and atom graph from its grid polygons (e.g. a stored version).
 
-    Atoms are cut from ``blockset`` as the partition cuts them; each goes to the grid it
+    Dedicated grids are carved out of ``blockset`` first, as the partition carves sites;
+    atoms are then cut as the partition cuts them and each goes to the ordinary grid it
     overlaps most. Grids keep their columns (``grid_code``, ``kind``…) and get ``grid_id``
-    0..k-1 if they have none; their households are recounted from the atoms.
+    0..k-1 if they have none; their households are recounted.
 
     Raises
     ------
@@ -187,25 +189,38 @@ def plan_from_grids(
     grids = grids.to_crs(blockset.crs).reset_index(drop=True)
     if col.GRID_ID not in grids:
         grids[col.GRID_ID] = np.arange(len(grids), dtype=np.int64)
+    ordinary = (grids[col.KIND] == col.ORDINARY).to_numpy() if col.KIND in grids else None
+    carved = blockset
+    if ordinary is not None and not ordinary.all():
+        dedicated = grids[~ordinary]
+        carved = carve_regions(
+            blockset,
+            list(dedicated.geometry.to_numpy()),
+            list(dedicated[col.PARENT_CODE].astype(str)),
+        ).blockset
+    owners = grids if ordinary is None else grids[ordinary]
     found = atoms_from_blockset(
-        blockset,
+        carved,
         max_households=band.max_households,
         target_households=band.target,
         min_households=band.min_households,
     )
     atoms = found.frame
-    where = ownership.assign_polygons(atoms.geometry.to_numpy(), grids.geometry.to_numpy())[0]
+    where = ownership.assign_polygons(atoms.geometry.to_numpy(), owners.geometry.to_numpy())[0]
     if (where < 0).any():
         n_out = int((where < 0).sum())
         msg = f"{n_out} atoms lie outside every grid; the grids must cover the area"
         raise HouseholdError(msg)
-    atoms = atoms.assign(**{col.GRID_ID: grids[col.GRID_ID].to_numpy()[where]})
+    atoms = atoms.assign(**{col.GRID_ID: owners[col.GRID_ID].to_numpy()[where]})
     if LOCKED not in grids:
         grids[LOCKED] = False
-    per_grid = atoms.groupby(col.GRID_ID)[col.HOUSEHOLDS].sum().reindex(grids[col.GRID_ID])
-    grids[col.HOUSEHOLDS] = per_grid.fillna(0).to_numpy().astype(np.int64)
+    grids[col.HOUSEHOLDS] = ownership.count_households(
+        grids.geometry.to_numpy(), blockset.households
+    )
     checks = validate_against(
-        grids, blockset, min_households=band.min_households, max_households=band.max_households
+        grids,
+        blockset,
+        band=band,
     )
     report = build_report(
         grids, checks, band=band, atoms=atoms, units=blockset.units, n_blocks=len(blockset.blocks)
@@ -265,12 +280,23 @@ def adjust(
         before = plan.grids.set_index(col.GRID_ID)[col.HOUSEHOLDS]
         allow = {g: int(band.excess(int(before.loc[g]))) for g in region_grids}
         new_labels = repair_region(
-            atoms, plan.edges, labels, sorted(region_grids), nbrs, options, gen, allow
+            atoms,
+            plan.edges,
+            labels,
+            sorted(region_grids),
+            nbrs,
+            options,
+            gen,
+            allow,
+            first_free=int(plan.grids[col.GRID_ID].max()) + 1,
         )
     moved_mask = labels != new_labels
     changed = sorted(int(g) for g in set(labels[moved_mask]) | set(new_labels[moved_mask]))
     atoms = atoms.assign(**{col.GRID_ID: new_labels})
     grids = recode(plan, rebuild_grids(recounted, atoms, changed))
+    # every grid (dedicated ones too) holds what the ownership rule counts in it
+    feats = households.to_crs(grids.crs)
+    grids[col.HOUSEHOLDS] = ownership.count_households(grids.geometry.to_numpy(), feats)
     moved = int(hh[moved_mask].sum())
     action = {
         "op": "adjust",

@@ -408,7 +408,7 @@ def rebalance(
     free_grids = _free_grids(plan)
     free = np.isin(labels, sorted(free_grids))
     new_labels = labels.copy()
-    next_id = int(labels.max()) + 1
+    next_id = max(int(labels.max()), int(plan.grids[col.GRID_ID].max())) + 1  # ids never reused
     units = atoms[col.UNIT_CODE].astype(str).to_numpy()
     hh = atoms[col.HOUSEHOLDS].to_numpy().astype(np.int64)
     for unit in sorted(set(units[free].tolist())):

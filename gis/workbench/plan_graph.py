@@ -122,7 +122,8 @@ def rebuild_grids(
     """The grids table of relabelled ``atoms``: grids in ``changed`` are dissolved again.
 
     Every other grid keeps its row and its geometry exactly; households and block counts
-    are recomputed from the atoms for all grids. A grid in ``changed`` that lost its code
+    are recomputed from the atoms for all grids made of atoms (dedicated grids, which are
+    not, stay as they were). A grid in ``changed`` that lost its code
     keeps ``grid_code`` empty (re-code with :func:`gis.rules.codes.assign_codes`).
     """
     changed_set = {int(g) for g in changed}
@@ -164,6 +165,12 @@ def rebuild_grids(
         row[col.HOUSEHOLDS] = int(hh.loc[gid])
         row["n_blocks"] = int(n_blocks.loc[gid])
         rows.append(row)
+    # dedicated grids are not made of atoms: they stay exactly as they were
+    kinds = old[col.KIND].astype(str) if col.KIND in old else pd.Series(col.ORDINARY, old.index)
+    for g in old.index[(kinds != col.ORDINARY).to_numpy()]:
+        if g not in groups:
+            rows.append(old.loc[g].to_dict())
+    rows.sort(key=lambda r: int(r[col.GRID_ID]))
     frame = pd.DataFrame(rows)
     if LOCKED not in frame:
         frame[LOCKED] = False
@@ -212,12 +219,7 @@ def finish_plan(
     band = plan.band
     if households is not None:
         blockset = replace(blockset, households=households.to_crs(blockset.crs))
-    checks = validate_against(
-        grids,
-        blockset,
-        min_households=band.min_households,
-        max_households=band.max_households,
-    )
+    checks = validate_against(grids, blockset, band=band)
     gone = {int(g) for g in changed}
     reasons = {g: r for g, r in plan.report.reasons().items() if g not in gone}
     report = build_report(

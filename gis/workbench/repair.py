@@ -48,6 +48,7 @@ def repair_region(
     band: SearchOptions,
     rng: np.random.Generator,
     allow: dict[int, int],
+    first_free: int,
 ) -> np.ndarray:
     """The cheapest repair found inside ``region``: minimal moves first, a fresh search last.
 
@@ -59,7 +60,7 @@ def repair_region(
     """
     hh = atoms[col.HOUSEHOLDS].to_numpy().astype(np.int64)
     rset = set(region)
-    repair = _Repair(labels, rset, nbrs, hh, band, allow, edges)
+    repair = _Repair(labels, rset, nbrs, hh, band, allow, edges, first_free)
     best = repair.beam(labels)
     for start in (labels, best):
         lab = start
@@ -106,7 +107,7 @@ def _fresh(
     hh = repair.hh
     idx = np.flatnonzero(np.isin(lab, sorted(grids)))
     fresh = lab.copy()
-    next_id = max(int(repair.orig.max()), int(lab.max())) + 1
+    next_id = max(int(repair.orig.max()), int(lab.max()), repair.first_free - 1) + 1
     units = atoms[col.UNIT_CODE].astype(str).to_numpy()
     for unit in sorted(set(units[idx].tolist())):
         sub = idx[units[idx] == unit]
@@ -132,8 +133,10 @@ class _Repair:
         band: SearchOptions,
         allow: dict[int, int],
         edges: pd.DataFrame,
+        first_free: int,
     ) -> None:
         self.edges = edges
+        self.first_free = first_free  # the lowest grid id no grid of the plan uses
         self.orig = labels
         self.region = region
         self.nbrs = nbrs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -68,7 +69,8 @@ def test_every_grid_is_coded_by_default_and_publishes(
 def test_the_report_is_typed_and_proves_the_plan(notebook_plan: gis.Plan) -> None:
     report = notebook_plan.report
     assert isinstance(report, gis.PlanReport)
-    assert report.ok and notebook_plan.ok
+    assert report.ok
+    assert notebook_plan.ok
     assert report.band == notebook_plan.band
     summary = report.summary()
     assert summary["n_grids"] == len(notebook_plan.grids)
@@ -78,14 +80,17 @@ def test_the_report_is_typed_and_proves_the_plan(notebook_plan: gis.Plan) -> Non
     assert report.share_in_band == share == summary["share_in_band"]
     assert {u.unit_code for u in report.units} == set(ordinary[col.PARENT_CODE])
     again = gis.validate(notebook_plan)
-    assert again.ok and again.metrics["gap_m2"] == report.metrics["gap_m2"]
+    assert again.ok
+    assert again.metrics["gap_m2"] == report.metrics["gap_m2"]
     data = report.to_dict()
     assert data["band"] == {"min_households": 300, "max_households": 800, "target": 500}
 
 
 def test_plan_shows_itself_in_a_notebook(notebook_plan: gis.Plan) -> None:
     html = notebook_plan._repr_html_()
-    assert "网格" in html and "户数" in html and "300–800" in html
+    assert "网格" in html
+    assert "户数" in html
+    assert "300–800" in html
     assert "leaflet" in html.lower()  # the folium map beneath the table
 
 
@@ -106,7 +111,7 @@ def test_band_is_checked_at_the_door() -> None:
         gis.Band(300, 800, target=900)
     with pytest.raises(InputTypeError, match="integer"):
         gis.Band(300.5, 800)  # type: ignore[arg-type]
-    with pytest.raises(InputTypeError, match="gis.Band"):
+    with pytest.raises(InputTypeError, match=r"gis\.Band"):
         gis.partition(grid_blockset(2, 2), band=(300, 800))  # type: ignore[arg-type]
 
 
@@ -118,3 +123,22 @@ def test_cli_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "would destroy the input" in result.output
     assert copy.read_bytes() == before
+
+
+def test_adjusting_a_plan_with_dedicated_grids_keeps_them_and_counts_as_validate(
+    notebook_plan: gis.Plan,
+) -> None:
+    bs = notebook_plan.blockset
+    assert bs is not None
+    new = bs.households.copy()
+    new[col.HOUSEHOLDS] = (new[col.HOUSEHOLDS] * 1.25).round().astype("int64")
+    adj = gis.adjust(notebook_plan, new, seed=0)
+    before = notebook_plan.grids[notebook_plan.grids[col.KIND] == col.DEDICATED]
+    after = adj.plan.grids.set_index(col.GRID_ID)
+    for gid, geom in zip(before[col.GRID_ID], before.geometry, strict=True):
+        assert after.geometry.loc[gid].equals_exact(geom, 0.0)
+    report = gis.validate(adj.plan, replace(bs, households=new))
+    recount = report.checks.grids.set_index(col.GRID_ID)[col.HOUSEHOLDS]
+    assert (after[col.HOUSEHOLDS].sort_index() == recount.sort_index()).all()
+    assert report.metrics["overlap_m2"] < 1.0
+    assert report.metrics["gap_m2"] < 1.0

@@ -19,6 +19,7 @@ from gis.checks.validate import Report, validate_plan
 from gis.commands import plan as plan_commands
 from gis.datasets import ORIGIN, grid_blockset
 from gis.errors import CRSError
+from gis.options import Band
 
 REPO = Path(__file__).resolve().parents[2]
 X0, Y0 = ORIGIN
@@ -45,8 +46,7 @@ def check(bs: BlockSet, grids: gpd.GeoDataFrame, **kwargs: int) -> Report:
         streets=bs.streets,
         units=bs.units,
         households=bs.households,
-        min_households=kwargs.get("min_households", 300),
-        max_households=kwargs.get("max_households", 800),
+        band=Band(kwargs.get("min_households", 300), kwargs.get("max_households", 800)),
     )
 
 
@@ -131,8 +131,7 @@ def test_household_on_a_shared_edge_counts_once(area: BlockSet) -> None:
         streets=area.streets,
         units=area.units,
         households=households,
-        min_households=300,
-        max_households=800,
+        band=Band(300, 800),
     )
     assert report.grids[col.HOUSEHOLDS].sum() == 1607
     assert report.metrics["households_outside"] == 0
@@ -146,8 +145,7 @@ def test_layers_in_another_crs_are_refused(area: BlockSet) -> None:
             streets=area.streets,
             units=area.units,
             households=area.households,
-            min_households=300,
-            max_households=800,
+            band=Band(300, 800),
         )
     with pytest.raises(CRSError, match="projected"):
         check(area, quadrant_grids(area).to_crs(4326))
