@@ -29,17 +29,15 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from gis import columns as col
-from gis.geometry.ownership import assign_points, assign_polygons
 from gis.blocks.graph import block_graph
-from gis.inputs.read import Area
 from gis.blocks.roads import DEFAULT_BOUNDING_HIGHWAYS, bounding_lines
+from gis.geometry.ownership import assign_points, assign_polygons
+from gis.inputs.read import Area
+from gis.options import DEFAULT_TOLERANCES, Tolerances
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-
-#: Polygons smaller than this (m²) left over by floating-point noise are dropped.
-DUST_M2 = 0.001
 
 
 @dataclass(frozen=True)
@@ -93,6 +91,7 @@ def build_blocks(
     empty_strip_width_m: float = 15.0,
     min_block_area_m2: float = 50.0,
     progress: Progress | None = None,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> BlockSet:
     """Cut an area into street blocks and place its buildings and households.
 
@@ -116,37 +115,20 @@ def build_blocks(
         Faces smaller than this merge into a neighbour.
     progress
         Called as ``progress(step, done, total)`` while units are processed.
+    tolerances
+        ``dust_m2``: floating-point dust left by merging slivers is dropped;
+        ``street_edge_m``: which shared edges follow a street (:func:`block_graph`).
 
     Returns
     -------
     BlockSet
         Blocks, buildings, households and the adjacency graph, in ``area.crs``.
     """
-    streets, inner = bounding_lines(
-        area.roads,
-        railways=area.railways,
-        water=area.water,
-        highways=highways,
-        tunnels_bound=tunnels_bound,
-        snap_tolerance_m=snap_tolerance_m,
+    streets, inner = _lines(
+        area, highways=highways, tunnels_bound=tunnels_bound, snap_tolerance_m=snap_tolerance_m
     )
-    barriers = _barrier_lines(area)
-    if not barriers.empty:
-        inner = gpd.GeoDataFrame(pd.concat([inner, barriers], ignore_index=True), crs=area.crs)
-    street_geoms = streets.geometry.to_numpy()
-    street_tree = shapely.STRtree(street_geoms)
     units = area.boundary
-    geoms: list[shapely.Geometry] = []
-    unit_idx: list[int] = []
-    for i, unit in enumerate(units.geometry.to_numpy()):
-        faces = _faces(unit, street_geoms[street_tree.query(unit, predicate="intersects")])
-        geoms.extend(faces)
-        unit_idx.extend([i] * len(faces))
-        if progress is not None:
-            progress("faces", i + 1, len(units))
-    faces_arr = np.asarray(geoms, dtype=object)
-    unit_arr = np.asarray(unit_idx, dtype=np.int64)
-
+    faces_arr, unit_arr = _unit_faces(units, streets, progress)
     footprints = area.buildings
     clusters, cluster_of = _building_clusters(footprints.geometry.to_numpy())
     faces_arr = _make_buildings_whole(faces_arr, unit_arr, clusters)
@@ -157,28 +139,17 @@ def build_blocks(
         unit_arr,
         narrow_m=np.where(empty, max(sliver_width_m, empty_strip_width_m), sliver_width_m),
         min_area_m2=min_block_area_m2,
+        dust_m2=tolerances.dust_m2,
     )
     faces_arr, unit_arr = _order(faces_arr, unit_arr)
 
     tree = shapely.STRtree(faces_arr)
-    cluster_block, _ = assign_polygons(clusters, faces_arr, tree=tree)
-    # a building belongs to the area only when most of it lies inside: otherwise a sliver
-    # clipped off a neighbour's house would carry that house's households into the area
-    if len(clusters):
-        whole_area = shapely.union_all(units.geometry.to_numpy())
-        inside = shapely.area(shapely.intersection(clusters, whole_area))
-        cluster_block[inside <= 0.5 * shapely.area(clusters)] = -1
-    buildings = footprints.copy()
-    buildings[col.BLOCK_ID] = cluster_block[cluster_of] if len(buildings) else []
-    buildings = buildings[buildings[col.BLOCK_ID] >= 0].copy()
-    if len(buildings):
-        # clip each building to the area so that blocks hold it whole
-        unit_geoms = units.geometry.to_numpy()[unit_arr[buildings[col.BLOCK_ID].to_numpy()]]
-        clipped = shapely.intersection(buildings.geometry.to_numpy(), unit_geoms)
-        buildings = buildings.set_geometry(clipped)
+    buildings = _buildings_in_blocks(
+        footprints, clusters, cluster_of, units, faces_arr, unit_arr, tree
+    )
     hh = _place_households(area, buildings, faces_arr, tree)
     blocks = _block_table(faces_arr, unit_arr, units, buildings, hh)
-    graph = block_graph(blocks, streets)
+    graph = block_graph(blocks, streets, tolerances=tolerances)
     outside = len(footprints) - len(buildings)
     if outside:
         log.info("%d buildings lie outside the boundary and were left out", outside)
@@ -192,6 +163,69 @@ def build_blocks(
         units=units,
         crs=area.crs,
     )
+
+
+def _lines(
+    area: Area, *, highways: Collection[str], tunnels_bound: bool, snap_tolerance_m: float
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The bounding lines of the area, and its inner lines (with walls and fences)."""
+    streets, inner = bounding_lines(
+        area.roads,
+        railways=area.railways,
+        water=area.water,
+        highways=highways,
+        tunnels_bound=tunnels_bound,
+        snap_tolerance_m=snap_tolerance_m,
+    )
+    barriers = _barrier_lines(area)
+    if not barriers.empty:
+        inner = gpd.GeoDataFrame(pd.concat([inner, barriers], ignore_index=True), crs=area.crs)
+    return streets, inner
+
+
+def _unit_faces(
+    units: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, progress: Progress | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Faces of every unit cut by the streets, and the unit (row) of each."""
+    street_geoms = streets.geometry.to_numpy()
+    street_tree = shapely.STRtree(street_geoms)
+    geoms: list[shapely.Geometry] = []
+    unit_idx: list[int] = []
+    for i, unit in enumerate(units.geometry.to_numpy()):
+        faces = _faces(unit, street_geoms[street_tree.query(unit, predicate="intersects")])
+        geoms.extend(faces)
+        unit_idx.extend([i] * len(faces))
+        if progress is not None:
+            progress("faces", i + 1, len(units))
+    return np.asarray(geoms, dtype=object), np.asarray(unit_idx, dtype=np.int64)
+
+
+def _buildings_in_blocks(
+    footprints: gpd.GeoDataFrame,
+    clusters: np.ndarray,
+    cluster_of: np.ndarray,
+    units: gpd.GeoDataFrame,
+    faces: np.ndarray,
+    unit_of_face: np.ndarray,
+    tree: shapely.STRtree,
+) -> gpd.GeoDataFrame:
+    """The buildings of the area with their block, clipped to their unit."""
+    cluster_block, _ = assign_polygons(clusters, faces, tree=tree)
+    # a building belongs to the area only when most of it lies inside: otherwise a sliver
+    # clipped off a neighbour's house would carry that house's households into the area
+    if len(clusters):
+        whole_area = shapely.union_all(units.geometry.to_numpy())
+        inside = shapely.area(shapely.intersection(clusters, whole_area))
+        cluster_block[inside <= 0.5 * shapely.area(clusters)] = -1
+    buildings = footprints.copy()
+    buildings[col.BLOCK_ID] = cluster_block[cluster_of] if len(buildings) else []
+    buildings = buildings[buildings[col.BLOCK_ID] >= 0].copy()
+    if len(buildings):
+        # clip each building to the area so that blocks hold it whole
+        unit_geoms = units.geometry.to_numpy()[unit_of_face[buildings[col.BLOCK_ID].to_numpy()]]
+        clipped = shapely.intersection(buildings.geometry.to_numpy(), unit_geoms)
+        buildings = buildings.set_geometry(clipped)
+    return buildings
 
 
 def _barrier_lines(area: Area) -> gpd.GeoDataFrame:
@@ -298,11 +332,17 @@ def _without_buildings(faces: np.ndarray, clusters: np.ndarray) -> np.ndarray:
 
 
 def _absorb_slivers(
-    faces: np.ndarray, units: np.ndarray, *, narrow_m: np.ndarray, min_area_m2: float
+    faces: np.ndarray,
+    units: np.ndarray,
+    *,
+    narrow_m: np.ndarray,
+    min_area_m2: float,
+    dust_m2: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Merge thin or tiny faces into the same-unit neighbour they share most edge with.
 
-    ``narrow_m`` is the width threshold per face (mean width = 2·area / perimeter).
+    ``narrow_m`` is the width threshold per face (mean width = 2·area / perimeter); pieces
+    under ``dust_m2`` left by the merges are dropped.
     """
     area = shapely.area(faces)
     width = 2 * area / np.maximum(shapely.length(faces), 1e-9)
@@ -338,9 +378,9 @@ def _absorb_slivers(
     group_unit[labels] = units
     merged, group_unit = _explode(merged, group_unit)
     # a merge across a not-quite-collinear edge can leave a dust triangle behind: drop it
-    dust = shapely.area(merged) < DUST_M2
+    dust = shapely.area(merged) < dust_m2
     if dust.any():
-        log.info("dropped %d dust polygons (< %g m² each)", int(dust.sum()), DUST_M2)
+        log.info("dropped %d dust polygons (< %g m² each)", int(dust.sum()), dust_m2)
     return merged[~dust], group_unit[~dust]
 
 

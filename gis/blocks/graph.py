@@ -8,14 +8,18 @@ import numpy as np
 import shapely
 
 from gis import columns as col
+from gis.options import DEFAULT_TOLERANCES, Tolerances
 
 #: A shared edge counts as a street edge when this share of it lies near a bounding line.
 STREET_SHARE = 0.5
-#: Distance (m) within which an edge is taken to lie along a bounding line.
-STREET_BUFFER_M = 1.0
 
 
-def block_graph(blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame) -> nx.Graph:
+def block_graph(
+    blocks: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame,
+    *,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
+) -> nx.Graph:
     """Adjacency of blocks that share a boundary of positive length.
 
     Parameters
@@ -24,6 +28,9 @@ def block_graph(blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame) -> nx.Graph
         Blocks with ``block_id``, ``households`` and ``unit_code``, in a metric CRS.
     streets
         The bounding lines the blocks were cut along.
+    tolerances
+        ``street_edge_m``: distance within which a shared edge lies along a bounding line
+        (a street edge when :data:`STREET_SHARE` of it does).
 
     Returns
     -------
@@ -50,7 +57,9 @@ def block_graph(blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame) -> nx.Graph
     a, b, shared, length = a[pos], b[pos], shared[pos], length[pos]
     on_street = np.zeros(len(a), dtype=bool)
     if len(streets) and len(a):
-        near = shapely.buffer(shapely.union_all(streets.geometry.to_numpy()), STREET_BUFFER_M)
+        near = shapely.buffer(
+            shapely.union_all(streets.geometry.to_numpy()), tolerances.street_edge_m
+        )
         shapely.prepare(near)
         along = shapely.length(shapely.intersection(shared, near))
         on_street = along >= STREET_SHARE * length

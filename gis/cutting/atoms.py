@@ -26,6 +26,7 @@ from gis.blocks.build import BlockSet
 from gis.cutting.guillotine import Band
 from gis.cutting.split import split_block
 from gis.geometry.tiling import shared_boundary_m
+from gis.options import DEFAULT_TOLERANCES, Tolerances
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,8 @@ MAX_BUILDING_HOUSEHOLDS = "max_building_households"
 SPLIT = "split"
 REGION = "region"
 
-#: Vertices of split pieces this close (m) to a neighbour's edge are inserted into it.
-SNAP_M = 1e-3
 #: Atoms smaller than this (m²) with no households and no neighbour are slivers.
 SLIVER_M2 = 1.0
-#: Edges shorter than this (m) do not make atoms adjacent (corner contacts, noise).
-MIN_SHARED_M = 0.5
 #: Extra cost factor of a grid boundary along a compact cut of a split block
 #: (:mod:`gis.cutting.guillotine`): none, the cut was drawn to be a grid boundary.
 COMPACT_CUT_PENALTY = 0.0
@@ -78,6 +75,7 @@ def atoms_from_blockset(
     target_households: int | None = None,
     min_households: int | None = None,
     whole_blocks: Collection[int] = (),
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> Atoms:
     """Build the partition atoms of ``blockset``, splitting blocks above ``max_households``.
 
@@ -97,6 +95,10 @@ def atoms_from_blockset(
         buildings when above the maximum) and the search groups them.
     whole_blocks
         Ids of blocks never split, whatever they hold (natural villages).
+    tolerances
+        ``snap_m``: pieces of split blocks and their neighbours are snapped together;
+        ``min_shared_m``: atoms sharing less boundary are not adjacent; ``shared_edge_m``:
+        how shared boundary is measured; and those of :func:`gis.cutting.split.split_block`.
 
     Returns
     -------
@@ -105,41 +107,74 @@ def atoms_from_blockset(
     blocks = blockset.blocks.sort_values(col.BLOCK_ID).reset_index(drop=True)
     bid = blocks[col.BLOCK_ID].to_numpy().astype(np.int64)
     hh = blocks[col.HOUSEHOLDS].to_numpy().astype(np.int64)
-    units = blocks[col.UNIT_CODE].to_numpy()
-    unit_names = (
-        blocks[col.UNIT_NAME].to_numpy()
-        if col.UNIT_NAME in blocks.columns
-        else np.full(len(blocks), "", dtype=object)
-    )
     # a fixed precision model (left by set_precision) would make every overlay snap-round
     geoms = shapely.from_wkb(shapely.to_wkb(blocks.geometry.to_numpy()))
-    b_count, b_max = _building_stats(blockset, bid)
+    stats = _building_stats(blockset, bid)
 
     oversized = np.flatnonzero((hh > max_households) & ~np.isin(bid, list(whole_blocks)))
     pieces_of: dict[int, dict[str, np.ndarray]] = {}
     if len(oversized):
         target = target_households or max(1, max_households * 5 // 8)
+        band = Band(min_households, max_households, target) if min_households is not None else None
         pieces_of = _split_oversized(
-            blockset, blocks, oversized, max_households, target, min_households
+            blockset, blocks, oversized, max_households, band, tolerances=tolerances
         )
+    rows, atoms_of_block, internal = _atom_rows(bid, hh, geoms, stats, pieces_of, tolerances)
+    split_ids = [int(bid[i]) for i, p in pieces_of.items() if len(p["geometry"]) > 1]
+    rows["geom"] = _node_pieces(
+        rows["geom"], atoms_of_block, split_ids, blockset, snap_m=tolerances.snap_m
+    )
+    frame = _atom_frame(rows, blocks, atoms_of_block, blockset.crs)
+    index_of_block = {int(b): i for i, b in enumerate(bid)}
+    units = blocks[col.UNIT_CODE].to_numpy()
+    edges = _atom_edges(
+        blockset, frame, atoms_of_block, index_of_block, units, internal, tolerances=tolerances
+    )
+    edges = _attach_slivers(frame, edges, tolerances=tolerances)
+    log.info(
+        "%d atoms from %d blocks (%d split), %d adjacencies",
+        len(frame),
+        len(blocks),
+        len(split_ids),
+        len(edges),
+    )
+    return Atoms(frame=frame, edges=edges)
 
+
+def _atom_rows(
+    bid: np.ndarray,
+    hh: np.ndarray,
+    geoms: np.ndarray,
+    stats: tuple[np.ndarray, np.ndarray],
+    pieces_of: dict[int, dict[str, np.ndarray]],
+    tolerances: Tolerances,
+) -> tuple[dict[str, list[object]], dict[int, list[int]], list[tuple[int, int, float, float]]]:
+    """Atom columns block by block (a whole block, or the pieces of a split one).
+
+    Returns the columns, the atoms of each block id, and the adjacencies among the pieces of
+    each split block (atom ids).
+    """
+    b_count, b_max = stats
     rows: dict[str, list[object]] = {
         k: [] for k in ("block", "hh", "nb", "mb", "split", "region", "geom")
     }
     next_region = 0
     atoms_of_block: dict[int, list[int]] = {}
     internal: list[tuple[int, int, float, float]] = []
-    for i in range(len(blocks)):
+    for i in range(len(bid)):
         start = len(rows["geom"])
         parts = pieces_of.get(i)
         if parts is None or len(parts["geometry"]) == 1:
-            rows["block"].append(bid[i])
-            rows["hh"].append(hh[i])
-            rows["nb"].append(b_count[i])
-            rows["mb"].append(b_max[i])
-            rows["split"].append(False)
-            rows["region"].append(-1)
-            rows["geom"].append(geoms[i])
+            for key, value in (
+                ("block", bid[i]),
+                ("hh", hh[i]),
+                ("nb", b_count[i]),
+                ("mb", b_max[i]),
+                ("split", False),
+                ("region", -1),
+                ("geom", geoms[i]),
+            ):
+                rows[key].append(value)
         else:
             n = len(parts["geometry"])
             rows["block"].extend([bid[i]] * n)
@@ -150,22 +185,33 @@ def atoms_from_blockset(
             rows["region"].extend((parts["region"] + next_region).tolist())
             next_region += int(parts["region"].max()) + 1
             rows["geom"].extend(parts["geometry"].tolist())
-            internal.extend((start + a, start + b, m, p) for a, b, m, p in _piece_edges(parts))
+            internal.extend(
+                (start + a, start + b, m, p) for a, b, m, p in _piece_edges(parts, tolerances)
+            )
         atoms_of_block[int(bid[i])] = list(range(start, len(rows["geom"])))
+    return rows, atoms_of_block, internal
 
-    index_of_block = {int(b): i for i, b in enumerate(bid)}
-    split_ids = [int(bid[i]) for i, p in pieces_of.items() if len(p["geometry"]) > 1]
-    rows["geom"] = _node_pieces(rows["geom"], atoms_of_block, split_ids, blockset)
-    atom_unit = np.concatenate(
-        [np.full(len(atoms_of_block[int(b)]), units[i], dtype=object) for i, b in enumerate(bid)]
+
+def _atom_frame(
+    rows: dict[str, list[object]],
+    blocks: gpd.GeoDataFrame,
+    atoms_of_block: dict[int, list[int]],
+    crs: Any,
+) -> gpd.GeoDataFrame:
+    """The atoms table (see :class:`Atoms`); units and unit names follow each atom's block."""
+    bid = blocks[col.BLOCK_ID].to_numpy().astype(np.int64)
+    units = blocks[col.UNIT_CODE].to_numpy()
+    unit_names = (
+        blocks[col.UNIT_NAME].to_numpy()
+        if col.UNIT_NAME in blocks.columns
+        else np.full(len(blocks), "", dtype=object)
     )
+    count = [len(atoms_of_block[int(b)]) for b in bid]
+    atom_unit = np.concatenate([np.full(n, units[i], dtype=object) for i, n in enumerate(count)])
     atom_unit_name = np.concatenate(
-        [
-            np.full(len(atoms_of_block[int(b)]), unit_names[i], dtype=object)
-            for i, b in enumerate(bid)
-        ]
+        [np.full(n, unit_names[i], dtype=object) for i, n in enumerate(count)]
     )
-    frame = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
             ATOM_ID: np.arange(len(rows["geom"]), dtype=np.int64),
             col.BLOCK_ID: np.asarray(rows["block"], dtype=np.int64),
@@ -177,19 +223,9 @@ def atoms_from_blockset(
             SPLIT: np.asarray(rows["split"], dtype=bool),
             REGION: np.asarray(rows["region"], dtype=np.int64),
         },
-        geometry=gpd.GeoSeries(rows["geom"], crs=blockset.crs),
-        crs=blockset.crs,
+        geometry=gpd.GeoSeries(rows["geom"], crs=crs),
+        crs=crs,
     )
-    edges = _atom_edges(blockset, frame, atoms_of_block, index_of_block, units, internal)
-    edges = _attach_slivers(frame, edges)
-    log.info(
-        "%d atoms from %d blocks (%d split), %d adjacencies",
-        len(frame),
-        len(blocks),
-        sum(1 for p in pieces_of.values() if len(p["geometry"]) > 1),
-        len(edges),
-    )
-    return Atoms(frame=frame, edges=edges)
 
 
 def _node_pieces(
@@ -197,12 +233,14 @@ def _node_pieces(
     atoms_of_block: dict[int, list[int]],
     split_ids: list[int],
     blockset: BlockSet,
+    *,
+    snap_m: float,
 ) -> list[object]:
     """Make pieces and their neighbours share vertices exactly where they share edges.
 
     Cutting a block puts new vertices on its outline that lie on the neighbouring block's
     edges only up to floating-point noise; snapping the neighbourhood to those vertices
-    (within :data:`SNAP_M`) lets grids dissolve into single polygons without slivers.
+    (within ``snap_m``) lets grids dissolve into single polygons without slivers.
     """
     out: list[Any] = list(geoms)
     for b in split_ids:
@@ -213,23 +251,26 @@ def _node_pieces(
         tree = shapely.STRtree(pieces)
         first_piece = atoms_of_block[b][0]
         for a in local:
-            near = tree.query(out[a], predicate="dwithin", distance=SNAP_M)
+            near = tree.query(out[a], predicate="dwithin", distance=snap_m)
             near = near[near != a - first_piece] if a in atoms_of_block[b] else near
             if len(near) == 0:
                 continue
             ref = shapely.multipoints(shapely.get_coordinates(pieces[near]))
-            snapped = shapely.snap(out[a], ref, SNAP_M)
+            snapped = shapely.snap(out[a], ref, snap_m)
             if not shapely.is_valid(snapped):
                 snapped = shapely.make_valid(snapped, method="structure", keep_collapsed=False)
             out[a] = snapped
     return out
 
 
-def _attach_slivers(frame: gpd.GeoDataFrame, edges: pd.DataFrame) -> pd.DataFrame:
+def _attach_slivers(
+    frame: gpd.GeoDataFrame, edges: pd.DataFrame, *, tolerances: Tolerances
+) -> pd.DataFrame:
     """Join empty slivers (< :data:`SLIVER_M2`, no households, no neighbour) to what they touch.
 
-    A degenerate block would otherwise stand alone as a grid of 0 households; the grid it
-    joins drops it again when dissolved (see :data:`gis.geometry.tiling.PINHOLE_M2`).
+    "Touch" is within ``tolerances.snap_m``; the edge gets ``tolerances.min_shared_m``. A
+    degenerate block would otherwise stand alone as a grid of 0 households; the grid it joins
+    drops it again when dissolved (see :func:`gis.geometry.tiling.drop_pinholes`).
     """
     linked = np.zeros(len(frame), dtype=bool)
     linked[edges["u"].to_numpy().astype(np.int64)] = True
@@ -244,12 +285,17 @@ def _attach_slivers(frame: gpd.GeoDataFrame, edges: pd.DataFrame) -> pd.DataFram
     tree = shapely.STRtree(geoms)
     extra = []
     for a in lonely.tolist():
-        hits = tree.query(geoms[a], predicate="dwithin", distance=SNAP_M)
+        hits = tree.query(geoms[a], predicate="dwithin", distance=tolerances.snap_m)
         near = [int(j) for j in hits if j != a and units[j] == units[a]]
         if near:
             j = max(near, key=lambda x: (shapely.area(geoms[x]), -x))
             extra.append(
-                {"u": min(a, j), "v": max(a, j), col.SHARED_M: MIN_SHARED_M, "penalty": 0.0}
+                {
+                    "u": min(a, j),
+                    "v": max(a, j),
+                    col.SHARED_M: tolerances.min_shared_m,
+                    "penalty": 0.0,
+                }
             )
     if not extra:
         return edges
@@ -273,35 +319,66 @@ def _building_stats(blockset: BlockSet, bid: np.ndarray) -> tuple[np.ndarray, np
     return count, largest
 
 
+@dataclass(frozen=True)
+class _Contents:
+    """What lies in the blocks, grouped by block, for splitting them."""
+
+    lines: np.ndarray | None
+    line_tree: shapely.STRtree | None
+    bld_groups: dict[Any, np.ndarray]
+    hh_groups: dict[Any, np.ndarray]
+    bld_geom: np.ndarray
+    bld_hh: np.ndarray
+    hh_geom: np.ndarray
+    hh_cnt: np.ndarray
+
+    @classmethod
+    def of(cls, blockset: BlockSet) -> _Contents:
+        bld = blockset.buildings
+        hhf = blockset.households
+        lines = blockset.inner_lines.geometry.to_numpy() if len(blockset.inner_lines) else None
+        return cls(
+            lines=lines,
+            line_tree=shapely.STRtree(lines) if lines is not None else None,
+            bld_groups=bld.groupby(col.BLOCK_ID).indices if len(bld) else {},
+            hh_groups=(
+                hhf.groupby(col.BLOCK_ID).indices
+                if len(hhf) and col.BLOCK_ID in hhf.columns
+                else {}
+            ),
+            bld_geom=bld.geometry.to_numpy() if len(bld) else np.empty(0, dtype=object),
+            bld_hh=(
+                bld[col.HOUSEHOLDS].to_numpy().astype(np.int64)
+                if len(bld) and col.HOUSEHOLDS in bld.columns
+                else np.zeros(len(bld), dtype=np.int64)
+            ),
+            hh_geom=hhf.geometry.to_numpy() if len(hhf) else np.empty(0, dtype=object),
+            hh_cnt=(
+                hhf[col.HOUSEHOLDS].to_numpy().astype(np.int64)
+                if len(hhf)
+                else np.zeros(0, dtype=np.int64)
+            ),
+        )
+
+    def lines_near(self, geom: shapely.Geometry) -> np.ndarray:
+        """Inner lines meeting ``geom``."""
+        if self.line_tree is None or self.lines is None:
+            return np.empty(0, dtype=object)
+        return self.lines[self.line_tree.query(geom, predicate="intersects")]
+
+
 def _split_oversized(
     blockset: BlockSet,
     blocks: gpd.GeoDataFrame,
     oversized: np.ndarray,
     max_households: int,
-    target: int,
-    min_households: int | None,
+    band: Band | None,
+    *,
+    tolerances: Tolerances,
 ) -> dict[int, dict[str, np.ndarray]]:
     """Split every oversized block; returns the pieces per block row."""
-    bld = blockset.buildings
-    hhf = blockset.households
-    lines = blockset.inner_lines.geometry.to_numpy() if len(blockset.inner_lines) else None
-    line_tree = shapely.STRtree(lines) if lines is not None else None
-    bld_groups = bld.groupby(col.BLOCK_ID).indices if len(bld) else {}
-    hh_groups = (
-        hhf.groupby(col.BLOCK_ID).indices if len(hhf) and col.BLOCK_ID in hhf.columns else {}
-    )
-    bld_geom = bld.geometry.to_numpy() if len(bld) else np.empty(0, dtype=object)
-    bld_hh = (
-        bld[col.HOUSEHOLDS].to_numpy().astype(np.int64)
-        if len(bld) and col.HOUSEHOLDS in bld.columns
-        else np.zeros(len(bld), dtype=np.int64)
-    )
-    hh_geom = hhf.geometry.to_numpy() if len(hhf) else np.empty(0, dtype=object)
-    hh_cnt = (
-        hhf[col.HOUSEHOLDS].to_numpy().astype(np.int64) if len(hhf) else np.zeros(0, dtype=np.int64)
-    )
+    contents = _Contents.of(blockset)
     out: dict[int, dict[str, np.ndarray]] = {}
-    band = Band(min_households, max_households, target) if min_households is not None else None
     unit_of = dict(zip(blocks[col.BLOCK_ID].astype(int), blocks[col.UNIT_CODE], strict=True))
     for i in oversized.tolist():
         row = blocks.iloc[i]
@@ -315,24 +392,19 @@ def _split_oversized(
             for n in (blockset.graph.neighbors(block_id) if block_id in blockset.graph else ())
         ):
             block_band = Band(0, band.max_households, band.target)
-        geom = row.geometry
-        b_idx = np.asarray(bld_groups.get(block_id, []), dtype=np.int64)
-        h_idx = np.asarray(hh_groups.get(block_id, []), dtype=np.int64)
-        near = (
-            lines[line_tree.query(geom, predicate="intersects")]
-            if line_tree is not None and lines is not None
-            else np.empty(0, dtype=object)
-        )
+        b_idx = np.asarray(contents.bld_groups.get(block_id, []), dtype=np.int64)
+        h_idx = np.asarray(contents.hh_groups.get(block_id, []), dtype=np.int64)
         pieces = split_block(
-            geom,
-            footprints=bld_geom[b_idx],
-            building_households=bld_hh[b_idx],
-            household_geoms=hh_geom[h_idx],
-            household_counts=hh_cnt[h_idx],
-            inner_lines=near,
+            row.geometry,
+            footprints=contents.bld_geom[b_idx],
+            building_households=contents.bld_hh[b_idx],
+            household_geoms=contents.hh_geom[h_idx],
+            household_counts=contents.hh_cnt[h_idx],
+            inner_lines=contents.lines_near(row.geometry),
             total_households=int(row[col.HOUSEHOLDS]),
             max_households=max_households,
             band=block_band,
+            tolerances=tolerances,
         )
         out[i] = {
             "geometry": pieces.geometry,
@@ -351,17 +423,19 @@ def _split_oversized(
     return out
 
 
-def _piece_edges(parts: dict[str, np.ndarray]) -> list[tuple[int, int, float, float]]:
+def _piece_edges(
+    parts: dict[str, np.ndarray], tolerances: Tolerances
+) -> list[tuple[int, int, float, float]]:
     """Adjacency among the pieces of one block (local indices)."""
     geoms = parts["geometry"]
     a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     keep = a < b
     a, b = a[keep], b[keep]
-    shared = shared_boundary_m(geoms[a], geoms[b])
+    shared = shared_boundary_m(geoms[a], geoms[b], tolerances=tolerances)
     face, region = parts["face"], parts["region"]
     out = []
     for i, j, m in zip(a.tolist(), b.tolist(), shared.tolist(), strict=True):
-        if m >= MIN_SHARED_M:
+        if m >= tolerances.min_shared_m:
             if region[i] != region[j]:
                 pen = COMPACT_CUT_PENALTY
             else:
@@ -377,16 +451,42 @@ def _atom_edges(
     index_of_block: dict[int, int],
     units: np.ndarray,
     internal: list[tuple[int, int, float, float]],
+    *,
+    tolerances: Tolerances,
 ) -> pd.DataFrame:
     """Adjacency of atoms of the same unit, from the block graph and the split pieces."""
-    us: list[int] = []
-    vs: list[int] = []
-    ms: list[float] = []
-    ps: list[float] = []
-    pair_a: list[int] = []
-    pair_b: list[int] = []
-    pair_pen: list[float] = []
-    geoms = frame.geometry.to_numpy()
+    whole, pairs = _block_edges(
+        blockset, atoms_of_block, index_of_block, units, tolerances.min_shared_m
+    )
+    found = whole + _measured_edges(frame.geometry.to_numpy(), pairs, tolerances) + internal
+    edges = pd.DataFrame(
+        {
+            "u": np.asarray([e[0] for e in found], dtype=np.int64),
+            "v": np.asarray([e[1] for e in found], dtype=np.int64),
+            col.SHARED_M: np.asarray([e[2] for e in found], dtype=np.float64),
+            "penalty": np.asarray([e[3] for e in found], dtype=np.float64),
+        }
+    )
+    edges = edges.groupby(["u", "v"], as_index=False, sort=True).agg(
+        {col.SHARED_M: "max", "penalty": "max"}
+    )
+    return edges
+
+
+def _block_edges(
+    blockset: BlockSet,
+    atoms_of_block: dict[int, list[int]],
+    index_of_block: dict[int, int],
+    units: np.ndarray,
+    min_shared_m: float,
+) -> tuple[list[tuple[int, int, float, float]], list[tuple[int, int, float]]]:
+    """Edges of the block graph within a unit, as ``(u, v, shared_m, penalty)`` of atoms.
+
+    Two whole blocks keep the graph's shared length; for a split block, every pair of its
+    pieces and the neighbour's atoms is returned as ``(x, y, penalty)`` to be measured.
+    """
+    whole: list[tuple[int, int, float, float]] = []
+    pairs: list[tuple[int, int, float]] = []
     for u, v, data in blockset.graph.edges(data=True):
         iu, iv = index_of_block.get(int(u)), index_of_block.get(int(v))
         if iu is None or iv is None or units[iu] != units[iv]:
@@ -395,45 +495,29 @@ def _atom_edges(
         au, av = atoms_of_block[int(u)], atoms_of_block[int(v)]
         if len(au) == 1 and len(av) == 1:
             shared = float(data.get(col.SHARED_M, 1.0))
-            if shared >= MIN_SHARED_M:
-                us.append(min(au[0], av[0]))
-                vs.append(max(au[0], av[0]))
-                ms.append(shared)
-                ps.append(pen)
+            if shared >= min_shared_m:
+                whole.append((min(au[0], av[0]), max(au[0], av[0]), shared, pen))
             continue
-        for x in au:
-            for y in av:
-                pair_a.append(x)
-                pair_b.append(y)
-                pair_pen.append(pen)
-    if pair_a:
-        pa, pb = np.asarray(pair_a), np.asarray(pair_b)
-        touch = shapely.intersects(geoms[pa], geoms[pb])
-        pa, pb = pa[touch], pb[touch]
-        pen_arr = np.asarray(pair_pen)[touch]
-        lengths = shared_boundary_m(geoms[pa], geoms[pb])
+        pairs.extend((x, y, pen) for x in au for y in av)
+    return whole, pairs
+
+
+def _measured_edges(
+    geoms: np.ndarray, pairs: list[tuple[int, int, float]], tolerances: Tolerances
+) -> list[tuple[int, int, float, float]]:
+    """The pairs ``(x, y, penalty)`` that share at least ``min_shared_m``, with the length."""
+    if not pairs:
+        return []
+    pa = np.asarray([p[0] for p in pairs])
+    pb = np.asarray([p[1] for p in pairs])
+    touch = shapely.intersects(geoms[pa], geoms[pb])
+    pa, pb = pa[touch], pb[touch]
+    pen_arr = np.asarray([p[2] for p in pairs])[touch]
+    lengths = shared_boundary_m(geoms[pa], geoms[pb], tolerances=tolerances)
+    return [
+        (min(x, y), max(x, y), m, p)
         for x, y, m, p in zip(
             pa.tolist(), pb.tolist(), lengths.tolist(), pen_arr.tolist(), strict=True
-        ):
-            if m >= MIN_SHARED_M:
-                us.append(min(x, y))
-                vs.append(max(x, y))
-                ms.append(m)
-                ps.append(p)
-    for x, y, m, p in internal:
-        us.append(x)
-        vs.append(y)
-        ms.append(m)
-        ps.append(p)
-    edges = pd.DataFrame(
-        {
-            "u": np.asarray(us, dtype=np.int64),
-            "v": np.asarray(vs, dtype=np.int64),
-            col.SHARED_M: np.asarray(ms, dtype=np.float64),
-            "penalty": np.asarray(ps, dtype=np.float64),
-        }
-    )
-    edges = edges.groupby(["u", "v"], as_index=False, sort=True).agg(
-        {col.SHARED_M: "max", "penalty": "max"}
-    )
-    return edges
+        )
+        if m >= tolerances.min_shared_m
+    ]

@@ -32,9 +32,10 @@ import pandas as pd
 import shapely
 
 from gis import columns as col
-from gis.geometry.ownership import assign_points, assign_polygons
 from gis.blocks.build import BlockSet
 from gis.blocks.graph import block_graph
+from gis.geometry.ownership import assign_points, assign_polygons
+from gis.options import DEFAULT_TOLERANCES, Tolerances
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,8 @@ MAJORITY_SHARE = 0.5
 SLIVER_M2 = 20.0
 #: Block remainders thinner than this (m, mean width 2·area/perimeter) join the region.
 SLIVER_WIDTH_M = 2.0
-#: Region vertices this close (m) to a block edge are snapped onto it.
-SNAP_M = 0.05
-#: A sliver joins a region only along a shared edge at least this long (m).
-MIN_SHARED_M = 0.5
-#: Overlay leftovers smaller than this (m²) are dropped as floating-point dust.
-DUST_M2 = 1e-3
-#: Regions must cover at least this much (m²) to be kept.
-MIN_REGION_M2 = 1e-3
+#: Kept for callers that do not pass ``tolerances`` yet: ``Tolerances.min_shared_m``.
+MIN_SHARED_M = DEFAULT_TOLERANCES.min_shared_m
 
 
 @dataclass(frozen=True)
@@ -140,6 +135,8 @@ def carve_regions(
     blockset: BlockSet,
     geoms: Sequence[shapely.Geometry],
     units_of: Sequence[str],
+    *,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> Carved:
     """Cut regions out of the blocks (see the module docstring).
 
@@ -151,6 +148,11 @@ def carve_regions(
         Region polygons in the blockset CRS.
     units_of
         The unit code each region belongs to.
+    tolerances
+        ``region_snap_m``: region outlines are snapped onto block edges within it;
+        ``dust_m2``: smaller leftovers (and regions) are dropped; ``min_shared_m``: a sliver
+        joins a region only along at least this much edge; ``street_edge_m``: the new block
+        graph (:func:`gis.blocks.graph.block_graph`).
 
     Returns
     -------
@@ -159,72 +161,18 @@ def carve_regions(
     regions = list(snap_regions(geoms, units_of, blockset=blockset))
     unit_arr = np.asarray([str(u) for u in units_of], dtype=object)
     blocks = blockset.blocks
-    bgeoms = blocks.geometry.to_numpy()
-    bunits = blocks[col.UNIT_CODE].astype(str).to_numpy()
-    regions = _snap_to_blocks(regions, bgeoms)
-    live = [i for i, r in enumerate(regions) if not r.is_empty and r.area > MIN_REGION_M2]
-    rtree = shapely.STRtree(np.asarray([regions[i] for i in live], dtype=object)) if live else None
-    pieces: list[shapely.Geometry] = []
-    piece_block: list[int] = []
-    for b, geom in enumerate(bgeoms):
-        rest = geom
-        if rtree is not None:
-            hits = [live[j] for j in rtree.query(geom, predicate="intersects")]
-            hits = [h for h in hits if unit_arr[h] == bunits[b]]
-            if hits:
-                rest = shapely.difference(geom, shapely.union_all([regions[h] for h in hits]))
-        for part in shapely.get_parts(_polygonal(rest)):
-            if part.is_empty or part.area < DUST_M2:
-                continue  # floating-point dust left by the overlay
-            width = 2 * part.area / max(part.length, 1e-9)
-            near = _touching(part, regions, live, unit_arr, bunits[b])
-            if near is not None and (part.area < SLIVER_M2 or width < SLIVER_WIDTH_M):
-                joined = shapely.union(regions[near], part)
-                # a sliver apart by floating-point noise would make the region multipart
-                if shapely.get_num_geometries(joined) <= shapely.get_num_geometries(regions[near]):
-                    regions[near] = joined
-                    continue
-            pieces.append(part)
-            piece_block.append(b)
-    piece_arr = np.asarray(pieces, dtype=object)
+    regions = _snap_to_blocks(regions, blocks.geometry.to_numpy(), tolerances.region_snap_m)
+    live = [i for i, r in enumerate(regions) if not r.is_empty and r.area > tolerances.dust_m2]
+    piece_arr, piece_block = _cut_blocks(blocks, regions, live, unit_arr, tolerances)
     region_arr = np.asarray([regions[i] for i in live], dtype=object)
     faces = np.concatenate([piece_arr, region_arr]) if len(region_arr) else piece_arr
     n_pieces = len(piece_arr)
-
-    bld = blockset.buildings.copy()
-    where_b = _where(bld, faces)
-    hhf = blockset.households.copy()
-    where_h = _where(hhf, faces)
-
-    src = blocks.iloc[piece_block]
-    new_blocks = gpd.GeoDataFrame(
-        {
-            col.BLOCK_ID: np.arange(n_pieces, dtype=np.int64),
-            col.UNIT_CODE: src[col.UNIT_CODE].to_numpy(),
-            col.UNIT_NAME: src[col.UNIT_NAME].to_numpy(),
-            col.HOUSEHOLDS: _sum_by(hhf, where_h, n_pieces),
-            col.HOUSEHOLDS_ESTIMATED: src[col.HOUSEHOLDS_ESTIMATED].to_numpy()
-            if col.HOUSEHOLDS_ESTIMATED in src
-            else False,
-            "n_buildings": np.bincount(
-                where_b[(where_b >= 0) & (where_b < n_pieces)], minlength=n_pieces
-            ).astype(np.int64),
-            col.AREA_M2: shapely.area(piece_arr) if n_pieces else np.empty(0),
-        },
-        geometry=gpd.GeoSeries(piece_arr, crs=blockset.crs),
-        crs=blockset.crs,
-    )
-    in_piece_b = (where_b >= 0) & (where_b < n_pieces)
-    in_piece_h = (where_h >= 0) & (where_h < n_pieces)
-    kept_b = bld[in_piece_b].assign(**{col.BLOCK_ID: where_b[in_piece_b]})
-    kept_h = hhf[in_piece_h].assign(**{col.BLOCK_ID: where_h[in_piece_h]})
+    where_b = _where(blockset.buildings, faces)
+    where_h = _where(blockset.households, faces)
+    new_blocks = _block_frame(blockset, piece_arr, piece_block, where_b, where_h)
+    kept_b, reg_b = _split_features(blockset.buildings.copy(), where_b, n_pieces, live)
+    kept_h, reg_h = _split_features(blockset.households.copy(), where_h, n_pieces, live)
     live_arr = np.asarray(live, dtype=np.int64)
-    reg_b = bld[where_b >= n_pieces].assign(
-        region=live_arr[where_b[where_b >= n_pieces] - n_pieces]
-    )
-    reg_h = hhf[where_h >= n_pieces].assign(
-        region=live_arr[where_h[where_h >= n_pieces] - n_pieces]
-    )
     region_frame = gpd.GeoDataFrame(
         {
             "region": live_arr,
@@ -244,7 +192,7 @@ def carve_regions(
         blocks=new_blocks,
         buildings=kept_b.reset_index(drop=True),
         households=kept_h.reset_index(drop=True),
-        graph=block_graph(new_blocks, blockset.streets),
+        graph=block_graph(new_blocks, blockset.streets, tolerances=tolerances),
         streets=blockset.streets,
         inner_lines=blockset.inner_lines,
         units=blockset.units,
@@ -259,8 +207,107 @@ def carve_regions(
     )
 
 
-def _snap_to_blocks(regions: list[Any], blocks: np.ndarray) -> list[Any]:
-    """Snap region outlines onto nearly coincident block edges (within :data:`SNAP_M`).
+def _cut_blocks(
+    blocks: gpd.GeoDataFrame,
+    regions: list[Any],
+    live: list[int],
+    unit_arr: np.ndarray,
+    tolerances: Tolerances,
+) -> tuple[np.ndarray, list[int]]:
+    """What is left of every block once the regions are cut out, and the block of each piece.
+
+    Slivers of what is left join the region they touch (``regions`` is updated in place);
+    floating-point dust is dropped.
+    """
+    bgeoms = blocks.geometry.to_numpy()
+    bunits = blocks[col.UNIT_CODE].astype(str).to_numpy()
+    rtree = shapely.STRtree(np.asarray([regions[i] for i in live], dtype=object)) if live else None
+    pieces: list[shapely.Geometry] = []
+    piece_block: list[int] = []
+    for b, geom in enumerate(bgeoms):
+        rest = geom
+        if rtree is not None:
+            hits = [live[j] for j in rtree.query(geom, predicate="intersects")]
+            hits = [h for h in hits if unit_arr[h] == bunits[b]]
+            if hits:
+                rest = shapely.difference(geom, shapely.union_all([regions[h] for h in hits]))
+        for part in shapely.get_parts(_polygonal(rest)):
+            if part.is_empty or part.area < tolerances.dust_m2:
+                continue  # floating-point dust left by the overlay
+            if _join_sliver(part, regions, live, unit_arr, bunits[b], tolerances):
+                continue
+            pieces.append(part)
+            piece_block.append(b)
+    return np.asarray(pieces, dtype=object), piece_block
+
+
+def _join_sliver(
+    part: Any,
+    regions: list[Any],
+    live: list[int],
+    unit_arr: np.ndarray,
+    unit: str,
+    tolerances: Tolerances,
+) -> bool:
+    """Join ``part`` to the region it touches when it is a sliver; whether it was joined."""
+    width = 2 * part.area / max(part.length, 1e-9)
+    if part.area >= SLIVER_M2 and width >= SLIVER_WIDTH_M:
+        return False
+    near = _touching(part, regions, live, unit_arr, unit, tolerances.min_shared_m)
+    if near is None:
+        return False
+    joined = shapely.union(regions[near], part)
+    # a sliver apart by floating-point noise would make the region multipart
+    if shapely.get_num_geometries(joined) > shapely.get_num_geometries(regions[near]):
+        return False
+    regions[near] = joined
+    return True
+
+
+def _block_frame(
+    blockset: BlockSet,
+    piece_arr: np.ndarray,
+    piece_block: list[int],
+    where_b: np.ndarray,
+    where_h: np.ndarray,
+) -> gpd.GeoDataFrame:
+    """The remaining blocks, renumbered, with their households and buildings."""
+    n_pieces = len(piece_arr)
+    src = blockset.blocks.iloc[piece_block]
+    return gpd.GeoDataFrame(
+        {
+            col.BLOCK_ID: np.arange(n_pieces, dtype=np.int64),
+            col.UNIT_CODE: src[col.UNIT_CODE].to_numpy(),
+            col.UNIT_NAME: src[col.UNIT_NAME].to_numpy(),
+            col.HOUSEHOLDS: _sum_by(blockset.households, where_h, n_pieces),
+            col.HOUSEHOLDS_ESTIMATED: src[col.HOUSEHOLDS_ESTIMATED].to_numpy()
+            if col.HOUSEHOLDS_ESTIMATED in src
+            else False,
+            "n_buildings": np.bincount(
+                where_b[(where_b >= 0) & (where_b < n_pieces)], minlength=n_pieces
+            ).astype(np.int64),
+            col.AREA_M2: shapely.area(piece_arr) if n_pieces else np.empty(0),
+        },
+        geometry=gpd.GeoSeries(piece_arr, crs=blockset.crs),
+        crs=blockset.crs,
+    )
+
+
+def _split_features(
+    features: gpd.GeoDataFrame, where: np.ndarray, n_pieces: int, live: list[int]
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Features in a remaining block (with its new ``block_id``) and in a region (``region``)."""
+    in_piece = (where >= 0) & (where < n_pieces)
+    kept = features[in_piece].assign(**{col.BLOCK_ID: where[in_piece]})
+    live_arr = np.asarray(live, dtype=np.int64)
+    in_region = features[where >= n_pieces].assign(
+        region=live_arr[where[where >= n_pieces] - n_pieces]
+    )
+    return kept, in_region
+
+
+def _snap_to_blocks(regions: list[Any], blocks: np.ndarray, snap_m: float) -> list[Any]:
+    """Snap region outlines onto nearly coincident block edges (within ``snap_m``).
 
     A site drawn along a street almost, but not exactly, on the block edge would otherwise
     leave hair-thin slivers and spikes that turn invalid once the plan is reprojected.
@@ -271,9 +318,9 @@ def _snap_to_blocks(regions: list[Any], blocks: np.ndarray) -> list[Any]:
         if region.is_empty:
             out.append(region)
             continue
-        near = blocks[tree.query(region, predicate="dwithin", distance=SNAP_M)]
+        near = blocks[tree.query(region, predicate="dwithin", distance=snap_m)]
         ref = shapely.union_all(shapely.boundary(near)) if len(near) else None
-        snapped = shapely.snap(region, ref, SNAP_M) if ref is not None else region
+        snapped = shapely.snap(region, ref, snap_m) if ref is not None else region
         if not shapely.is_valid(snapped):
             snapped = shapely.make_valid(snapped, method="structure", keep_collapsed=False)
         out.append(_polygonal(snapped))
@@ -297,9 +344,10 @@ def _touching(
     live: list[int],
     unit_arr: np.ndarray,
     unit: str,
+    min_shared_m: float,
 ) -> int | None:
-    """The region of ``unit`` sharing most boundary with ``part`` (None when none touches)."""
-    best, best_len = None, MIN_SHARED_M
+    """The region of ``unit`` sharing most boundary (at least ``min_shared_m``) with ``part``."""
+    best, best_len = None, min_shared_m
     for r in live:
         if unit_arr[r] != unit or not shapely.dwithin(part, regions[r], 1e-6):
             continue

@@ -29,6 +29,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gis.geometry.tiling import make_single_part
+from gis.options import DEFAULT_TOLERANCES, Tolerances
 
 #: Offsets tried per axis and cut.
 N_OFFSETS = 96
@@ -89,6 +90,7 @@ def guillotine_split(
     parts: int,
     band: Band,
     angle: float,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> list[BaseGeometry]:
     """Cut ``polygon`` into ``parts`` compact pieces of about equal households.
 
@@ -109,6 +111,9 @@ def guillotine_split(
         The household band and target.
     angle
         Direction (degrees) of the block's long axis; cuts run along it or across it.
+    tolerances
+        ``shared_edge_m``: a stray part of a side goes to the side it shares an edge with
+        (:func:`cut_across`).
 
     Returns
     -------
@@ -119,7 +124,7 @@ def guillotine_split(
     xy = np.asarray(anchors, dtype=np.float64).reshape(-1, 2)
     hh = np.asarray(anchor_households, dtype=np.int64)
     fps = np.asarray(footprints, dtype=object)
-    return _split(polygon, xy, hh, fps, segs, parts, band, angle)[0]
+    return _split(polygon, xy, hh, fps, segs, parts, band, angle, tolerances=tolerances)[0]
 
 
 def _split(
@@ -133,6 +138,8 @@ def _split(
     angle: float,
     depth: int = 0,
     off_line: float = 0.0,
+    *,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> tuple[list[BaseGeometry], tuple[int, float]]:
     """Pieces of ``poly`` and their rank (violation, deviation + shape).
 
@@ -154,7 +161,7 @@ def _split(
         found = found[:INNER_LOOKAHEAD]
     best: tuple[list[BaseGeometry], tuple[int, float]] | None = None
     for _, theta, t, p_left, unaligned in found:
-        left, right = cut_across(poly, fps, theta, t)
+        left, right = cut_across(poly, fps, theta, t, tolerances=tolerances)
         if left.is_empty or right.is_empty:
             continue
         on_left = xy @ axis(theta) < t
@@ -173,6 +180,7 @@ def _split(
                 angle,
                 depth=depth + 1,
                 off_line=off_line / 2.0 + unaligned,
+                tolerances=tolerances,
             )
             pieces.extend(sub)
             viol, cost = viol + v, cost + c
@@ -235,17 +243,12 @@ def _best_offsets(
     depth = float((coords @ v).max() - (coords @ v).min())
     if s1 - s0 < 1.0:
         return []
-    offsets = [s0 + (np.arange(N_OFFSETS) + 0.5) / N_OFFSETS * (s1 - s0)]
     seg_s, seg_len = _parallel_segments(segs, u, v)
-    if len(seg_s):
-        offsets.append(seg_s[seg_len >= MIN_SEGMENT_M])
     lo = hi = np.empty(0)
     if len(fps):
         ext = np.asarray([_extent(f, u) for f in fps])
         lo, hi = ext[:, 0], ext[:, 1]
-        offsets.extend([lo - BESIDE_M, hi + BESIDE_M])
-    cand = np.unique(np.concatenate(offsets))
-    cand = cand[(cand > s0 + 1.0) & (cand < s1 - 1.0)]
+    cand = _candidate_offsets(s0, s1, seg_s, seg_len, lo, hi)
     if len(cand) == 0:
         return []
     # households on each side (features by their anchor)
@@ -256,13 +259,7 @@ def _best_offsets(
     h_r = int(hh.sum()) - h_l
     viol = band.violation(h_l, p_left) + band.violation(h_r, p_right)
     dev = band.deviation(h_l, p_left) + band.deviation(h_r, p_right)
-    # a cut crossing a building rises around its smaller side in a tent (see _tents)
-    detour = np.zeros(len(cand))
-    if len(lo):
-        minority = np.minimum(cand[:, None] - lo[None, :], hi[None, :] - cand[:, None])
-        into = np.clip(minority, 0.0, None)
-        reach = np.where(into > 0, np.clip(TENT_RATIO * into, TENT_MIN_M, TENT_MAX_M), 0.0)
-        detour = 2.0 * (np.hypot(into, reach) - reach).sum(axis=1)
+    detour = _detours(cand, lo, hi)
     w_l, w_r = cand - s0, s1 - cand
     # estimates from the bounding rectangle, the cut taken as long as the polygon is deep
     off_line = UNALIGNED_PENALTY * (depth - _aligned_length(cand, seg_s, seg_len, depth))
@@ -270,8 +267,75 @@ def _best_offsets(
         w_l * depth, 2 * (w_l + depth) + detour + off_line, w_l, depth, p_left
     ) + _expected_shape(w_r * depth, 2 * (w_r + depth) + detour + off_line, w_r, depth, p_right)
     keep = np.lexsort((dev + approx, viol))[:SHORTLIST]
-    cand, h_l, viol, dev, detour = cand[keep], h_l[keep], viol[keep], dev[keep], detour[keep]
-    w_l, w_r = w_l[keep], w_r[keep]
+    cand, viol, dev = cand[keep], viol[keep], dev[keep]
+    shape, unaligned, ok = _measured_shape(
+        poly,
+        theta,
+        cand,
+        (seg_s, seg_len),
+        detour[keep],
+        (w_l[keep], w_r[keep], depth),
+        (p_left, p_right),
+    )
+    cost = np.where(ok, dev + shape, np.inf)
+    viol = np.where(ok, viol, np.iinfo(np.int64).max)
+    order = np.lexsort((cost, viol))
+    return [
+        ((int(viol[i]), float(cost[i])), float(cand[i]), float(unaligned[i]))
+        for i in order
+        if np.isfinite(cost[i])
+    ]
+
+
+def _candidate_offsets(
+    s0: float,
+    s1: float,
+    seg_s: npt.NDArray[np.float64],
+    seg_len: npt.NDArray[np.float64],
+    lo: npt.NDArray[np.float64],
+    hi: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Offsets to try: evenly spaced, along inner-line segments, just beside each building."""
+    offsets = [s0 + (np.arange(N_OFFSETS) + 0.5) / N_OFFSETS * (s1 - s0)]
+    if len(seg_s):
+        offsets.append(seg_s[seg_len >= MIN_SEGMENT_M])
+    if len(lo):
+        offsets.extend([lo - BESIDE_M, hi + BESIDE_M])
+    cand = np.unique(np.concatenate(offsets))
+    return cand[(cand > s0 + 1.0) & (cand < s1 - 1.0)]
+
+
+def _detours(
+    cand: npt.NDArray[np.float64], lo: npt.NDArray[np.float64], hi: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Extra length of the cut at each offset: around a building it crosses, the cut rises
+    around the building's smaller side in a tent (see :func:`_tents`).
+    """
+    if not len(lo):
+        return np.zeros(len(cand))
+    minority = np.minimum(cand[:, None] - lo[None, :], hi[None, :] - cand[:, None])
+    into = np.clip(minority, 0.0, None)
+    reach = np.where(into > 0, np.clip(TENT_RATIO * into, TENT_MIN_M, TENT_MAX_M), 0.0)
+    return 2.0 * (np.hypot(into, reach) - reach).sum(axis=1)
+
+
+def _measured_shape(
+    poly: BaseGeometry,
+    theta: float,
+    cand: npt.NDArray[np.float64],
+    segments: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    detour: npt.NDArray[np.float64],
+    extent: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float],
+    parts: tuple[int, int],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Cut ``poly`` straight at each offset and measure the halves.
+
+    Returns the expected shape cost of both halves, the length of each cut that follows no
+    inner line, and whether both halves are real (over 1 m²).
+    """
+    seg_s, seg_len = segments
+    w_l, w_r, depth = extent
+    p_left, p_right = parts
     halves = np.asarray([_halfplane(poly, theta, float(t)) for t in cand], dtype=object)
     left = shapely.intersection(poly, halves)
     right = shapely.difference(poly, halves)
@@ -284,14 +348,7 @@ def _best_offsets(
     shape = _expected_shape(a_l, p_l + extra, w_l, depth, p_left) + _expected_shape(
         a_r, p_r + extra, w_r, depth, p_right
     )
-    cost = np.where(ok, dev + shape, np.inf)
-    viol = np.where(ok, viol, np.iinfo(np.int64).max)
-    order = np.lexsort((cost, viol))
-    return [
-        ((int(viol[i]), float(cost[i])), float(cand[i]), float(chord[i] - aligned[i]))
-        for i in order
-        if np.isfinite(cost[i])
-    ]
+    return shape, chord - aligned, ok
 
 
 def _extent(fp: BaseGeometry, u: npt.NDArray[np.float64]) -> tuple[float, float]:
@@ -425,7 +482,12 @@ def _tents(
 
 
 def cut_across(
-    poly: BaseGeometry, fps: npt.NDArray[np.object_], theta: float, t: float
+    poly: BaseGeometry,
+    fps: npt.NDArray[np.object_],
+    theta: float,
+    t: float,
+    *,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> tuple[BaseGeometry, BaseGeometry]:
     """Cut ``poly`` at offset ``t`` across axis ``theta``, bending around footprints.
 
@@ -453,7 +515,7 @@ def cut_across(
     if left.is_empty or right.is_empty:
         return left, right
     anchors = np.asarray([left, right], dtype=object)
-    fixed = make_single_part(anchors.copy(), anchors, warn=False)
+    fixed = make_single_part(anchors.copy(), anchors, warn=False, tolerances=tolerances)
     if shapely.get_num_geometries(fixed[0]) != 1 or shapely.get_num_geometries(fixed[1]) != 1:
         return shapely.Polygon(), shapely.Polygon()  # a part touching only at a point: refuse
     return fixed[0], fixed[1]

@@ -3,7 +3,8 @@
 A block above the maximum (a compound of towers, a village with no inner streets) is cut into
 *pieces* that then act as atoms of the partition. Cuts never pass through a building.
 Given the band, the block is first cut by straight compact cuts, bent around buildings and
-drawn to inner lines, into one region per grid it should hold (:mod:`gis.cutting.guillotine`): grouping
+drawn to inner lines, into one region per grid it should hold (:mod:`gis.cutting.guillotine`):
+grouping
 faces of winding inner paths alone gave grids as crooked as the paths. Each region (or, without
 the band, the whole block) is then cut further, so that grids can still be edited and adjusted
 a few households at a time:
@@ -29,10 +30,11 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gis.geometry.ownership import assign_points, assign_polygons
-from gis.search.band import choose_k
 from gis.cutting.guillotine import Band, guillotine_split
+from gis.geometry.ownership import assign_points, assign_polygons
 from gis.geometry.tiling import make_single_part, shared_boundary_m
+from gis.options import DEFAULT_TOLERANCES, Tolerances
+from gis.search.band import choose_k
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,6 @@ log = logging.getLogger(__name__)
 MIN_FACE_AREA_M2 = 25.0
 #: Given the band, faces holding more than this share of the target are cut between buildings.
 FINE_SHARE = 0.25
-#: A building overlapping two faces by more than this (m²) merges them.
-BUILDING_OVERLAP_M2 = 0.5
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,7 @@ def split_block(
     total_households: int,
     max_households: int,
     band: Band | None = None,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> BlockPieces:
     """Split one block between its buildings so that pieces hold at most ``max_households``.
 
@@ -107,8 +108,12 @@ def split_block(
         The grid maximum: faces above it are split between their buildings.
     band
         The household band and target. With it the block is first cut by straight compact
-        cuts into one region per grid it should hold (:mod:`gis.cutting.guillotine`), and the regions
+        cuts into one region per grid it should hold (:mod:`gis.cutting.guillotine`), and the
+        regions
         then along inner lines (and between buildings where still above the maximum).
+    tolerances
+        ``building_overlap_m2``: a building overlapping two faces by more than this merges
+        them; ``shared_edge_m``: which faces and cells are neighbours.
 
     Returns
     -------
@@ -124,58 +129,82 @@ def split_block(
     lines = np.asarray(inner_lines, dtype=object)
     anchors = _household_anchors(fps, fhh, hgeoms, hcounts)
     regions = (
-        _guillotine_regions(block, fps, fhh, anchors, lines, band) if band is not None else [block]
+        _guillotine_regions(block, fps, fhh, anchors, lines, band, tolerances)
+        if band is not None
+        else [block]
     )
     faces: list[BaseGeometry] = []
     face_region: list[int] = []
     for r, region in enumerate(regions):
-        region_faces = inner_line_faces(region, lines, fps)
+        region_faces = inner_line_faces(region, lines, fps, tolerances=tolerances)
         faces.extend(region_faces)
         face_region.extend([r] * len(region_faces))
-
-    pieces: list[BaseGeometry] = []
-    piece_face: list[int] = []
     # with the band, faces are also cut between buildings when they hold more than a fraction
     # of a grid, so that a grid in a compound can be edited or adjusted a few buildings at a time
     fine = max_households if band is None else max(1, int(FINE_SHARE * band.target))
-    for f, face in enumerate(faces):
-        face_hh = _face_households(face, anchors)
-        cells: list[BaseGeometry] = [face]
-        if face_hh > fine:
-            gens = _merge_overlapping(_generators_in(face, fps, hgeoms))
-            if len(gens) >= 2:
-                cells = building_cells(face, gens)
-        pieces.extend(cells)
-        piece_face.extend([f] * len(cells))
-
+    pieces, piece_face = _cut_between_buildings(faces, fine, anchors, fps, hgeoms, tolerances)
     geoms = np.asarray(pieces, dtype=object)
     households = _piece_households(geoms, fps, fhh, hgeoms, hcounts, total_households)
-    n_buildings = np.zeros(len(geoms), dtype=np.int64)
-    max_bld = np.zeros(len(geoms), dtype=np.int64)
-    if len(fps):
-        owner, _ = assign_polygons(fps, geoms)
-        for o, hh in zip(owner.tolist(), fhh.tolist(), strict=True):
-            if o >= 0:
-                n_buildings[o] += 1
-                max_bld[o] = max(max_bld[o], hh)
+    n_buildings, max_bld = _building_counts(geoms, fps, fhh)
     return BlockPieces(
         geometry=geoms,
         households=households,
         n_buildings=n_buildings,
         max_building_households=max_bld,
-        face=np.asarray(piece_face, dtype=np.int64),
-        region=np.asarray(face_region, dtype=np.int64)[np.asarray(piece_face, dtype=np.int64)],
+        face=piece_face,
+        region=np.asarray(face_region, dtype=np.int64)[piece_face],
     )
 
 
+def _cut_between_buildings(
+    faces: list[BaseGeometry],
+    fine: int,
+    anchors: tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]],
+    fps: npt.NDArray[np.object_],
+    hgeoms: npt.NDArray[np.object_],
+    tolerances: Tolerances,
+) -> tuple[list[BaseGeometry], npt.NDArray[np.int64]]:
+    """Faces holding more than ``fine`` households cut into building cells; the face of each."""
+    pieces: list[BaseGeometry] = []
+    piece_face: list[int] = []
+    for f, face in enumerate(faces):
+        cells: list[BaseGeometry] = [face]
+        if _face_households(face, anchors) > fine:
+            gens = _merge_overlapping(_generators_in(face, fps, hgeoms, tolerances))
+            if len(gens) >= 2:
+                cells = building_cells(face, gens, tolerances=tolerances)
+        pieces.extend(cells)
+        piece_face.extend([f] * len(cells))
+    return pieces, np.asarray(piece_face, dtype=np.int64)
+
+
+def _building_counts(
+    pieces: npt.NDArray[np.object_], fps: npt.NDArray[np.object_], fhh: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Buildings per piece and households of the largest building of each piece."""
+    n_buildings = np.zeros(len(pieces), dtype=np.int64)
+    max_bld = np.zeros(len(pieces), dtype=np.int64)
+    if len(fps):
+        owner, _ = assign_polygons(fps, pieces)
+        for o, hh in zip(owner.tolist(), fhh.tolist(), strict=True):
+            if o >= 0:
+                n_buildings[o] += 1
+                max_bld[o] = max(max_bld[o], hh)
+    return n_buildings, max_bld
+
+
 def inner_line_faces(
-    block: BaseGeometry, lines: npt.NDArray[np.object_], footprints: npt.NDArray[np.object_]
+    block: BaseGeometry,
+    lines: npt.NDArray[np.object_],
+    footprints: npt.NDArray[np.object_],
+    *,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> list[BaseGeometry]:
     """Cut a block along inner lines into faces, never through a building.
 
-    Faces a footprint overlaps by more than :data:`BUILDING_OVERLAP_M2` each are merged, and
-    slivers under :data:`MIN_FACE_AREA_M2` join their longest neighbour. Returns ``[block]``
-    when the lines cut nothing.
+    Faces a footprint overlaps by more than ``tolerances.building_overlap_m2`` each are
+    merged, and slivers under :data:`MIN_FACE_AREA_M2` join their longest neighbour. Returns
+    ``[block]`` when the lines cut nothing.
     """
     if len(lines) == 0:
         return [block]
@@ -197,7 +226,7 @@ def inner_line_faces(
         bi, fi = tree.query(footprints, predicate="intersects")
         if len(bi):
             overlap = shapely.area(shapely.intersection(footprints[bi], faces[fi]))
-            keep = overlap > BUILDING_OVERLAP_M2
+            keep = overlap > tolerances.building_overlap_m2
             bi, fi = bi[keep], fi[keep]
             # faces sharing a building: join each to the building's first face
             order = np.lexsort((fi, bi))
@@ -205,7 +234,7 @@ def inner_line_faces(
             first = np.searchsorted(bi, bi)
             labels = _union_pairs(len(faces), fi[first], fi)
     merged = _dissolve(faces, labels)
-    merged = _absorb_small(merged, MIN_FACE_AREA_M2)
+    merged = _absorb_small(merged, MIN_FACE_AREA_M2, tolerances)
     return list(merged)
 
 
@@ -216,6 +245,7 @@ def _guillotine_regions(
     anchors: tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]],
     lines: npt.NDArray[np.object_],
     band: Band,
+    tolerances: Tolerances,
 ) -> list[BaseGeometry]:
     """Straight compact cuts of the block into one region per grid it should hold."""
     points, counts = anchors
@@ -234,6 +264,7 @@ def _guillotine_regions(
         parts=parts,
         band=band,
         angle=block_angle(block),
+        tolerances=tolerances,
     )
 
 
@@ -247,7 +278,12 @@ def block_angle(block: BaseGeometry) -> float:
     return float(np.degrees(np.arctan2(d[1], d[0])))
 
 
-def building_cells(face: BaseGeometry, generators: npt.NDArray[np.object_]) -> list[BaseGeometry]:
+def building_cells(
+    face: BaseGeometry,
+    generators: npt.NDArray[np.object_],
+    *,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
+) -> list[BaseGeometry]:
     """Tile ``face`` with one cell per generator (footprint or point), each holding it whole.
 
     Parameters
@@ -256,6 +292,8 @@ def building_cells(face: BaseGeometry, generators: npt.NDArray[np.object_]) -> l
         The polygon to tile (metric CRS).
     generators
         At least two disjoint footprints (polygons) or household points inside ``face``.
+    tolerances
+        ``shared_edge_m``: a stray part of a cell goes to the neighbour it shares an edge with.
 
     Returns
     -------
@@ -305,7 +343,8 @@ def building_cells(face: BaseGeometry, generators: npt.NDArray[np.object_]) -> l
         for c in np.unique(ci).tolist():
             cells[c] = shapely.difference(cells[c], shapely.union_all(own[fi[ci == c]]))
         cells[is_poly] = shapely.union(cells[is_poly], own)
-    return make_single_part(cells, np.where(is_poly, polys, shapely.buffer(polys, 1e-3)))
+    anchors = np.where(is_poly, polys, shapely.buffer(polys, 1e-3))
+    return make_single_part(cells, anchors, tolerances=tolerances)
 
 
 def _polygonal(geoms: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
@@ -338,11 +377,15 @@ def _merge_overlapping(gens: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]
 
 
 def _generators_in(
-    face: BaseGeometry, footprints: npt.NDArray[np.object_], hgeoms: npt.NDArray[np.object_]
+    face: BaseGeometry,
+    footprints: npt.NDArray[np.object_],
+    hgeoms: npt.NDArray[np.object_],
+    tolerances: Tolerances,
 ) -> npt.NDArray[np.object_]:
     """Footprints inside ``face``; household features when the face has no footprints."""
     if len(footprints):
-        inside = shapely.area(shapely.intersection(footprints, face)) > BUILDING_OVERLAP_M2
+        overlap = shapely.area(shapely.intersection(footprints, face))
+        inside = overlap > tolerances.building_overlap_m2
         if inside.sum() >= 1:
             return footprints[inside]
     if len(hgeoms):
@@ -453,7 +496,9 @@ def _dissolve(
     return np.asarray(out, dtype=object)
 
 
-def _absorb_small(faces: npt.NDArray[np.object_], min_area_m2: float) -> npt.NDArray[np.object_]:
+def _absorb_small(
+    faces: npt.NDArray[np.object_], min_area_m2: float, tolerances: Tolerances
+) -> npt.NDArray[np.object_]:
     """Merge faces smaller than ``min_area_m2`` into the neighbour they share most edge with."""
     faces = faces.copy()
     alive = np.ones(len(faces), dtype=bool)
@@ -461,7 +506,9 @@ def _absorb_small(faces: npt.NDArray[np.object_], min_area_m2: float) -> npt.NDA
         if len(faces) - (~alive).sum() <= 1 or faces[i].area >= min_area_m2:
             continue
         others = np.flatnonzero(alive & (np.arange(len(faces)) != i))
-        shared = shared_boundary_m(np.full(len(others), faces[i], dtype=object), faces[others])
+        shared = shared_boundary_m(
+            np.full(len(others), faces[i], dtype=object), faces[others], tolerances=tolerances
+        )
         if shared.max(initial=0.0) <= 0:
             continue
         j = int(others[int(np.argmax(shared))])

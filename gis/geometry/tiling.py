@@ -10,29 +10,25 @@ import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-log = logging.getLogger(__name__)
+from gis.options import DEFAULT_TOLERANCES, Tolerances
 
-#: Tolerance (m) within which two boundaries are taken to coincide: above the 1 mm within
-#: which split pieces are snapped to their neighbours (:data:`gis.cutting.atoms.SNAP_M`), far below
-#: any real sliver. At 5 cm, two pieces a few centimetres apart with a sliver of a third
-#: between them counted as sharing their whole length, and a grid joined through them came
-#: out in two parts.
-SHARED_TOLERANCE_M = 0.002
+log = logging.getLogger(__name__)
 
 
 def shared_boundary_m(
-    a: npt.ArrayLike, b: npt.ArrayLike, *, tolerance_m: float = SHARED_TOLERANCE_M
+    a: npt.ArrayLike, b: npt.ArrayLike, *, tolerances: Tolerances = DEFAULT_TOLERANCES
 ) -> npt.NDArray[np.float64]:
     """Length (m) of boundary that polygons ``a[i]`` and ``b[i]`` share, pair by pair.
 
-    Boundaries are matched within ``tolerance_m``, so edges that coincide only up to floating
-    point noise (a piece cut from a block against the neighbouring block) still count; two
-    pieces running side by side a few centimetres apart share nothing.
+    Boundaries are matched within ``tolerances.shared_edge_m``, so edges that coincide only
+    up to floating point noise (a piece cut from a block against the neighbouring block)
+    still count; two pieces running side by side a few centimetres apart share nothing.
     """
     ga = np.asarray(a, dtype=object)
     gb = np.asarray(b, dtype=object)
     if len(ga) == 0:
         return np.zeros(0)
+    tolerance_m = tolerances.shared_edge_m
     near = shapely.buffer(shapely.boundary(gb), tolerance_m, quad_segs=2)
     length = shapely.length(shapely.intersection(shapely.boundary(ga), near))
     # a corner contact still leaves a stub about two tolerances long
@@ -40,12 +36,18 @@ def shared_boundary_m(
 
 
 def make_single_part(
-    cells: npt.NDArray[np.object_], anchors: npt.NDArray[np.object_], *, warn: bool = True
+    cells: npt.NDArray[np.object_],
+    anchors: npt.NDArray[np.object_],
+    *,
+    warn: bool = True,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> list[BaseGeometry]:
     """Keep in each cell the part that holds its anchor; give stray parts to a neighbour.
 
-    A stray part with no neighbour stays (the cell is then multipart, logged unless ``warn``
-    is off for a caller that checks and refuses such results itself).
+    A stray part goes to the neighbour it shares most boundary with
+    (:func:`shared_boundary_m`). A stray part with no neighbour stays (the cell is then
+    multipart, logged unless ``warn`` is off for a caller that checks and refuses such
+    results itself).
     """
     kept: list[BaseGeometry] = []
     strays: list[BaseGeometry] = []
@@ -70,7 +72,9 @@ def make_single_part(
             if len(cand) == 0:
                 left.append(stray)
                 continue
-            shared = shared_boundary_m(np.full(len(cand), stray, dtype=object), kept_arr[cand])
+            shared = shared_boundary_m(
+                np.full(len(cand), stray, dtype=object), kept_arr[cand], tolerances=tolerances
+            )
             if shared.max() <= 0:
                 left.append(stray)
                 continue
@@ -84,26 +88,29 @@ def make_single_part(
     return list(kept_arr)
 
 
-#: Holes and stray parts smaller than this (m²) in a dissolved grid are floating-point noise
-#: (gaps between atoms), not enclaves.
-PINHOLE_M2 = 1.0
 #: Grid (m) to which a fragile outline is snap-rounded (see :func:`robust_outlines`).
 TIDY_M = 1e-7
 
 
-def drop_pinholes(polys: npt.ArrayLike) -> npt.NDArray[np.object_]:
-    """Remove holes and stray parts under :data:`PINHOLE_M2` from each polygon."""
+def drop_pinholes(
+    polys: npt.ArrayLike, *, tolerances: Tolerances = DEFAULT_TOLERANCES
+) -> npt.NDArray[np.object_]:
+    """Remove holes and stray parts under ``tolerances.gap_m2`` from each polygon.
+
+    In a dissolved grid they are gaps between its atoms (floating-point noise), not enclaves.
+    """
+    pinhole_m2 = tolerances.gap_m2
     arr = np.asarray(polys, dtype=object)
     out = arr.copy()
     noisy = (shapely.get_num_interior_rings(arr) > 0) | (shapely.get_num_geometries(arr) > 1)
     for i in np.flatnonzero(noisy).tolist():
         pieces = shapely.get_parts(arr[i])
         pieces = pieces[shapely.get_type_id(pieces) == 3]
-        big = shapely.area(pieces) >= PINHOLE_M2
+        big = shapely.area(pieces) >= pinhole_m2
         pieces = pieces[big] if big.any() else pieces
         parts = [
             shapely.Polygon(
-                p.exterior, [r for r in p.interiors if shapely.Polygon(r).area >= PINHOLE_M2]
+                p.exterior, [r for r in p.interiors if shapely.Polygon(r).area >= pinhole_m2]
             )
             for p in pieces
         ]
@@ -111,7 +118,12 @@ def drop_pinholes(polys: npt.ArrayLike) -> npt.NDArray[np.object_]:
     return out
 
 
-def tidy(geoms: npt.ArrayLike, *, grid_size_m: float = TIDY_M) -> npt.NDArray[np.object_]:
+def tidy(
+    geoms: npt.ArrayLike,
+    *,
+    grid_size_m: float = TIDY_M,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
+) -> npt.NDArray[np.object_]:
     """Close pinches by snap-rounding every outline to ``grid_size_m``.
 
     Carving sites out of blocks, or bending a cut around a building, can leave a hair-thin
@@ -121,7 +133,7 @@ def tidy(geoms: npt.ArrayLike, *, grid_size_m: float = TIDY_M) -> npt.NDArray[np
     the fixed precision model is then stripped so later overlays run in full precision.
     """
     rounded = shapely.set_precision(np.asarray(geoms, dtype=object), grid_size_m)
-    return drop_pinholes(shapely.from_wkb(shapely.to_wkb(rounded)))
+    return drop_pinholes(shapely.from_wkb(shapely.to_wkb(rounded)), tolerances=tolerances)
 
 
 def fragile(geoms: npt.ArrayLike, crs: pyproj.CRS | str | int) -> npt.NDArray[np.bool_]:
@@ -134,12 +146,18 @@ def fragile(geoms: npt.ArrayLike, crs: pyproj.CRS | str | int) -> npt.NDArray[np
 
 
 def robust_outlines(
-    geoms: npt.ArrayLike, crs: pyproj.CRS | str | int | None
+    geoms: npt.ArrayLike,
+    crs: pyproj.CRS | str | int | None,
+    *,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> npt.NDArray[np.object_]:
-    """Dissolved grids ready to be written anywhere: no pinholes, no reprojection-fragile spikes."""
-    out = drop_pinholes(geoms)
+    """Dissolved grids ready to be written anywhere: no pinholes, no reprojection-fragile spikes.
+
+    Pinholes are holes and stray parts up to ``tolerances.gap_m2`` (see :func:`drop_pinholes`).
+    """
+    out = drop_pinholes(geoms, tolerances=tolerances)
     if crs is not None and len(out):
         weak = fragile(out, crs)
         if weak.any():
-            out[weak] = tidy(out[weak])
+            out[weak] = tidy(out[weak], tolerances=tolerances)
     return out

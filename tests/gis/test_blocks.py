@@ -12,11 +12,13 @@ import shapely
 from shapely.geometry import LineString, Point, box
 
 from gis import columns as col
-from gis.blocks import DUST_M2, BlockSet, build_blocks
-from gis.coverage import buildings_not_whole, gap_and_overlap_m2
-from gis.inputs import Area, empty_layer
-from gis.prepare import prepare_blocks
-from gis.roads import normalise_roads
+from gis.blocks.build import BlockSet, build_blocks
+from gis.blocks.graph import block_graph
+from gis.blocks.roads import normalise_roads
+from gis.checks.coverage import buildings_not_whole, gap_and_overlap_m2
+from gis.inputs.prepare import prepare_blocks
+from gis.inputs.read import Area, empty_layer
+from gis.options import DEFAULT_TOLERANCES
 
 CRS = "EPSG:32651"
 X0, Y0 = 355_000.0, 3_456_000.0
@@ -169,7 +171,8 @@ def test_sample_blocks_tile_every_unit(sample: tuple[str, object]) -> None:
         assert overlap < 1.0, f"{code}: overlap {overlap} m²"
     assert bs.blocks.is_valid.all()
     assert (bs.blocks.geom_type == "Polygon").all()
-    assert (bs.blocks.area >= DUST_M2).all()  # no floating-point dust left as a block
+    # no floating-point dust left as a block
+    assert (bs.blocks.area >= DEFAULT_TOLERANCES.dust_m2).all()
 
 
 def test_sample_buildings_and_households_counted_exactly_once(sample: tuple[str, object]) -> None:
@@ -204,3 +207,13 @@ def test_sample_graph_is_consistent(sample: tuple[str, object]) -> None:
 
 def test_empty_layer_has_geometry() -> None:
     assert empty_layer(CRS).geometry.name == "geometry"
+
+
+def test_street_edges_follow_the_street_edge_tolerance() -> None:
+    """An edge 2 m off its bounding line follows it at ``street_edge_m = 3`` but not at 1 m."""
+    bs = build_blocks(street_grid(straddler=False))
+    off = bs.streets.set_geometry(bs.streets.geometry.translate(2.0, 2.0))
+    default = block_graph(bs.blocks, off)
+    assert not any(d["street"] for _, _, d in default.edges(data=True))
+    loose = block_graph(bs.blocks, off, tolerances=DEFAULT_TOLERANCES.replace(street_edge_m=3.0))
+    assert all(d["street"] for _, _, d in loose.edges(data=True))

@@ -17,6 +17,7 @@ from gis.datasets import grid_blockset
 from gis.errors import SiteError
 from gis.inputs.prepare import Prepared
 from gis.inputs.read import Area
+from gis.options import DEFAULT_TOLERANCES, Tolerances
 from gis.plan import Plan
 from gis.rules.dedicated import DEDICATED, sites_from_area
 
@@ -147,3 +148,22 @@ def test_residential_site_stays_ordinary() -> None:
     residential = plan.report.sections["dedicated"]["residential"]
     assert [r[col.HOUSEHOLDS] for r in residential] == [150]
     assert (plan.grids[col.KIND] != DEDICATED).all()
+
+
+def test_a_site_corner_drawn_a_few_centimetres_off_a_street_crossing_is_snapped_onto_it() -> None:
+    bs = grid_blockset(2, 2, households=100)
+    x0, y0, _, _ = bs.blocks.total_bounds
+    # the south-west block's site, its north-east corner 2 cm off the crossing
+    site = shapely.box(x0 + 10, y0 + 10, x0 + 100.02, y0 + 100.02)
+    unit = str(bs.blocks[col.UNIT_CODE].iloc[0])
+    crossing = shapely.Point(x0 + 100, y0 + 100)
+
+    def nearest_corner_m(tolerances: Tolerances = DEFAULT_TOLERANCES) -> float:
+        region = carve_regions(bs, [site], [unit], tolerances=tolerances).regions.geometry
+        corners = shapely.points(shapely.get_coordinates(region.iloc[0]))
+        return float(shapely.distance(corners, crossing).min())
+
+    assert nearest_corner_m() < 1e-9  # within region_snap_m (5 cm)
+    # snapped only within 1 mm, the corner stays where it was drawn
+    tight = DEFAULT_TOLERANCES.replace(region_snap_m=1e-3)
+    assert nearest_corner_m(tight) == pytest.approx(0.02 * np.sqrt(2), abs=1e-6)

@@ -6,8 +6,9 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, Point, box
 
-from gis.split import building_cells, inner_line_faces, split_block
-from gis.tiling import shared_boundary_m
+from gis.cutting.split import building_cells, inner_line_faces, split_block
+from gis.geometry.tiling import shared_boundary_m
+from gis.options import DEFAULT_TOLERANCES
 
 BLOCK = box(0, 0, 200, 100)
 # six 20 m towers in two rows
@@ -152,3 +153,10 @@ def test_pieces_side_by_side_with_a_sliver_between_share_nothing() -> None:
     # the same edge up to floating-point noise still counts
     c = box(10 + 1e-9, 0, 20, 60)
     assert shared_boundary_m([a], [c])[0] > 59.0
+
+
+def test_shared_edge_tolerance_is_overridable_per_call() -> None:
+    a = box(0, 0, 10, 60)
+    b = box(10.03, 0, 20, 60)
+    loose = DEFAULT_TOLERANCES.replace(shared_edge_m=0.05)
+    assert shared_boundary_m([a], [b], tolerances=loose)[0] > 59.0
