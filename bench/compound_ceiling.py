@@ -7,7 +7,7 @@ by straight cuts can reach: it tries every first cut along and across the block'
 on each side, every second cut (a grid of ``--steps`` offsets each), keeps only layouts whose
 four grids hold ``--min``–``--max`` households, and prints the best mean Polsby–Popper twice:
 with straight cuts that go through buildings (not allowed, an upper bound) and with the cuts
-bent around every building they cross (:func:`gis.guillotine.cut_across`, what wangge does).
+bent around every building they cross (:func:`gis.cutting.guillotine.cut_across`, what wangge does).
 
 Usage::
 
@@ -28,9 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gis import columns as col  # noqa: E402
-from gis.guillotine import axis, cut_across  # noqa: E402
-from gis.prepare import prepare_blocks  # noqa: E402
-from gis.split import block_angle  # noqa: E402
+from gis.cutting.guillotine import axis, cut_across  # noqa: E402
+from gis.cutting.split import block_angle  # noqa: E402
+from gis.inputs.prepare import prepare_blocks  # noqa: E402
 
 
 def polsby_popper(geom: shapely.Geometry) -> float:
@@ -67,29 +67,51 @@ def best_2x2(
             if a.is_empty or b.is_empty:
                 continue
             side = xy @ u1 < t1
-            sides = []
-            for piece, mask in ((a, side), (b, ~side)):
-                u2 = axis(second)
-                s2 = shapely.get_coordinates(piece) @ u2
-                top: tuple[float, list[int]] | None = None
-                inside = fps[shapely.area(shapely.intersection(fps, piece)) > 0]
-                for t2 in np.linspace(s2.min(), s2.max(), steps)[1:-1]:
-                    h1 = int(hh[mask & (xy @ u2 < t2)].sum())
-                    h2 = int(hh[mask].sum()) - h1
-                    if not (lo <= h1 <= hi and lo <= h2 <= hi):
-                        continue
-                    left, right = halves(piece, inside, second, t2, bend=bend)
-                    if left.is_empty or right.is_empty:
-                        continue
-                    score = polsby_popper(left) + polsby_popper(right)
-                    if top is None or score > top[0]:
-                        top = (score, [h1, h2])
-                sides.append(top)
+            sides = [
+                best_second_cut(piece, fps, xy, hh, mask, second, (lo, hi), steps, bend=bend)
+                for piece, mask in ((a, side), (b, ~side))
+            ]
             if all(x is not None for x in sides):
                 mean = sum(x[0] for x in sides if x) / 4
                 if mean > best[0]:
                     best = (mean, [h for x in sides if x for h in x[1]])
     return best
+
+
+def best_second_cut(
+    piece: shapely.Geometry,
+    fps: np.ndarray,
+    xy: np.ndarray,
+    hh: np.ndarray,
+    mask: np.ndarray,
+    theta: float,
+    band: tuple[int, int],
+    steps: int,
+    *,
+    bend: bool,
+) -> tuple[float, list[int]] | None:
+    """Best sum of Polsby–Popper of two in-band grids cut from ``piece`` across ``theta``.
+
+    ``mask`` marks the household anchors ``xy`` lying in ``piece``; None when no cut gives
+    two grids in the band ``(lo, hi)``.
+    """
+    lo, hi = band
+    u2 = axis(theta)
+    s2 = shapely.get_coordinates(piece) @ u2
+    top: tuple[float, list[int]] | None = None
+    inside = fps[shapely.area(shapely.intersection(fps, piece)) > 0]
+    for t2 in np.linspace(s2.min(), s2.max(), steps)[1:-1]:
+        h1 = int(hh[mask & (xy @ u2 < t2)].sum())
+        h2 = int(hh[mask].sum()) - h1
+        if not (lo <= h1 <= hi and lo <= h2 <= hi):
+            continue
+        left, right = halves(piece, inside, theta, t2, bend=bend)
+        if left.is_empty or right.is_empty:
+            continue
+        score = polsby_popper(left) + polsby_popper(right)
+        if top is None or score > top[0]:
+            top = (score, [h1, h2])
+    return top
 
 
 def main(argv: list[str] | None = None) -> None:

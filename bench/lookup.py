@@ -9,7 +9,7 @@ Prints, in one run:
 * single ``GET /lookup``: latency p50 / p99 (one keep-alive connection, sequential) and
   throughput (``--clients`` concurrent keep-alive connections in ``--procs`` processes);
 * a ``--points`` batch end-to-end (Parquet upload → Parquet answer, and JSON → JSON) beside
-  the same batch as a PostGIS ``unnest`` join (:data:`gis.lookup.BATCH_SQL`), and the
+  the same batch as a PostGIS ``unnest`` join (:data:`gis.serving.lookup.BATCH_SQL`), and the
   in-process index alone;
 * tile latency p50 / p99 at z12–z15 (PostGIS ``ST_AsMVT``).
 
@@ -33,6 +33,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from store import synthetic_plan
 
 from api.server import free_port
-from gis.lookup import GridIndex, locate_sql
+from gis.serving.lookup import GridIndex, locate_sql
 from gis.store import open_store
 
 DEFAULT_URL = os.environ.get(
@@ -187,6 +188,143 @@ def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
     )
 
 
+Rows = list[tuple[str, str]]
+
+
+def single_lookups(port: int, lon: np.ndarray, lat: np.ndarray, args: argparse.Namespace) -> Rows:
+    """Latency on one connection, then throughput on many."""
+    latency(port, lon, lat, 1.0)  # warm up
+    times = latency(port, lon, lat, args.seconds)
+    rps, failed = throughput(port, lon, lat, args.seconds, args.procs, args.clients)
+    return [
+        (
+            "GET /lookup latency p50 / p99 (1 connection)",
+            f"{1000 * pct(times, 50):.2f} ms / {1000 * pct(times, 99):.2f} ms (n={len(times)})",
+        ),
+        (
+            f"GET /lookup throughput ({args.procs}×{args.clients} connections)",
+            f"{rps:,.0f} requests/s, {failed} failed",
+        ),
+    ]
+
+
+def batches(
+    port: int, lon: np.ndarray, lat: np.ndarray, points: int
+) -> tuple[Rows, pd.DataFrame, float]:
+    """The batch end-to-end as Parquet and as JSON; also the Parquet answer and its time."""
+    table = pd.DataFrame({"lon": lon, "lat": lat})
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    t_parquet, data = post(
+        port,
+        "/lookup/batch?format=parquet",
+        buffer.getvalue(),
+        "application/vnd.apache.parquet",
+    )
+    t = time.perf_counter()
+    answer = pd.read_parquet(io.BytesIO(data))
+    t_parquet += time.perf_counter() - t
+    t = time.perf_counter()
+    body = orjson.dumps(
+        {"crs": "wgs84", "points": np.column_stack([lon, lat])},
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+    t_json, data = post(port, "/lookup/batch", body, "application/json")
+    orjson.loads(data)
+    t_json += time.perf_counter() - t
+    rows = [
+        (f"batch {points:,} points, Parquet → Parquet (end-to-end)", f"{t_parquet:.2f} s"),
+        (
+            f"batch {points:,} points, JSON → JSON (client: orjson encode/decode)",
+            f"{t_json:.2f} s",
+        ),
+    ]
+    return rows, answer, t_parquet
+
+
+def in_process(stored: Any, info: Any, lon: np.ndarray, lat: np.ndarray) -> Rows:
+    """The lookup index alone: build it, locate every point."""
+    t = time.perf_counter()
+    index = GridIndex(stored, version=info)
+    t_build = time.perf_counter() - t
+    t = time.perf_counter()
+    index.locate(lon, lat)
+    return [
+        (
+            "in-process index: build / locate all points",
+            f"{t_build:.2f} s / {time.perf_counter() - t:.2f} s",
+        )
+    ]
+
+
+def in_postgis(
+    url: str,
+    schema: str,
+    version_id: int,
+    points: tuple[np.ndarray, np.ndarray],
+    answer: pd.DataFrame,
+    t_service: float,
+) -> Rows:
+    """The same batch as a PostGIS join, and whether its answers match the service's."""
+    lon, lat = points
+    options = f"-c search_path={schema},public"
+    with psycopg.connect(url, options=options) as conn:
+        t = time.perf_counter()
+        sql_codes = locate_sql(conn, version_id, lon, lat)
+        t_sql = time.perf_counter() - t
+    agree = np.array_equal(
+        answer["grid_code"].fillna("").to_numpy(),
+        np.array([c or "" for c in sql_codes], dtype=object),
+    )
+    return [
+        (
+            "same batch as a PostGIS unnest join",
+            f"{t_sql:.2f} s "
+            f"(service is {t_sql / t_service:.1f}× faster; answers identical: {agree})",
+        )
+    ]
+
+
+def tiles(port: int, version_id: int, bounds: tuple[float, float, float, float]) -> Rows:
+    """Tile latency at z12–z15: the first round cold, two more from the cache."""
+    x0, y0, x1, y1 = bounds
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    rows: Rows = []
+    for z in (12, 13, 14, 15):
+        tx0, ty1 = tile_xy(x0, y0, z)
+        tx1, ty0 = tile_xy(x1, y1, z)
+        xys = [(x, y) for x in range(tx0, tx1 + 1) for y in range(ty0, ty1 + 1)][:200]
+        cold: list[float] = []
+        warm: list[float] = []
+        sizes: list[int] = []
+        for attempt in range(3):
+            for x, y in xys:
+                t = time.perf_counter()
+                conn.request("GET", f"/tiles/{version_id}/{z}/{x}/{y}.mvt")
+                r = conn.getresponse()
+                sizes.append(len(r.read()))
+                (cold if attempt == 0 else warm).append(time.perf_counter() - t)
+        rows.append(
+            (
+                f"tile z{z} ({len(xys)} tiles, ST_AsMVT; then cached)",
+                f"cold p50 {1000 * pct(cold, 50):.1f} ms, p99 {1000 * pct(cold, 99):.1f}"
+                f" ms; cached p50 {1000 * pct(warm, 50):.2f} ms; "
+                f"mean {statistics.mean(sizes) / 1024:.0f} KiB",
+            )
+        )
+    return rows
+
+
+def print_table(rows: Rows) -> None:
+    """The measures as a Markdown table."""
+    width = max(len(k) for k, _ in rows)
+    print()
+    print(f"| {'measure'.ljust(width)} | result |")
+    print(f"|{'-' * (width + 2)}|--------|")
+    for key, value in rows:
+        print(f"| {key.ljust(width)} | {value} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--grids", type=int, default=2000)
@@ -202,7 +340,7 @@ def main() -> None:
     with psycopg.connect(args.database_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     proc = None
-    rows: list[tuple[str, str]] = []
+    rows: Rows = []
     try:
         grids, units = synthetic_plan(args.grids, seed=1, prefix="")
         with open_store(args.database_url, schema=schema) as store:
@@ -218,115 +356,19 @@ def main() -> None:
             f"plan: {len(stored)} grids (synthetic), PostGIS schema {schema}; "
             f"uvicorn workers={args.workers}, {os.cpu_count()} CPUs"
         )
-
-        latency(port, lon, lat, 1.0)  # warm up
-        times = latency(port, lon, lat, args.seconds)
-        rows.append(
-            (
-                "GET /lookup latency p50 / p99 (1 connection)",
-                f"{1000 * pct(times, 50):.2f} ms / {1000 * pct(times, 99):.2f} ms (n={len(times)})",
-            )
-        )
-        rps, failed = throughput(port, lon, lat, args.seconds, args.procs, args.clients)
-        rows.append(
-            (
-                f"GET /lookup throughput ({args.procs}×{args.clients} connections)",
-                f"{rps:,.0f} requests/s, {failed} failed",
-            )
-        )
-
-        table = pd.DataFrame({"lon": lon, "lat": lat})
-        buffer = io.BytesIO()
-        table.to_parquet(buffer, index=False)
-        t_parquet, data = post(
-            port,
-            "/lookup/batch?format=parquet",
-            buffer.getvalue(),
-            "application/vnd.apache.parquet",
-        )
-        t = time.perf_counter()
-        answer = pd.read_parquet(io.BytesIO(data))
-        t_parquet += time.perf_counter() - t
-        rows.append(
-            (f"batch {args.points:,} points, Parquet → Parquet (end-to-end)", f"{t_parquet:.2f} s")
-        )
-        t = time.perf_counter()
-        body = orjson.dumps(
-            {"crs": "wgs84", "points": np.column_stack([lon, lat])},
-            option=orjson.OPT_SERIALIZE_NUMPY,
-        )
-        t_json, data = post(port, "/lookup/batch", body, "application/json")
-        orjson.loads(data)
-        t_json += time.perf_counter() - t
-        rows.append(
-            (
-                f"batch {args.points:,} points, JSON → JSON (client: orjson encode/decode)",
-                f"{t_json:.2f} s",
-            )
-        )
-
-        t = time.perf_counter()
-        index = GridIndex(stored, version=info)
-        t_build = time.perf_counter() - t
-        t = time.perf_counter()
-        index.locate(lon, lat)
-        rows.append(
-            (
-                "in-process index: build / locate all points",
-                f"{t_build:.2f} s / {time.perf_counter() - t:.2f} s",
-            )
-        )
-
-        options = f"-c search_path={schema},public"
-        with psycopg.connect(args.database_url, options=options) as conn:
-            t = time.perf_counter()
-            sql_codes = locate_sql(conn, info.id, lon, lat)
-            t_sql = time.perf_counter() - t
-        agree = np.array_equal(
-            answer["grid_code"].fillna("").to_numpy(),
-            np.array([c or "" for c in sql_codes], dtype=object),
-        )
-        rows.append(
-            (
-                "same batch as a PostGIS unnest join",
-                f"{t_sql:.2f} s "
-                f"(service is {t_sql / t_parquet:.1f}× faster; answers identical: {agree})",
-            )
-        )
-
-        conn2 = http.client.HTTPConnection("127.0.0.1", port)
-        for z in (12, 13, 14, 15):
-            tx0, ty1 = tile_xy(x0, y0, z)
-            tx1, ty0 = tile_xy(x1, y1, z)
-            tiles = [(x, y) for x in range(tx0, tx1 + 1) for y in range(ty0, ty1 + 1)][:200]
-            cold, warm, sizes = [], [], []
-            for attempt in range(3):
-                for x, y in tiles:
-                    t = time.perf_counter()
-                    conn2.request("GET", f"/tiles/{info.id}/{z}/{x}/{y}.mvt")
-                    r = conn2.getresponse()
-                    sizes.append(len(r.read()))
-                    (cold if attempt == 0 else warm).append(time.perf_counter() - t)
-            rows.append(
-                (
-                    f"tile z{z} ({len(tiles)} tiles, ST_AsMVT; then cached)",
-                    f"cold p50 {1000 * pct(cold, 50):.1f} ms, p99 {1000 * pct(cold, 99):.1f}"
-                    f" ms; cached p50 {1000 * pct(warm, 50):.2f} ms; "
-                    f"mean {statistics.mean(sizes) / 1024:.0f} KiB",
-                )
-            )
+        rows += single_lookups(port, lon, lat, args)
+        batch_rows, answer, t_parquet = batches(port, lon, lat, args.points)
+        rows += batch_rows
+        rows += in_process(stored, info, lon, lat)
+        rows += in_postgis(args.database_url, schema, info.id, (lon, lat), answer, t_parquet)
+        rows += tiles(port, info.id, (x0, y0, x1, y1))
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=20)
         with psycopg.connect(args.database_url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    width = max(len(k) for k, _ in rows)
-    print()
-    print(f"| {'measure'.ljust(width)} | result |")
-    print(f"|{'-' * (width + 2)}|--------|")
-    for key, value in rows:
-        print(f"| {key.ljust(width)} | {value} |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

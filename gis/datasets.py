@@ -67,6 +67,36 @@ def blockset_from_blocks(
         .astype(int)
         .to_numpy()
     )
+    units = blocks.dissolve(col.UNIT_CODE, as_index=False)[
+        [col.UNIT_CODE, col.UNIT_NAME, "geometry"]
+    ]
+    geoms = blocks.geometry.to_numpy()
+    street_lines = shapely.get_parts(shapely.line_merge(shapely.union_all(shapely.boundary(geoms))))
+    streets = gpd.GeoDataFrame(
+        {col.HIGHWAY: np.full(len(street_lines), "residential", dtype=object)},
+        geometry=street_lines,
+        crs=crs,
+    )
+    lines = gpd.GeoDataFrame(
+        {col.HIGHWAY: np.full(len(inner_lines), "service", dtype=object)},
+        geometry=list(inner_lines),
+        crs=crs,
+    )
+    return BlockSet(
+        blocks=blocks,
+        buildings=buildings,
+        households=_household_points(blocks, buildings),
+        graph=adjacency_graph(blocks),
+        streets=streets,
+        inner_lines=lines,
+        units=units,
+        crs=crs,
+    )
+
+
+def _household_points(blocks: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One household point per building with households, and one per block for the rest."""
+    crs = blocks.crs
     keep = buildings[col.HOUSEHOLDS] > 0
     households = gpd.GeoDataFrame(
         {
@@ -96,31 +126,7 @@ def blockset_from_blocks(
         households = gpd.GeoDataFrame(
             gpd.pd.concat([households, extra], ignore_index=True), crs=crs
         )
-    units = blocks.dissolve(col.UNIT_CODE, as_index=False)[
-        [col.UNIT_CODE, col.UNIT_NAME, "geometry"]
-    ]
-    geoms = blocks.geometry.to_numpy()
-    street_lines = shapely.get_parts(shapely.line_merge(shapely.union_all(shapely.boundary(geoms))))
-    streets = gpd.GeoDataFrame(
-        {col.HIGHWAY: np.full(len(street_lines), "residential", dtype=object)},
-        geometry=street_lines,
-        crs=crs,
-    )
-    lines = gpd.GeoDataFrame(
-        {col.HIGHWAY: np.full(len(inner_lines), "service", dtype=object)},
-        geometry=list(inner_lines),
-        crs=crs,
-    )
-    return BlockSet(
-        blocks=blocks,
-        buildings=buildings,
-        households=households,
-        graph=adjacency_graph(blocks),
-        streets=streets,
-        inner_lines=lines,
-        units=units,
-        crs=crs,
-    )
+    return households
 
 
 def adjacency_graph(blocks: gpd.GeoDataFrame) -> nx.Graph:
@@ -274,6 +280,27 @@ def voronoi_city(
     gen = np.random.default_rng(rng)
     side = int(np.ceil(np.sqrt(n_blocks)))
     step = 100.0
+    cells = _voronoi_cells(side, step, gen)
+    hh, tower_hh = _lumpy_households(cells, households, n_compounds, gen)
+    x0, y0 = ORIGIN
+    seeds = gen.uniform(0, side * step, size=(n_units, 2)) + np.asarray([x0, y0])
+    cent = shapely.get_coordinates(shapely.centroid(cells))
+    d2 = ((cent[:, None, :] - seeds[None, :, :]) ** 2).sum(axis=2)
+    unit = np.asarray([f"U{u:03d}" for u in d2.argmin(axis=1)], dtype=object)
+    buildings, lines = _city_buildings(cells, hh, tower_hh)
+    hh = np.asarray(hh)
+    for i, tw in tower_hh.items():
+        hh[i] = sum(tw)
+    blocks = gpd.GeoDataFrame(
+        {col.BLOCK_ID: np.arange(len(cells)), col.UNIT_CODE: unit, col.HOUSEHOLDS: hh},
+        geometry=cells,
+        crs=SYNTHETIC_CRS,
+    )
+    return blockset_from_blocks(blocks, buildings, inner_lines=lines)
+
+
+def _voronoi_cells(side: int, step: float, gen: np.random.Generator) -> npt.NDArray[np.object_]:
+    """Voronoi cells of a jittered ``side`` × ``side`` lattice of spacing ``step`` (m)."""
     x0, y0 = ORIGIN
     gx, gy = np.meshgrid(np.arange(side), np.arange(side))
     pts = np.column_stack([gx.ravel(), gy.ravel()]).astype(float) * step + step / 2
@@ -287,7 +314,13 @@ def voronoi_city(
     # round to the millimetre, then drop the fixed precision model set_precision attaches
     # (it would make every later overlay snap-round)
     cells = shapely.from_wkb(shapely.to_wkb(shapely.set_precision(cells, 0.001)))
-    cells = cells[shapely.area(cells) > 1.0]
+    return cells[shapely.area(cells) > 1.0]
+
+
+def _lumpy_households(
+    cells: npt.NDArray[np.object_], households: int, n_compounds: int, gen: np.random.Generator
+) -> tuple[npt.NDArray[np.int64], dict[int, list[int]]]:
+    """Households per cell adding up to ``households``, and the towers of the compounds."""
     n = len(cells)
     hh = np.round(gen.lognormal(np.log(45.0), 0.8, size=n)).astype(np.int64)
     hh[gen.random(n) < 0.10] = 0
@@ -310,11 +343,13 @@ def voronoi_city(
     rest = households - int(hh.sum())
     bump = gen.choice(ordinary[hh[ordinary] < 600], size=max(rest, 0), replace=True)
     np.add.at(hh, bump, 1)
-    seeds = gen.uniform(0, side * step, size=(n_units, 2)) + np.asarray([x0, y0])
-    cent = shapely.get_coordinates(shapely.centroid(cells))
-    d2 = ((cent[:, None, :] - seeds[None, :, :]) ** 2).sum(axis=2)
-    unit = np.asarray([f"U{u:03d}" for u in d2.argmin(axis=1)], dtype=object)
+    return hh, tower_hh
 
+
+def _city_buildings(
+    cells: npt.NDArray[np.object_], hh: npt.NDArray[np.int64], tower_hh: dict[int, list[int]]
+) -> tuple[gpd.GeoDataFrame, list[shapely.Geometry]]:
+    """One building per ordinary cell, towers and a service road in each compound."""
     b_geom: list[shapely.Geometry] = []
     b_block: list[int] = []
     b_hh: list[int] = []
@@ -323,7 +358,7 @@ def voronoi_city(
     small = shapely.is_empty(shrunk) | (shapely.area(shrunk) < 25.0)
     fallback = shapely.buffer(shapely.point_on_surface(cells), 2.0, quad_segs=1)
     shrunk = np.where(small, fallback, shrunk)
-    for i in range(n):
+    for i in range(len(cells)):
         if i in tower_hh:
             tw = tower_hh[i]
             b_geom.extend(tower_lattice(cells[i], len(tw), size_m=18.0, gap_m=8.0))
@@ -335,15 +370,7 @@ def voronoi_city(
             b_geom.append(shrunk[i])
             b_block.append(i)
             b_hh.append(int(hh[i]))
-    hh = np.asarray(hh)
-    for i, tw in tower_hh.items():
-        hh[i] = sum(tw)
-    blocks = gpd.GeoDataFrame(
-        {col.BLOCK_ID: np.arange(n), col.UNIT_CODE: unit, col.HOUSEHOLDS: hh},
-        geometry=cells,
-        crs=SYNTHETIC_CRS,
-    )
     buildings = gpd.GeoDataFrame(
         {col.BLOCK_ID: b_block, col.HOUSEHOLDS: b_hh}, geometry=b_geom, crs=SYNTHETIC_CRS
     )
-    return blockset_from_blocks(blocks, buildings, inner_lines=lines)
+    return buildings, lines

@@ -214,19 +214,70 @@ def estimate_households(
     out = buildings.copy()
     n = len(out)
     if n == 0:
-        for column, dtype in (
-            ("residential", bool),
-            ("floors", "int64"),
-            (col.HOUSEHOLDS, "int64"),
-        ):
-            out[column] = pd.Series([], dtype=dtype)
-        out["residential_reason"] = pd.Series([], dtype=object)
-        out[col.HOUSEHOLDS_ESTIMATED] = pd.Series([], dtype=bool)
-        return out
+        return _no_estimate(out)
     btype = _text(out, "building").str.lower()
-    name = _text(out, "name")
     footprint = out.geometry.area.to_numpy()
     height = _number(out, "height")
+    residential, reason = _residential(
+        out,
+        btype=btype,
+        footprint=footprint,
+        height=height,
+        landuse=landuse,
+        pois=pois,
+        tall_nonresidential_m=tall_nonresidential_m,
+        large_footprint_m2=large_footprint_m2,
+        default_residential=default_residential,
+    )
+    levels = _levels(out)
+    from_height = np.maximum(1, np.rint(height / storey_height_m))
+    typed = btype.map(default_floors).fillna(UNKNOWN_TYPE_FLOORS).to_numpy(dtype=float)
+    floors = np.where(~np.isnan(levels), levels, np.where(~np.isnan(height), from_height, typed))
+    floors = np.maximum(1, floors).astype(np.int64)
+    households = np.floor(footprint * floors * net_to_gross / dwelling_m2).astype(np.int64)
+    households = np.where(residential, households, 0)
+    out["residential"] = residential
+    out["residential_reason"] = reason
+    out["floors"] = floors
+    out[col.HOUSEHOLDS] = households
+    out[col.HOUSEHOLDS_ESTIMATED] = True
+    log.info(
+        "estimated %d households in %d of %d buildings (residential)",
+        int(households.sum()),
+        int(residential.sum()),
+        n,
+    )
+    return out
+
+
+def _no_estimate(out: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The estimate's columns on an empty building layer."""
+    for column, dtype in (
+        ("residential", bool),
+        ("floors", "int64"),
+        (col.HOUSEHOLDS, "int64"),
+    ):
+        out[column] = pd.Series([], dtype=dtype)
+    out["residential_reason"] = pd.Series([], dtype=object)
+    out[col.HOUSEHOLDS_ESTIMATED] = pd.Series([], dtype=bool)
+    return out
+
+
+def _residential(
+    out: gpd.GeoDataFrame,
+    *,
+    btype: pd.Series,
+    footprint: np.ndarray,
+    height: np.ndarray,
+    landuse: gpd.GeoDataFrame | None,
+    pois: gpd.GeoDataFrame | None,
+    tall_nonresidential_m: float,
+    large_footprint_m2: float,
+    default_residential: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each building is residential, and the signal that decided it (first wins)."""
+    n = len(out)
+    name = _text(out, "name")
     decided = np.zeros(n, dtype=bool)
     residential = np.zeros(n, dtype=bool)
     reason = np.full(n, "", dtype=object)
@@ -248,26 +299,7 @@ def estimate_households(
     decide(np.nan_to_num(height) > tall_nonresidential_m, False, "tall tower")
     decide(footprint > large_footprint_m2, False, "large footprint")
     decide(np.ones(n, dtype=bool), default_residential, "default")
-
-    levels = _levels(out)
-    from_height = np.maximum(1, np.rint(height / storey_height_m))
-    typed = btype.map(default_floors).fillna(UNKNOWN_TYPE_FLOORS).to_numpy(dtype=float)
-    floors = np.where(~np.isnan(levels), levels, np.where(~np.isnan(height), from_height, typed))
-    floors = np.maximum(1, floors).astype(np.int64)
-    households = np.floor(footprint * floors * net_to_gross / dwelling_m2).astype(np.int64)
-    households = np.where(residential, households, 0)
-    out["residential"] = residential
-    out["residential_reason"] = reason
-    out["floors"] = floors
-    out[col.HOUSEHOLDS] = households
-    out[col.HOUSEHOLDS_ESTIMATED] = True
-    log.info(
-        "estimated %d households in %d of %d buildings (residential)",
-        int(households.sum()),
-        int(residential.sum()),
-        n,
-    )
-    return out
+    return residential, reason
 
 
 def summarise_estimate(buildings: gpd.GeoDataFrame) -> dict[str, object]:

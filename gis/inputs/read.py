@@ -21,7 +21,7 @@ import shapely
 from pyogrio.errors import DataSourceError
 
 from gis import columns as col
-from gis.geometry.crs import check_coordinates, local_metric_crs, parse_crs, require_metric
+from gis.blocks.roads import normalise_roads
 from gis.errors import (
     CRSError,
     GeometryError,
@@ -29,7 +29,7 @@ from gis.errors import (
     InputFileError,
     UnitOverlapError,
 )
-from gis.blocks.roads import normalise_roads
+from gis.geometry.crs import check_coordinates, local_metric_crs, parse_crs, require_metric
 
 log = logging.getLogger(__name__)
 
@@ -200,18 +200,7 @@ def read_area(
             "community or village, or pass --boundary FILE"
         )
         raise GeometryError(msg)
-    fallback = parse_crs(input_crs) if input_crs is not None else None
-    problems: list[str] = []
-    for name, gdf in layers.items():
-        if gdf.crs is None and fallback is not None:
-            layers[name] = gdf.set_crs(fallback)
-        try:
-            check_coordinates(layers[name], what=f"layer {name!r}")
-        except CRSError as exc:
-            problems.append(str(exc))
-    if problems:  # every layer's CRS problem at once, still a CRSError
-        raise CRSError("; ".join(problems))
-
+    layers = _with_crs(layers, input_crs)
     # check the boundary before choosing a CRS from it: an all-empty one has no bounds
     units = check_boundary(layers["boundary"])
     work_crs = require_metric(parse_crs(crs)) if crs is not None else None
@@ -229,21 +218,49 @@ def read_area(
         household_src = check_households(household_src, column=household_column)
     else:
         household_src = empty_layer(work_crs)
+
+    def layer(name: str) -> gpd.GeoDataFrame:
+        return layers.get(name, empty_layer(work_crs))
+
     return Area(
         boundary=units,
         roads=road_lines,
         households=household_src,
         buildings=building_polys,
         crs=work_crs,
-        sites=layers.get("sites", empty_layer(work_crs)),
-        water=layers.get("water", empty_layer(work_crs)),
-        railways=layers.get("railways", empty_layer(work_crs)),
-        villages=layers.get("villages", empty_layer(work_crs)),
-        landuse=layers.get("landuse", empty_layer(work_crs)),
-        pois=layers.get("pois", empty_layer(work_crs)),
-        barriers=layers.get("barriers", empty_layer(work_crs)),
+        sites=layer("sites"),
+        water=layer("water"),
+        railways=layer("railways"),
+        villages=layer("villages"),
+        landuse=layer("landuse"),
+        pois=layer("pois"),
+        barriers=layer("barriers"),
         source=str(source or boundary),
     )
+
+
+def _with_crs(
+    layers: dict[str, gpd.GeoDataFrame], input_crs: str | int | pyproj.CRS | None
+) -> dict[str, gpd.GeoDataFrame]:
+    """Layers with ``input_crs`` set where they declare none, their coordinates checked.
+
+    Raises
+    ------
+    CRSError
+        Every layer's CRS problem at once.
+    """
+    fallback = parse_crs(input_crs) if input_crs is not None else None
+    problems: list[str] = []
+    for name, gdf in layers.items():
+        if gdf.crs is None and fallback is not None:
+            layers[name] = gdf.set_crs(fallback)
+        try:
+            check_coordinates(layers[name], what=f"layer {name!r}")
+        except CRSError as exc:
+            problems.append(str(exc))
+    if problems:  # every layer's CRS problem at once, still a CRSError
+        raise CRSError("; ".join(problems))
+    return layers
 
 
 def _collect_layers(

@@ -118,14 +118,7 @@ def sites_from_area(
     if outside not in ("error", "drop"):
         msg = f"outside must be 'error' or 'drop', not {outside!r}"
         raise OptionError(msg)
-    if area.sites is not None and not area.sites.empty:
-        raw, source = area.sites, "sites layer"
-        strict = True
-    elif area.landuse is not None and not area.landuse.empty and "kind" in area.landuse:
-        raw = area.landuse[area.landuse["kind"].astype(str).isin(set(kinds))]
-        source, strict = "landuse", False
-    else:
-        raw, source, strict = area.landuse.iloc[0:0], "none", False
+    raw, source, strict = _raw_sites(area, kinds)
     empty = gpd.GeoDataFrame(
         {SITE_ID: [], col.KIND: [], "name": [], col.UNIT_CODE: [], col.AREA_M2: []},
         geometry=gpd.GeoSeries([], crs=units.crs),
@@ -133,40 +126,19 @@ def sites_from_area(
     )
     if raw.empty:
         return Sites(sites=empty, too_small=[], source=source)
-    raw = raw.reset_index(drop=True)
-    geoms = raw.geometry.to_numpy()
-    poly = np.isin(shapely.get_type_id(geoms), (3, 6))
-    if strict and not poly.all():
-        rows = np.flatnonzero(~poly)[:5].tolist()
-        msg = f"sites rows {rows} are not polygons: a dedicated site needs its outline"
-        raise SiteError(msg)
-    raw, geoms = raw[poly].reset_index(drop=True), geoms[poly]
-    geoms = shapely.make_valid(geoms)
+    raw, geoms = _polygons(raw.reset_index(drop=True), strict=strict)
     unit_geoms = units.geometry.to_numpy()
     ui, si = shapely.STRtree(geoms).query(unit_geoms, predicate="intersects")
     inter = shapely.intersection(geoms[si], unit_geoms[ui]) if len(si) else np.empty(0)
     real = shapely.area(inter) > 0 if len(si) else np.empty(0, dtype=bool)
     inside = np.zeros(len(raw), dtype=bool)
     inside[si[real]] = True
-    dropped: list[dict[str, Any]] = []
-    if strict and not inside.all():
-        rows = np.flatnonzero(~inside)
-        named = [f"{r} ({_label(raw, r)})" for r in rows[:5].tolist()]
-        if outside == "error":
-            msg = (
-                f"sites {', '.join(named)} lie outside every unit of the boundary: "
-                "remove them from the sites layer, check its CRS, or leave them out "
-                "explicitly (outside='drop', CLI --sites-outside drop)"
-            )
-            raise SiteError(msg)
-        dropped = [{"row": int(r), "site": _label(raw, int(r))} for r in rows.tolist()]
-        log.warning("left out %d sites outside every unit: %s", len(rows), ", ".join(named))
+    dropped = _outside_units(raw, inside, outside) if strict and not inside.all() else []
     groups = _institutions(raw, geoms, merge_distance_m)
     kinds_arr = raw[col.KIND].astype(str).to_numpy() if col.KIND in raw else np.full(len(raw), "")
     names = _names(raw)
     codes = units[col.UNIT_CODE].astype(str).to_numpy()
     records: list[dict[str, Any]] = []
-    too_small: list[dict[str, Any]] = []
     for g in np.unique(groups).tolist():
         members = np.flatnonzero(groups == g)
         for u in range(len(units)):
@@ -177,27 +149,76 @@ def sites_from_area(
             kind = _most_common(kinds_arr[si[pick]])
             name = next((names[i] for i in si[pick] if names[i]), "")
             # parts still apart after closing small gaps are separate grids
-            for geom in shapely.get_parts(whole):
-                rec = {
+            records.extend(
+                {
                     col.KIND: kind,
                     "name": name,
                     col.UNIT_CODE: codes[u],
                     "geometry": geom,
                     col.AREA_M2: float(geom.area),
                 }
-                if geom.area < min_site_area_m2:
-                    too_small.append(
-                        {k: v for k, v in rec.items() if k != "geometry"}
-                        | {"reason": f"below {min_site_area_m2:g} m²"}
-                    )
-                else:
-                    records.append(rec)
+                for geom in shapely.get_parts(whole)
+            )
+    too_small = [
+        {k: v for k, v in rec.items() if k != "geometry"}
+        | {"reason": f"below {min_site_area_m2:g} m²"}
+        for rec in records
+        if rec[col.AREA_M2] < min_site_area_m2
+    ]
+    records = [rec for rec in records if rec[col.AREA_M2] >= min_site_area_m2]
     if not records:
         return Sites(sites=empty, too_small=too_small, source=source, outside=dropped)
     frame = gpd.GeoDataFrame(records, geometry="geometry", crs=units.crs)
     frame.insert(0, SITE_ID, np.arange(len(frame), dtype=np.int64))
     log.info("%d dedicated sites from %s, %d too small", len(frame), source, len(too_small))
     return Sites(sites=frame, too_small=too_small, source=source, outside=dropped)
+
+
+def _raw_sites(area: Area, kinds: Collection[str]) -> tuple[gpd.GeoDataFrame, str, bool]:
+    """The candidate sites, their source, and whether they are an explicit ``sites`` layer."""
+    if area.sites is not None and not area.sites.empty:
+        return area.sites, "sites layer", True
+    if area.landuse is not None and not area.landuse.empty and "kind" in area.landuse:
+        return area.landuse[area.landuse["kind"].astype(str).isin(set(kinds))], "landuse", False
+    return area.landuse.iloc[0:0], "none", False
+
+
+def _polygons(raw: gpd.GeoDataFrame, *, strict: bool) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """The polygon sites (made valid); a ``sites`` layer must hold nothing else.
+
+    Raises
+    ------
+    SiteError
+        When ``strict`` and a feature is not a polygon.
+    """
+    geoms = raw.geometry.to_numpy()
+    poly = np.isin(shapely.get_type_id(geoms), (3, 6))
+    if strict and not poly.all():
+        rows = np.flatnonzero(~poly)[:5].tolist()
+        msg = f"sites rows {rows} are not polygons: a dedicated site needs its outline"
+        raise SiteError(msg)
+    return raw[poly].reset_index(drop=True), shapely.make_valid(geoms[poly])
+
+
+def _outside_units(raw: gpd.GeoDataFrame, inside: np.ndarray, outside: str) -> list[dict[str, Any]]:
+    """Records of the sites outside every unit (``outside="drop"``), or refuse them.
+
+    Raises
+    ------
+    SiteError
+        When ``outside="error"``.
+    """
+    rows = np.flatnonzero(~inside)
+    named = [f"{r} ({_label(raw, r)})" for r in rows[:5].tolist()]
+    if outside == "error":
+        msg = (
+            f"sites {', '.join(named)} lie outside every unit of the boundary: "
+            "remove them from the sites layer, check its CRS, or leave them out "
+            "explicitly (outside='drop', CLI --sites-outside drop)"
+        )
+        raise SiteError(msg)
+    log.warning("left out %d sites outside every unit: %s", len(rows), ", ".join(named))
+    return [{"row": int(r), "site": _label(raw, int(r))} for r in rows.tolist()]
 
 
 def dedicated_grids(

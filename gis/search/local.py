@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -120,7 +121,8 @@ def search_partition(
         Reason code for atoms above the maximum (e.g. a single building).
     groups
         Per atom, a group id (or -1): atoms of one group start in the same grid (the compact
-        regions of a split block, see :mod:`gis.cutting.guillotine`); the search may still move them.
+        regions of a split block, see :mod:`gis.cutting.guillotine`); the search may still move
+        them.
     rng
         Source of randomness.
 
@@ -130,13 +132,13 @@ def search_partition(
     """
     h = np.asarray(households, dtype=np.int64)
     n = len(h)
-    u = np.asarray(edges[0], dtype=np.int64)
-    v = np.asarray(edges[1], dtype=np.int64)
-    w = np.asarray(edges[2], dtype=np.float64)
     labels = np.full(n, -1, dtype=np.int64)
     reasons: dict[int, str] = {}
     if n == 0:
         return SearchResult(labels, reasons)
+    u = np.asarray(edges[0], dtype=np.int64)
+    v = np.asarray(edges[1], dtype=np.int64)
+    w = np.asarray(edges[2], dtype=np.float64)
     graph = coo_matrix((np.ones(len(u)), (u, v)), shape=(n, n))
     n_comp, comp = connected_components(graph, directed=False)
     nbrs: list[list[int]] = [[] for _ in range(n)]
@@ -162,30 +164,11 @@ def search_partition(
             k, feasible = 1, total >= options.min_households
         else:
             k, feasible = choose_k(total, heavy, options)
-        # every search of this component (first, restarts, polish) starts from the same data
+        # every search of this component (first, restarts, polish) starts from the same data;
+        # the band is missed by no less than what the atoms above the maximum force
         fresh = partial(_Search, h[idx], area[idx], peff[idx], lnbrs, lnbw, options, rng, grp[idx])
-        search = fresh()
-        search.run(min(k, len(idx)))
-        # restarts (other seeds, one grid more or less) while the band is missed by more
-        # than the atoms above the maximum force
         floor = sum(x - options.max_households for x in heavy)
-        tries = options.restarts if len(idx) <= RESTART_MAX_ATOMS else 0
-        for retry in range(tries):
-            if not feasible or search.violation() <= floor:
-                break
-            k_try = min(max(1, k + (0, -1, 1)[retry % 3]), len(idx))
-            other = fresh()
-            other.run(k_try)
-            if _better(other.cost(), search.cost()):
-                search = other
-        # polishing: same number of grids, other seeds (plans with different numbers of grids
-        # are not compared by their summed shape terms, which favour fewer grids)
-        polish = POLISH_RESTARTS if len(idx) <= POLISH_MAX_ATOMS and len(search.grids()) > 1 else 0
-        for _ in range(polish):
-            other = fresh()
-            other.run(len(search.grids()))
-            if _better(other.cost(), search.cost()):
-                search = other
+        search = _best_search(fresh, k, len(idx), feasible=feasible, floor=floor)
         for g, atoms in enumerate(search.grids()):
             gid = next_label + g
             labels[idx[atoms]] = gid
@@ -197,6 +180,32 @@ def search_partition(
             )
         next_label = int(labels.max()) + 1
     return SearchResult(labels, reasons)
+
+
+def _best_search(
+    fresh: Callable[[], _Search], k: int, n_atoms: int, *, feasible: bool, floor: int
+) -> _Search:
+    """Search one component with ``k`` grids; restart (other seeds, one grid more or less)
+    while the band is missed by more than ``floor``; polish (other seeds, as many grids: the
+    summed shape terms of plans with different numbers of grids favour fewer grids)."""
+    search = fresh()
+    search.run(min(k, n_atoms))
+    tries = search.o.restarts if n_atoms <= RESTART_MAX_ATOMS else 0
+    for retry in range(tries):
+        if not feasible or search.violation() <= floor:
+            break
+        k_try = min(max(1, k + (0, -1, 1)[retry % 3]), n_atoms)
+        other = fresh()
+        other.run(k_try)
+        if _better(other.cost(), search.cost()):
+            search = other
+    polish = POLISH_RESTARTS if n_atoms <= POLISH_MAX_ATOMS and len(search.grids()) > 1 else 0
+    for _ in range(polish):
+        other = fresh()
+        other.run(len(search.grids()))
+        if _better(other.cost(), search.cost()):
+            search = other
+    return search
 
 
 def _better(new: tuple[int, float], old: tuple[int, float]) -> bool:
@@ -414,53 +423,57 @@ class _Search:
     def local_search(self) -> bool:
         """Greedy boundary moves until no move improves the plan; True if any was made."""
         any_move = False
-        lab, h, area, peff = self.lab, self.h, self.area, self.peff
         for _ in range(self.o.max_passes):
             moved = 0
             for v in self.rng.permutation(self.n).tolist():
-                a = lab[v]
-                if len(self.members[a]) == 1:
-                    continue
-                wsum: dict[int, float] = {}
-                for j, x in zip(self.nbrs[v], self.nbw[v], strict=True):
-                    g = lab[j]
-                    wsum[g] = wsum.get(g, 0.0) + x
-                if len(wsum) == 1 and a in wsum:
-                    continue
-                ha, hv = self.H[a], h[v]
-                na_h, na_a = ha - hv, self.A[a] - area[v]
-                na_p = self.P[a] - peff[v] + 2.0 * wsum.get(a, 0.0)
-                dv_a = self.viol(na_h) - self.viol(ha)
-                dr_a = self.rest(na_h, na_a, na_p) - self.R[a]
-                best: tuple[int, float, int, float] | None = None
-                for b, wb in wsum.items():
-                    if b == a:
-                        continue
-                    nb_h = self.H[b] + hv
-                    nb_p = self.P[b] + peff[v] - 2.0 * wb
-                    dv = dv_a + self.viol(nb_h) - self.viol(self.H[b])
-                    dr = dr_a + self.rest(nb_h, self.A[b] + area[v], nb_p) - self.R[b]
-                    if (dv < 0 or (dv == 0 and dr < -_EPS)) and (
-                        best is None or (dv, dr) < (best[0], best[1])
-                    ):
-                        best = (dv, dr, b, nb_p)
-                if best is None or not self._connected_without(a, v):
-                    continue
-                b = best[2]
-                lab[v] = b
-                self.members[a].discard(v)
-                self.members[b].add(v)
-                self.H[a], self.A[a], self.P[a] = na_h, na_a, na_p
-                self.R[a] = self.rest(na_h, na_a, na_p)
-                self.H[b] += hv
-                self.A[b] += area[v]
-                self.P[b] = best[3]
-                self.R[b] = self.rest(self.H[b], self.A[b], self.P[b])
-                moved += 1
+                moved += self._try_move(v)
             any_move |= moved > 0
             if moved == 0:
                 break
         return any_move
+
+    def _try_move(self, v: int) -> bool:
+        """Move atom ``v`` to the neighbouring grid that improves the plan most, if any does."""
+        lab, h, area, peff = self.lab, self.h, self.area, self.peff
+        a = lab[v]
+        if len(self.members[a]) == 1:
+            return False
+        wsum: dict[int, float] = {}
+        for j, x in zip(self.nbrs[v], self.nbw[v], strict=True):
+            g = lab[j]
+            wsum[g] = wsum.get(g, 0.0) + x
+        if len(wsum) == 1 and a in wsum:
+            return False
+        ha, hv = self.H[a], h[v]
+        na_h, na_a = ha - hv, self.A[a] - area[v]
+        na_p = self.P[a] - peff[v] + 2.0 * wsum.get(a, 0.0)
+        dv_a = self.viol(na_h) - self.viol(ha)
+        dr_a = self.rest(na_h, na_a, na_p) - self.R[a]
+        best: tuple[int, float, int, float] | None = None
+        for b, wb in wsum.items():
+            if b == a:
+                continue
+            nb_h = self.H[b] + hv
+            nb_p = self.P[b] + peff[v] - 2.0 * wb
+            dv = dv_a + self.viol(nb_h) - self.viol(self.H[b])
+            dr = dr_a + self.rest(nb_h, self.A[b] + area[v], nb_p) - self.R[b]
+            if (dv < 0 or (dv == 0 and dr < -_EPS)) and (
+                best is None or (dv, dr) < (best[0], best[1])
+            ):
+                best = (dv, dr, b, nb_p)
+        if best is None or not self._connected_without(a, v):
+            return False
+        b = best[2]
+        lab[v] = b
+        self.members[a].discard(v)
+        self.members[b].add(v)
+        self.H[a], self.A[a], self.P[a] = na_h, na_a, na_p
+        self.R[a] = self.rest(na_h, na_a, na_p)
+        self.H[b] += hv
+        self.A[b] += area[v]
+        self.P[b] = best[3]
+        self.R[b] = self.rest(self.H[b], self.A[b], self.P[b])
+        return True
 
     # -- recombination --------------------------------------------------------------------
     def _grid_pairs(self) -> list[tuple[int, int]]:
@@ -501,8 +514,7 @@ class _Search:
             return False
         side = cut[1]
         for a in atoms:
-            g = ga if a in side else gb
-            self.lab[a] = g
+            self.lab[a] = ga if a in side else gb
         self.members[ga] = set(side)
         self.members[gb] = atoms - side
         self._new_grid_stats(ga)
