@@ -6,7 +6,8 @@ import numpy as np
 import pyproj
 import pytest
 
-from gis.coords import (
+from gis.errors import CRSError
+from gis.geometry.coords import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     gcj02_to_bd09,
@@ -15,7 +16,6 @@ from gis.coords import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from gis.errors import CRSError
 
 # (wgs lat, wgs lon, gcj lat, gcj lon): Shanghai, Shenzhen, Beijing
 GCJ_VECTORS = [

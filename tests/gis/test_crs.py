@@ -1,4 +1,5 @@
-"""Coordinate reference systems (gis.crs): what inputs claim, and the metric CRS work happens in.
+"""Coordinate reference systems (gis.geometry.crs): what inputs claim, and the metric CRS work
+happens in.
 
 The same 500 m square near Shanghai (121.5E 31.23N) is written in WGS 84, CGCS2000 (EPSG:4490,
 whose official axis order is latitude first), UTM 51N and a CGCS2000 Gauss-Krüger zone; each
@@ -21,9 +22,9 @@ from typer.testing import CliRunner
 
 from gis import columns as col
 from gis.cli import app
-from gis.crs import check_coordinates, local_metric_crs, parse_crs, require_metric
 from gis.errors import CRSError
-from gis.inputs import read_area
+from gis.geometry.crs import check_coordinates, local_metric_crs, parse_crs, require_metric
+from gis.inputs.read import read_area
 
 LON, LAT = 121.5, 31.23
 SIDE_M = 500.0
@@ -151,7 +152,7 @@ def test_cli_states_work_and_output_crs(tmp_path: Path) -> None:
     assert report["households"] == 26
 
 
-# ---------------------------------------------------------------- gis.crs functions
+# ---------------------------------------------------------------- gis.geometry.crs functions
 
 
 @pytest.mark.parametrize(

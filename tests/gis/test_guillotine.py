@@ -6,8 +6,8 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, box
 
-from gis.guillotine import Band, cut_across, guillotine_split
-from gis.split import block_angle
+from gis.cutting.guillotine import Band, cut_across, guillotine_split
+from gis.cutting.split import block_angle
 
 BAND = Band(300, 800, 500)
 # a 400 m × 200 m compound with a 8 × 4 lattice of 20 m towers, 60 households each (1,920)

@@ -8,9 +8,9 @@ import pytest
 from shapely.geometry import Point, box
 
 from gis import columns as col
-from gis.households import estimate_households
-from gis.inputs import Area
-from gis.prepare import settle_households
+from gis.inputs.households import estimate_households
+from gis.inputs.prepare import settle_households
+from gis.inputs.read import Area
 
 CRS = "EPSG:32651"
 

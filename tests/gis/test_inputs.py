@@ -1,4 +1,4 @@
-"""Reading an area (gis.inputs): conventional GeoPackage, separate files, bad input refused.
+"""Reading an area (gis.inputs.read): conventional GeoPackage, separate files, bad input refused.
 
 The fixture is a 500 m square community near Shanghai (121.5E 31.23N) cut into four quarters by
 two crossing streets, with one household point and one building per quarter. It is built in
@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from gis import columns as col
 from gis.cli import app
 from gis.errors import CRSError, GeometryError, HouseholdError, InputFileError, WanggeError
-from gis.inputs import Area, read_area
+from gis.inputs.read import Area, read_area
 
 LON, LAT = 121.5, 31.23
 UTM = "EPSG:32651"

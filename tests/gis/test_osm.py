@@ -1,4 +1,4 @@
-"""OpenStreetMap input (gis.osm), offline: XML through osmnx, PBF through pyrosm.
+"""OpenStreetMap input (gis.inputs.osm), offline: XML through osmnx, PBF through pyrosm.
 
 Sources: the Nantong XML extract in ``data/raw`` and pyrosm's bundled test PBF (Helsinki).
 OSM has no community boundaries, so each test writes one: the convex hull of the buildings.
@@ -16,12 +16,12 @@ import shapely
 from typer.testing import CliRunner
 
 from gis import columns as col
+from gis.checks.coverage import buildings_not_whole, gap_and_overlap_m2
 from gis.cli import app
-from gis.coverage import buildings_not_whole, gap_and_overlap_m2
 from gis.errors import InputFileError
-from gis.inputs import read_area
-from gis.osm import layers_from_osm
-from gis.prepare import Prepared, prepare_blocks
+from gis.inputs.osm import layers_from_osm
+from gis.inputs.prepare import Prepared, prepare_blocks
+from gis.inputs.read import read_area
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = {
