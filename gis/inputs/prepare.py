@@ -21,6 +21,7 @@ from gis.blocks.build import BlockSet, Progress, build_blocks
 from gis.errors import HouseholdError
 from gis.inputs.households import estimate_households, summarise_estimate
 from gis.inputs.read import Area, check_households, read_area
+from gis.options import DEFAULT_TOLERANCES, Tolerances
 
 Estimate = Literal["auto", "always", "never"]
 
@@ -97,12 +98,14 @@ def prepare_blocks(
     estimate_options: dict[str, Any] | None = None,
     block_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> Prepared:
     """Read an area and cut it into street blocks with households placed.
 
     Parameters are those of :func:`gis.inputs.read.read_area`, plus ``estimate`` (see
     :func:`settle_households`), options passed to
-    :func:`gis.inputs.households.estimate_households` and to :func:`gis.blocks.build.build_blocks`.
+    :func:`gis.inputs.households.estimate_households` and to :func:`gis.blocks.build.build_blocks`,
+    and the ``tolerances`` of :func:`gis.blocks.build.build_blocks`.
     """
     area = read_area(
         source,
@@ -116,5 +119,6 @@ def prepare_blocks(
         input_crs=input_crs,
     )
     area, origin, summary = settle_households(area, estimate=estimate, **(estimate_options or {}))
-    blockset = build_blocks(area, progress=progress, **(block_options or {}))
+    options = {"tolerances": tolerances, **(block_options or {})}
+    blockset = build_blocks(area, progress=progress, **options)
     return Prepared(area=area, blockset=blockset, household_source=origin, estimate=summary)
