@@ -18,6 +18,71 @@ ARGS = ["--headless=new", "--no-sandbox", "--use-gl=angle", "--use-angle=swiftsh
         "--disable-component-update"]  # fmt: skip
 
 
+def check_legend(page: playwright.Page, service: Service) -> None:
+    """The legend shows the band of the version on the map, and follows the version picker."""
+    live_band = service.store.version().band  # the live version: 2
+    legend = [page.inner_text(f"#legend-{k}") for k in ("under", "within", "over")]
+    assert legend == [
+        f"under {live_band.min_households}",
+        f"{live_band.min_households}–{live_band.max_households}",
+        f"over {live_band.max_households}",
+    ]
+    page.select_option("#version", "1")
+    first = service.store.version(1).band
+    assert page.inner_text("#legend-within") == f"{first.min_households}–{first.max_households}"
+    page.wait_for_function("window.wangge.ready === true", timeout=60_000)
+    page.select_option("#version", str(service.store.version().id))
+    page.wait_for_function("window.wangge.ready === true", timeout=60_000)
+
+
+def inner_points(service: Service) -> tuple[list, list[str]]:
+    """A point well inside each grid (25 m from its edges), and the grid codes."""
+    grids = service.store.read_grids()
+    inner = grids.geometry.to_crs(32651).buffer(-25).to_crs(4326)
+    keep = ~inner.is_empty
+    points = list(shapely.point_on_surface(inner[keep].to_numpy()))
+    return points, grids["grid_code"][keep].tolist()
+
+
+def click_a_grid(page: playwright.Page, service: Service) -> None:
+    """Clicking inside a grid shows the grid the lookup API gives for that point."""
+    points, _ = inner_points(service)
+    screen = page.evaluate(
+        "(pts) => pts.map(([x, y]) => {"
+        " const p = wangge.map.project([x, y]); return [p.x, p.y]; })",
+        [[q.x, q.y] for q in points],
+    )
+    # a grid in the middle of the view: not under the search box or the panel
+    xy = next(s for s in screen if 420 < s[0] < 780 and 250 < s[1] < 700)
+    page.mouse.click(xy[0], xy[1])
+    page.wait_for_selector("#panel-code", timeout=10_000)
+    shown = page.inner_text("#panel-code")
+    lng, lat = page.evaluate("wangge.lastClick")
+    with service.client() as client:
+        expected = client.get("/lookup", params={"lon": lng, "lat": lat}).json()
+    assert shown == expected["grid"]["grid_code"]
+    assert page.evaluate("wangge.highlighted") == shown
+
+
+def search_an_address_and_a_coordinate(
+    page: playwright.Page, service: Service, address_csv: Path
+) -> None:
+    """Searching an address, then a coordinate, highlights the grid holding it."""
+    table = pd.read_csv(address_csv, dtype=str)
+    page.fill("#q", "九江路14号 三栋 三单元 302")
+    page.click("#search button")
+    page.wait_for_function(f"wangge.highlighted === '{table['expected_grid'][8]}'", timeout=10_000)
+    page.wait_for_function("window.wangge.map.loaded()", timeout=30_000)
+    page.wait_for_timeout(500)
+    lit = page.evaluate("wangge.map.queryRenderedFeatures({layers: ['highlight']}).length")
+    assert lit > 0
+    assert page.inner_text("#panel-code") == table["expected_grid"][8]
+    points, codes = inner_points(service)
+    page.fill("#q", f"{points[2].x},{points[2].y}")
+    page.click("#search button")
+    page.wait_for_function(f"wangge.highlighted === '{codes[2]}'", timeout=10_000)
+
+
 def test_map_loads_clicks_and_searches(gpkg_service: Service, address_csv: Path) -> None:
     service = gpkg_service
     with service.client() as client:
@@ -46,61 +111,10 @@ def test_map_loads_clicks_and_searches(gpkg_service: Service, address_csv: Path)
         page.on("response", seen)
         page.goto(f"{service.url}/map")
         page.wait_for_function("window.wangge && window.wangge.ready === true", timeout=60_000)
-        # the legend shows the band of the version on the map (the live one: version 2)
-        live_band = service.store.version().band
-        legend = [page.inner_text(f"#legend-{k}") for k in ("under", "within", "over")]
-        assert legend == [
-            f"under {live_band.min_households}",
-            f"{live_band.min_households}–{live_band.max_households}",
-            f"over {live_band.max_households}",
-        ]
-        page.select_option("#version", "1")
-        first = service.store.version(1).band
-        assert page.inner_text("#legend-within") == f"{first.min_households}–{first.max_households}"
-        page.wait_for_function("window.wangge.ready === true", timeout=60_000)
-        page.select_option("#version", str(service.store.version().id))
-        page.wait_for_function("window.wangge.ready === true", timeout=60_000)
+        check_legend(page, service)
 
-        # click inside a grid, away from its edges
-        grids = service.store.read_grids()
-        inner = grids.geometry.to_crs(32651).buffer(-25).to_crs(4326)
-        points = shapely.point_on_surface(inner[~inner.is_empty].to_numpy())
-        screen = page.evaluate(
-            "(pts) => pts.map(([x, y]) => {"
-            " const p = wangge.map.project([x, y]); return [p.x, p.y]; })",
-            [[q.x, q.y] for q in points],
-        )
-        # a grid in the middle of the view: not under the search box or the panel
-        xy = next(s for s in screen if 420 < s[0] < 780 and 250 < s[1] < 700)
-        page.mouse.click(xy[0], xy[1])
-        page.wait_for_selector("#panel-code", timeout=10_000)
-        shown = page.inner_text("#panel-code")
-        lng, lat = page.evaluate("wangge.lastClick")
-        with service.client() as client:
-            expected = client.get("/lookup", params={"lon": lng, "lat": lat}).json()
-        assert shown == expected["grid"]["grid_code"]
-        assert page.evaluate("wangge.highlighted") == shown
-
-        # search an address: the grid holding it is highlighted
-        table = pd.read_csv(address_csv, dtype=str)
-        page.fill("#q", "九江路14号 三栋 三单元 302")
-        page.click("#search button")
-        page.wait_for_function(
-            f"wangge.highlighted === '{table['expected_grid'][8]}'", timeout=10_000
-        )
-        page.wait_for_function("window.wangge.map.loaded()", timeout=30_000)
-        page.wait_for_timeout(500)
-        lit = page.evaluate("wangge.map.queryRenderedFeatures({layers: ['highlight']}).length")
-        assert lit > 0
-        assert page.inner_text("#panel-code") == table["expected_grid"][8]
-
-        # search a coordinate
-        other = shapely.point_on_surface(inner.iloc[2])
-        page.fill("#q", f"{other.x},{other.y}")
-        page.click("#search button")
-        page.wait_for_function(
-            f"wangge.highlighted === '{grids['grid_code'].iloc[2]}'", timeout=10_000
-        )
+        click_a_grid(page, service)
+        search_an_address_and_a_coordinate(page, service, address_csv)
         labels = page.locator(".grid-label").count()
         attribution = page.inner_text(".maplibregl-ctrl-attrib")
         ARTIFACTS.mkdir(exist_ok=True)

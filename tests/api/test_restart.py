@@ -38,6 +38,35 @@ def _ready(timeout_s: float) -> bool:
     return False
 
 
+def _load(
+    url: str,
+    points: tuple[np.ndarray, np.ndarray, list],
+    stop: threading.Event,
+    failures: list[str],
+    answered: dict[str, int],
+) -> None:
+    """Single lookups (and now and then a never-cached tile) until ``stop``, checked."""
+    lon, lat, want = points
+    with httpx.Client(base_url=url, timeout=10) as client:
+        i = 0
+        while not stop.is_set():
+            k = i % len(lon)
+            try:
+                r = client.get("/lookup", params={"lon": lon[k], "lat": lat[k]})
+                code = r.json()["grid"]["grid_code"] if r.status_code == 200 else None
+                if r.status_code not in (200, 404) or code != want[k]:
+                    failures.append(f"lookup {k}: {r.status_code} {r.text[:120]}")
+                answered["lookups"] += 1
+                if i % 25 == 0:  # a never-cached tile: PostGIS, or memory when it is down
+                    t = client.get(f"/tiles/2/18/{219_000 + i}/{107_000 + i}.mvt")
+                    if t.status_code != 200:
+                        failures.append(f"tile: {t.status_code} {t.text[:120]}")
+                    answered["tiles"] += 1
+            except httpx.HTTPError as exc:
+                failures.append(f"lookup {k}: {exc!r}")
+            i += 1
+
+
 def test_lookups_survive_a_postgresql_restart(pg_service: Service) -> None:
     assert shutil.which("pg_ctlcluster"), "pg_ctlcluster (postgresql-common) is needed"
     grids = pg_service.store.read_grids()
@@ -53,24 +82,7 @@ def test_lookups_survive_a_postgresql_restart(pg_service: Service) -> None:
     stop = threading.Event()
 
     def load() -> None:
-        with httpx.Client(base_url=pg_service.url, timeout=10) as client:
-            i = 0
-            while not stop.is_set():
-                k = i % len(lon)
-                try:
-                    r = client.get("/lookup", params={"lon": lon[k], "lat": lat[k]})
-                    code = r.json()["grid"]["grid_code"] if r.status_code == 200 else None
-                    if r.status_code not in (200, 404) or code != want[k]:
-                        failures.append(f"lookup {k}: {r.status_code} {r.text[:120]}")
-                    answered["lookups"] += 1
-                    if i % 25 == 0:  # a never-cached tile: PostGIS, or memory when it is down
-                        t = client.get(f"/tiles/2/18/{219_000 + i}/{107_000 + i}.mvt")
-                        if t.status_code != 200:
-                            failures.append(f"tile: {t.status_code} {t.text[:120]}")
-                        answered["tiles"] += 1
-                except httpx.HTTPError as exc:
-                    failures.append(f"lookup {k}: {exc!r}")
-                i += 1
+        _load(pg_service.url, (lon, lat, want), stop, failures, answered)
 
     worker = threading.Thread(target=load)
     worker.start()
@@ -99,16 +111,20 @@ def test_lookups_survive_a_postgresql_restart(pg_service: Service) -> None:
     assert answered["lookups"] > during + 100
     # the service reconnects: its poller sees the store again, PostGIS tiles work again
     pg_service.store.close()  # this test's own connection died with the server
-    deadline = time.monotonic() + 15
-    while pg_service.server.server.servers and time.monotonic() < deadline:
-        with pg_service.client() as client:
+    assert _reconnected(pg_service, timeout_s=15) is None
+    assert len(pg_service.store.versions()) >= 2
+
+
+def _reconnected(service: Service, timeout_s: float) -> str | None:
+    """Wait until the service's poller reaches the store again; its last error (None: ok)."""
+    deadline = time.monotonic() + timeout_s
+    while service.server.server.servers and time.monotonic() < deadline:
+        with service.client() as client:
             versions = client.get("/versions").json()
-        app_state = pg_service.server.server.config.loaded_app
-        if versions and _live_error(app_state) is None:
+        if versions and _live_error(service.server.server.config.loaded_app) is None:
             break
         time.sleep(0.5)
-    assert _live_error(pg_service.server.server.config.loaded_app) is None
-    assert len(pg_service.store.versions()) >= 2
+    return _live_error(service.server.server.config.loaded_app)
 
 
 def _live_error(app: object) -> str | None:
