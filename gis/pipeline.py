@@ -127,7 +127,9 @@ def partition(
         msg = f"band must be a gis.Band, got {type(band).__name__}; e.g. gis.Band(300, 800)"
         raise InputTypeError(msg)
     started = time.perf_counter()
-    blockset, area_obj, sources = _blocks_of(area, estimate=estimate, progress=progress)
+    blockset, area_obj, sources = _blocks_of(
+        area, estimate=estimate, progress=progress, tolerances=tolerances
+    )
     original = blockset
     extra: list[gpd.GeoDataFrame] = []
     sections: dict[str, Any] = {"dedicated": {"source": "off", "n_sites": 0}}
@@ -141,16 +143,21 @@ def partition(
             max_site_households=(
                 band.min_households if max_site_households is None else max_site_households
             ),
+            tolerances=tolerances,
         )
         extra.append(site_grids)
     vb: VillageBlocks | None = None
     if villages and area_obj is not None:
-        vb = village_blocks(area_obj, blockset)
+        vb = village_blocks(area_obj, blockset, tolerances=tolerances)
         blockset = vb.blockset
     found = partition_blocks(
-        blockset, band=band, rng=seed, whole_blocks=vb.whole_blocks if vb else ()
+        blockset,
+        band=band,
+        rng=seed,
+        whole_blocks=vb.whole_blocks if vb else (),
+        tolerances=tolerances,
     )
-    grids, atoms, reasons, absorbed = _apply_rules(found, extra, original, band, vb)
+    grids, atoms, reasons, absorbed = _apply_rules(found, extra, original, band, vb, tolerances)
     sections["dedicated"]["empty_islands_absorbed"] = absorbed
     sections["villages"] = (
         village_report(vb.villages, atoms, max_households=band.max_households)
@@ -190,6 +197,7 @@ def partition(
         blockset=original,
         cells=cell_frame,
         code_scheme=scheme,
+        tolerances=tolerances,
     )
 
 
@@ -258,7 +266,11 @@ def _plan_parts(
 
 
 def blocks_of_area(
-    area: Area, *, estimate: Estimate = "auto", progress: Progress | None = None
+    area: Area,
+    *,
+    estimate: Estimate = "auto",
+    progress: Progress | None = None,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> tuple[BlockSet, Area, dict[str, Any]]:
     """Settle an area's households and cut it into street blocks.
 
@@ -269,7 +281,7 @@ def blocks_of_area(
         msg = f"estimate must be auto, always or never, not {estimate!r}"
         raise OptionError(msg)
     settled, origin, summary = settle_households(area, estimate=estimate)
-    blockset = build_blocks(settled, progress=progress)
+    blockset = build_blocks(settled, progress=progress, tolerances=tolerances)
     info: dict[str, Any] = {"source": settled.source, "household_source": origin}
     if summary:
         info["estimate"] = summary
@@ -277,7 +289,11 @@ def blocks_of_area(
 
 
 def _blocks_of(
-    area: Area | Prepared | BlockSet, *, estimate: Estimate, progress: Progress | None
+    area: Area | Prepared | BlockSet,
+    *,
+    estimate: Estimate,
+    progress: Progress | None,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> tuple[BlockSet, Area | None, dict[str, Any]]:
     if isinstance(area, Prepared):
         info = {"source": area.area.source, "household_source": area.household_source}
@@ -287,7 +303,7 @@ def _blocks_of(
     if not isinstance(area, Area):
         msg = f"partition needs an Area (gis.read_area) or a BlockSet, got {type(area).__name__}"
         raise InputTypeError(msg)
-    return blocks_of_area(area, estimate=estimate, progress=progress)
+    return blocks_of_area(area, estimate=estimate, progress=progress, tolerances=tolerances)
 
 
 def _apply_rules(
@@ -296,14 +312,15 @@ def _apply_rules(
     original: BlockSet,
     band: Band,
     vb: VillageBlocks | None,
+    tolerances: Tolerances,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[int, str], int]:
     """Join dedicated grids, renumber, and carry every grid's reason to its new id."""
     ordinary, absorbed = absorb_empty_islands(
-        found.grids, extra, min_households=band.min_households
+        found.grids, extra, min_households=band.min_households, tolerances=tolerances
     )
     grids, remap = combine_grids(ordinary, extra, original, absorbed, n_old=len(found.grids))
     if extra:
-        geoms = robust_outlines(grids.geometry.to_numpy(), grids.crs)
+        geoms = robust_outlines(grids.geometry.to_numpy(), grids.crs, tolerances=tolerances)
         grids = grids.set_geometry(gpd.GeoSeries(geoms, crs=grids.crs))
     atoms = found.atoms.assign(**{col.GRID_ID: remap[found.atoms[col.GRID_ID].to_numpy()]})
     ordinary_total = (

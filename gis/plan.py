@@ -19,7 +19,7 @@ import pandas as pd
 import pyproj
 
 from gis import columns as col
-from gis.options import Band
+from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
 from gis.outputs.files import write_json, write_layers
 from gis.outputs.plan_file import plan_info_frame
 from gis.report import PlanReport
@@ -70,6 +70,8 @@ class Plan:
         Unit cells (``cell_code``, ``grid_code``, ``households``), when asked for.
     code_scheme
         The scheme of ``grid_code`` (see :mod:`gis.rules.codes`).
+    tolerances
+        The geometric tolerances the plan was drawn with; edits and checks use them too.
     """
 
     grids: gpd.GeoDataFrame
@@ -80,6 +82,7 @@ class Plan:
     blockset: BlockSet | None = field(default=None, repr=False, compare=False)
     cells: gpd.GeoDataFrame | None = field(default=None, repr=False)
     code_scheme: str | None = None
+    tolerances: Tolerances = DEFAULT_TOLERANCES
 
     @property
     def ok(self) -> bool:

@@ -45,8 +45,6 @@ MAJORITY_SHARE = 0.5
 SLIVER_M2 = 20.0
 #: Block remainders thinner than this (m, mean width 2·area/perimeter) join the region.
 SLIVER_WIDTH_M = 2.0
-#: Kept for callers that do not pass ``tolerances`` yet: ``Tolerances.min_shared_m``.
-MIN_SHARED_M = DEFAULT_TOLERANCES.min_shared_m
 
 
 @dataclass(frozen=True)

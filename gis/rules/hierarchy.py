@@ -24,7 +24,8 @@ import shapely
 
 from gis import columns as col
 from gis.blocks.build import BlockSet
-from gis.cutting.carve import MIN_SHARED_M, carve_regions
+from gis.cutting.carve import carve_regions
+from gis.options import DEFAULT_TOLERANCES, Tolerances
 from gis.rules.dedicated import dedicated_grids, sites_from_area
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def carve_sites(
     min_site_area_m2: float,
     outside: str,
     max_site_households: int,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> tuple[BlockSet, gpd.GeoDataFrame, dict[str, Any]]:
     """Carve dedicated sites out of the blocks; sites holding too many households stay."""
     sites = sites_from_area(
@@ -108,6 +110,7 @@ def carve_sites(
             blockset,
             list(table.geometry.to_numpy()),
             list(table[col.UNIT_CODE].astype(str)),
+            tolerances=tolerances,
         )
         heavy = carved.regions[col.HOUSEHOLDS].to_numpy() > max_site_households
         if not heavy.any():
@@ -140,7 +143,11 @@ def carve_sites(
 
 
 def absorb_empty_islands(
-    grids: gpd.GeoDataFrame, extra: list[gpd.GeoDataFrame], *, min_households: int
+    grids: gpd.GeoDataFrame,
+    extra: list[gpd.GeoDataFrame],
+    *,
+    min_households: int,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> tuple[gpd.GeoDataFrame, dict[int, int]]:
     """Give ordinary grids without households, cut off by sites, to the site they touch most.
 
@@ -163,7 +170,7 @@ def absorb_empty_islands(
             )
             for j in same
         ]
-        if not shared or max(shared) < MIN_SHARED_M:
+        if not shared or max(shared) < tolerances.min_shared_m:
             continue
         j = int(same[int(np.argmax(shared))])
         joined = shapely.union(site_geoms[j], geom)

@@ -28,6 +28,7 @@ from gis.blocks.graph import block_graph
 from gis.cutting.carve import carve_regions
 from gis.errors import VillageError
 from gis.inputs.read import Area
+from gis.options import DEFAULT_TOLERANCES, Tolerances
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,9 @@ def villages_from_area(area: Area, blockset: BlockSet) -> tuple[gpd.GeoDataFrame
     return empty, "none"
 
 
-def village_blocks(area: Area, blockset: BlockSet) -> VillageBlocks:
+def village_blocks(
+    area: Area, blockset: BlockSet, *, tolerances: Tolerances = DEFAULT_TOLERANCES
+) -> VillageBlocks:
     """Turn the area's natural villages into unsplittable blocks (see the module docstring)."""
     villages, source = villages_from_area(area, blockset)
     if villages.empty:
@@ -106,6 +109,7 @@ def village_blocks(area: Area, blockset: BlockSet) -> VillageBlocks:
         blockset,
         list(villages.geometry.to_numpy()),
         list(villages[col.UNIT_CODE].astype(str)),
+        tolerances=tolerances,
     )
     rest = carved.blockset
     regions = carved.regions
@@ -153,7 +157,7 @@ def village_blocks(area: Area, blockset: BlockSet) -> VillageBlocks:
         blocks=blocks,
         buildings=gpd.GeoDataFrame(buildings, geometry="geometry", crs=rest.crs),
         households=gpd.GeoDataFrame(households, geometry="geometry", crs=rest.crs),
-        graph=block_graph(blocks, rest.streets),
+        graph=block_graph(blocks, rest.streets, tolerances=tolerances),
         streets=rest.streets,
         inner_lines=rest.inner_lines,
         units=rest.units,

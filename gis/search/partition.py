@@ -40,7 +40,7 @@ from gis.cutting.atoms import (
 )
 from gis.errors import CRSError, GeometryError, InfeasibleBandError
 from gis.geometry.tiling import robust_outlines
-from gis.options import Band
+from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
 from gis.search.band import REASON_SINGLE_BUILDING, REASON_UNSPLITTABLE, choose_k
 from gis.search.local import SearchOptions, search_partition
 
@@ -83,6 +83,7 @@ def partition_blocks(
     band: Band,
     rng: int | np.random.Generator | None = None,
     whole_blocks: Collection[int] = (),
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> Partition:
     """Partition street blocks into contiguous grids inside ``band``, unit by unit.
 
@@ -98,6 +99,8 @@ def partition_blocks(
     whole_blocks
         Ids of blocks never split even above the maximum (natural villages, see
         :mod:`gis.rules.villages`); such a block becomes a grid of its own.
+    tolerances
+        Geometric tolerances of the cuts and outlines (:class:`gis.Tolerances`).
 
     Returns
     -------
@@ -123,6 +126,7 @@ def partition_blocks(
         target_households=band.target,
         min_households=band.min_households,
         whole_blocks=whole_blocks,
+        tolerances=tolerances,
     )
     _refuse_narrow_band(atoms, options)
     t_atoms = time.perf_counter()
@@ -137,7 +141,7 @@ def partition_blocks(
         labels[idx] = lab + offset
         reasons.update({g + offset: r for g, r in why.items()})
     t_search = time.perf_counter()
-    grids, grid_of_label = _dissolve(frame, labels, blockset)
+    grids, grid_of_label = _dissolve(frame, labels, blockset, tolerances)
     log.info("%d grids, %.1f s", len(grids), time.perf_counter() - started)
     return Partition(
         grids=grids,
@@ -240,7 +244,7 @@ def _refuse_narrow_band(atoms: Atoms, options: SearchOptions) -> None:
 
 
 def _dissolve(
-    frame: gpd.GeoDataFrame, labels: np.ndarray, blockset: BlockSet
+    frame: gpd.GeoDataFrame, labels: np.ndarray, blockset: BlockSet, tolerances: Tolerances
 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """One polygon per label; grid ids ordered by unit, then north→south, west→east."""
     geoms = frame.geometry.to_numpy()
@@ -250,7 +254,7 @@ def _dissolve(
     for g in range(labels.max() + 1):
         members = geoms[order[bounds[g] : bounds[g + 1]]]
         polys.append(members[0] if len(members) == 1 else shapely.union_all(members))
-    poly_arr = robust_outlines(np.asarray(polys, dtype=object), blockset.crs)
+    poly_arr = robust_outlines(np.asarray(polys, dtype=object), blockset.crs, tolerances=tolerances)
     first = order[bounds[:-1]]
     units = frame[col.UNIT_CODE].to_numpy()[first]
     names = frame[col.UNIT_NAME].to_numpy()[first]

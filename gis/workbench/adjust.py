@@ -47,7 +47,7 @@ from gis.cutting.atoms import atoms_from_blockset
 from gis.cutting.carve import carve_regions
 from gis.errors import HouseholdError
 from gis.geometry import ownership
-from gis.options import Band
+from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
 from gis.plan import Plan
 from gis.report import build_report
 from gis.search.partition import partition_blocks
@@ -172,6 +172,7 @@ def plan_from_grids(
     *,
     band: Band | None = None,
     code_scheme: str | None = None,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> Plan:
     """Rebuild a plan's atoms and atom graph from its grid polygons (e.g. a stored version).
 
@@ -197,6 +198,7 @@ def plan_from_grids(
             blockset,
             list(dedicated.geometry.to_numpy()),
             list(dedicated[col.PARENT_CODE].astype(str)),
+            tolerances=tolerances,
         ).blockset
     owners = grids if ordinary is None else grids[ordinary]
     found = atoms_from_blockset(
@@ -204,6 +206,7 @@ def plan_from_grids(
         max_households=band.max_households,
         target_households=band.target,
         min_households=band.min_households,
+        tolerances=tolerances,
     )
     atoms = found.frame
     where = ownership.assign_polygons(atoms.geometry.to_numpy(), owners.geometry.to_numpy())[0]
@@ -217,11 +220,7 @@ def plan_from_grids(
     grids[col.HOUSEHOLDS] = ownership.count_households(
         grids.geometry.to_numpy(), blockset.households
     )
-    checks = validate_against(
-        grids,
-        blockset,
-        band=band,
-    )
+    checks = validate_against(grids, blockset, band=band, tolerances=tolerances)
     report = build_report(
         grids, checks, band=band, atoms=atoms, units=blockset.units, n_blocks=len(blockset.blocks)
     )
@@ -233,6 +232,7 @@ def plan_from_grids(
         report=report,
         blockset=blockset,
         code_scheme=code_scheme,
+        tolerances=tolerances,
     )
 
 
@@ -268,7 +268,7 @@ def adjust(
     hh = count_households(atoms, households)
     atoms = atoms.assign(**{col.HOUSEHOLDS: hh})
     labels = atoms[col.GRID_ID].to_numpy().astype(np.int64)
-    recounted = rebuild_grids(plan.grids, atoms, ())
+    recounted = rebuild_grids(plan.grids, atoms, (), tolerances=plan.tolerances)
     bad = _newly_out_of_band(plan.grids, recounted, band)
     free = _free(plan)
     nbrs = atom_neighbours(plan)
@@ -293,7 +293,7 @@ def adjust(
     moved_mask = labels != new_labels
     changed = sorted(int(g) for g in set(labels[moved_mask]) | set(new_labels[moved_mask]))
     atoms = atoms.assign(**{col.GRID_ID: new_labels})
-    grids = recode(plan, rebuild_grids(recounted, atoms, changed))
+    grids = recode(plan, rebuild_grids(recounted, atoms, changed, tolerances=plan.tolerances))
     # every grid (dedicated ones too) holds what the ownership rule counts in it
     feats = households.to_crs(grids.crs)
     grids[col.HOUSEHOLDS] = ownership.count_households(grids.geometry.to_numpy(), feats)

@@ -493,7 +493,8 @@ def _relabel(
 ) -> Edit:
     atoms = plan.atoms.assign(**{col.GRID_ID: labels})
     changed_ids = tuple(sorted({int(g) for g in changed}))
-    grids = recode(plan, rebuild_grids(plan.grids, atoms, changed_ids))
+    grids = rebuild_grids(plan.grids, atoms, changed_ids, tolerances=plan.tolerances)
+    grids = recode(plan, grids)
     new = finish_plan(
         plan, grids, atoms, changed=changed_ids, action=dict(action), blockset=blockset
     )

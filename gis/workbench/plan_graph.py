@@ -27,7 +27,7 @@ from gis.checks.validate import validate_against
 from gis.cutting.atoms import ATOM_ID
 from gis.errors import EditError
 from gis.geometry.tiling import robust_outlines
-from gis.options import Band
+from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
 from gis.plan import Plan
 from gis.report import build_report
 from gis.search.local import SearchOptions
@@ -117,7 +117,11 @@ def match_labels(old: np.ndarray, new: np.ndarray, weight: np.ndarray) -> dict[i
 
 
 def rebuild_grids(
-    old_grids: gpd.GeoDataFrame, atoms: gpd.GeoDataFrame, changed: Iterable[int]
+    old_grids: gpd.GeoDataFrame,
+    atoms: gpd.GeoDataFrame,
+    changed: Iterable[int],
+    *,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> gpd.GeoDataFrame:
     """The grids table of relabelled ``atoms``: grids in ``changed`` are dissolved again.
 
@@ -138,6 +142,7 @@ def rebuild_grids(
             [shapely.union_all(groups[g].geometry.to_numpy()) for g in redrawn], dtype=object
         ),
         atoms.crs,
+        tolerances=tolerances,
     )
     outline_of = dict(zip(redrawn, outlines, strict=True))
     rows: list[dict[str, Any]] = []
@@ -219,7 +224,7 @@ def finish_plan(
     band = plan.band
     if households is not None:
         blockset = replace(blockset, households=households.to_crs(blockset.crs))
-    checks = validate_against(grids, blockset, band=band)
+    checks = validate_against(grids, blockset, band=band, tolerances=plan.tolerances)
     gone = {int(g) for g in changed}
     reasons = {g: r for g, r in plan.report.reasons().items() if g not in gone}
     report = build_report(
