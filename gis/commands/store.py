@@ -68,135 +68,135 @@ def _as_of(value: str | None) -> datetime | None:
         raise OptionError(msg) from exc
 
 
+def publish_command(
+    plan: Annotated[Path, typer.Argument(help="Plan file (GeoPackage layer 'grids', …)")],
+    author: Annotated[str, typer.Option("--author", help="Who publishes")],
+    note: Annotated[str, typer.Option("--note", help="Why: the change note")] = "",
+    layer: Annotated[
+        str | None, typer.Option("--layer", help="Grids layer (default 'grids')")
+    ] = None,
+    units: Annotated[
+        Path | None,
+        typer.Option("--units", help="Units file: grids must cover each unit (gap < 1 m²)"),
+    ] = None,
+    units_layer: Annotated[str | None, typer.Option("--units-layer")] = None,
+    cells_layer: Annotated[
+        str | None, typer.Option("--cells-layer", help="Unit cells layer in the plan file")
+    ] = None,
+    parameters: Annotated[
+        Path | None, typer.Option("--parameters", help="JSON file of partition parameters")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="JSON report to keep with the version")
+    ] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    schema: SchemaOpt = "public",
+    verbose: common.VerboseOpt = False,
+) -> None:
+    """Publish a plan as the new live version (validated, all or nothing)."""
+    common.setup_logging(verbose)
+    grids = read_plan(plan, layer=layer)
+    band = read_band(plan)
+    if band is None:
+        common.err_console.print(
+            f"[yellow]{plan} does not say which household band it was drawn for (no "
+            "'plan' table); the version is stored without one and read as the default "
+            "band[/yellow]"
+        )
+    unit_gdf = None
+    if units is not None:  # a conventional boundary layer (code, name) or stored units
+        unit_gdf = read_plan(units, layer=units_layer)
+        if col.UNIT_CODE not in unit_gdf:
+            unit_gdf = check_boundary(unit_gdf)
+    cells = read_plan(plan, layer=cells_layer) if cells_layer is not None else None
+    started = time.perf_counter()
+    with _open(store, schema) as opened:
+        info = opened.publish(
+            grids,
+            author=author,
+            note=note,
+            parameters=_json_file(parameters, "parameters"),
+            report=_json_file(report, "report"),
+            units=unit_gdf,
+            cells=cells,
+            band=band,
+        )
+    common.console.print(
+        f"published version {info.id}: {info.grids} grids, band {info.band}, live from "
+        f"{info.valid_from.isoformat()} ({time.perf_counter() - started:.2f} s) → {store}"
+    )
+
+
+def versions_command(
+    store: StoreOpt = DEFAULT_STORE,
+    schema: SchemaOpt = "public",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead")] = False,
+) -> None:
+    """List the plan versions, oldest first; the live one is marked."""
+    with _open(store, schema) as opened:
+        infos = opened.versions()
+    if as_json:
+        common.console.print_json(data=[v.to_dict() for v in infos])
+        return
+    table = Table(title=f"Plan versions in {store}")
+    for name in ("id", "live", "valid from", "valid to", "grids", "band", "author", "note"):
+        table.add_column(
+            name, justify="right" if name in ("id", "grids") else "left", no_wrap=name == "band"
+        )
+    for v in infos:
+        table.add_row(
+            str(v.id),
+            "●" if v.live else "",
+            v.valid_from.isoformat(timespec="seconds"),
+            v.valid_to.isoformat(timespec="seconds") if v.valid_to else "",
+            str(v.grids),
+            str(v.band),
+            v.author,
+            v.note,
+        )
+    common.console.print(table)
+
+
+def export_command(
+    out: Annotated[Path, typer.Argument(help="Output .gpkg, .geojson, .shp or .parquet")],
+    version: Annotated[
+        int | None, typer.Option("--version", help="Version id (default: live)")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Version live at this ISO 8601 time")
+    ] = None,
+    crs: Annotated[str, typer.Option("--crs", help="EPSG:4326 or EPSG:4490")] = "EPSG:4326",
+    store: StoreOpt = DEFAULT_STORE,
+    schema: SchemaOpt = "public",
+) -> None:
+    """Write one version of the plan to a file."""
+    with _open(store, schema) as opened:
+        info = opened.version(version, as_of=_as_of(as_of))
+        written = export_version(opened, out, version_id=info.id, crs=crs)
+    common.console.print(f"version {info.id} ({info.grids} grids, {crs}) → {written}")
+
+
+def diff_command(
+    old: Annotated[int, typer.Argument(help="Old version id")],
+    new: Annotated[int, typer.Argument(help="New version id")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the diff as JSON")] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    schema: SchemaOpt = "public",
+) -> None:
+    """Show grids added, removed, changed, and households moved between two versions."""
+    with _open(store, schema) as opened:
+        result = opened.diff(old, new)
+    if out is not None:
+        write_json(out, result.to_dict())
+    _print_diff(result, out)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``publish``, ``versions``, ``export`` and ``diff`` commands to ``app``."""
-
-    @app.command("publish")
-    @common.handle_errors
-    def publish(
-        plan: Annotated[Path, typer.Argument(help="Plan file (GeoPackage layer 'grids', …)")],
-        author: Annotated[str, typer.Option("--author", help="Who publishes")],
-        note: Annotated[str, typer.Option("--note", help="Why: the change note")] = "",
-        layer: Annotated[
-            str | None, typer.Option("--layer", help="Grids layer (default 'grids')")
-        ] = None,
-        units: Annotated[
-            Path | None,
-            typer.Option("--units", help="Units file: grids must cover each unit (gap < 1 m²)"),
-        ] = None,
-        units_layer: Annotated[str | None, typer.Option("--units-layer")] = None,
-        cells_layer: Annotated[
-            str | None, typer.Option("--cells-layer", help="Unit cells layer in the plan file")
-        ] = None,
-        parameters: Annotated[
-            Path | None, typer.Option("--parameters", help="JSON file of partition parameters")
-        ] = None,
-        report: Annotated[
-            Path | None, typer.Option("--report", help="JSON report to keep with the version")
-        ] = None,
-        store: StoreOpt = DEFAULT_STORE,
-        schema: SchemaOpt = "public",
-        verbose: common.VerboseOpt = False,
-    ) -> None:
-        """Publish a plan as the new live version (validated, all or nothing)."""
-        common.setup_logging(verbose)
-        grids = read_plan(plan, layer=layer)
-        band = read_band(plan)
-        if band is None:
-            common.err_console.print(
-                f"[yellow]{plan} does not say which household band it was drawn for (no "
-                "'plan' table); the version is stored without one and read as the default "
-                "band[/yellow]"
-            )
-        unit_gdf = None
-        if units is not None:  # a conventional boundary layer (code, name) or stored units
-            unit_gdf = read_plan(units, layer=units_layer)
-            if col.UNIT_CODE not in unit_gdf:
-                unit_gdf = check_boundary(unit_gdf)
-        cells = read_plan(plan, layer=cells_layer) if cells_layer is not None else None
-        started = time.perf_counter()
-        with _open(store, schema) as opened:
-            info = opened.publish(
-                grids,
-                author=author,
-                note=note,
-                parameters=_json_file(parameters, "parameters"),
-                report=_json_file(report, "report"),
-                units=unit_gdf,
-                cells=cells,
-                band=band,
-            )
-        common.console.print(
-            f"published version {info.id}: {info.grids} grids, band {info.band}, live from "
-            f"{info.valid_from.isoformat()} ({time.perf_counter() - started:.2f} s) → {store}"
-        )
-
-    @app.command("versions")
-    @common.handle_errors
-    def versions(
-        store: StoreOpt = DEFAULT_STORE,
-        schema: SchemaOpt = "public",
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead")] = False,
-    ) -> None:
-        """List the plan versions, oldest first; the live one is marked."""
-        with _open(store, schema) as opened:
-            infos = opened.versions()
-        if as_json:
-            common.console.print_json(data=[v.to_dict() for v in infos])
-            return
-        table = Table(title=f"Plan versions in {store}")
-        for name in ("id", "live", "valid from", "valid to", "grids", "band", "author", "note"):
-            table.add_column(
-                name, justify="right" if name in ("id", "grids") else "left", no_wrap=name == "band"
-            )
-        for v in infos:
-            table.add_row(
-                str(v.id),
-                "●" if v.live else "",
-                v.valid_from.isoformat(timespec="seconds"),
-                v.valid_to.isoformat(timespec="seconds") if v.valid_to else "",
-                str(v.grids),
-                str(v.band),
-                v.author,
-                v.note,
-            )
-        common.console.print(table)
-
-    @app.command("export")
-    @common.handle_errors
-    def export(
-        out: Annotated[Path, typer.Argument(help="Output .gpkg, .geojson, .shp or .parquet")],
-        version: Annotated[
-            int | None, typer.Option("--version", help="Version id (default: live)")
-        ] = None,
-        as_of: Annotated[
-            str | None, typer.Option("--as-of", help="Version live at this ISO 8601 time")
-        ] = None,
-        crs: Annotated[str, typer.Option("--crs", help="EPSG:4326 or EPSG:4490")] = "EPSG:4326",
-        store: StoreOpt = DEFAULT_STORE,
-        schema: SchemaOpt = "public",
-    ) -> None:
-        """Write one version of the plan to a file."""
-        with _open(store, schema) as opened:
-            info = opened.version(version, as_of=_as_of(as_of))
-            written = export_version(opened, out, version_id=info.id, crs=crs)
-        common.console.print(f"version {info.id} ({info.grids} grids, {crs}) → {written}")
-
-    @app.command("diff")
-    @common.handle_errors
-    def diff(
-        old: Annotated[int, typer.Argument(help="Old version id")],
-        new: Annotated[int, typer.Argument(help="New version id")],
-        out: Annotated[Path | None, typer.Option("--out", help="Write the diff as JSON")] = None,
-        store: StoreOpt = DEFAULT_STORE,
-        schema: SchemaOpt = "public",
-    ) -> None:
-        """Show grids added, removed, changed, and households moved between two versions."""
-        with _open(store, schema) as opened:
-            result = opened.diff(old, new)
-        if out is not None:
-            write_json(out, result.to_dict())
-        _print_diff(result, out)
+    app.command("publish")(common.handle_errors(publish_command))
+    app.command("versions")(common.handle_errors(versions_command))
+    app.command("export")(common.handle_errors(export_command))
+    app.command("diff")(common.handle_errors(diff_command))
 
 
 def _print_diff(result: PlanDiff, out: Path | None) -> None:
