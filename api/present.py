@@ -43,9 +43,7 @@ def version_out(info: VersionInfo | None) -> VersionOut:
 
 def load_of(households: int, kind: str, band: Band) -> str:
     """``dedicated``, ``under``, ``within`` or ``over`` ``band``."""
-    return load_class(
-        int(households), str(kind), band_min=band.min_households, band_max=band.max_households
-    )
+    return load_class(int(households), str(kind), band)
 
 
 def with_load(grids: gpd.GeoDataFrame, band: Band) -> gpd.GeoDataFrame:

@@ -21,6 +21,7 @@ import shapely
 from shapely.geometry import mapping
 
 from gis import columns as col
+from gis.options import Band
 
 WEB_MERCATOR: Final = "EPSG:3857"
 HALF_WORLD_M: Final = 20037508.342789244
@@ -29,13 +30,13 @@ TILE_BUFFER: Final = 64
 BASEMAP_LAYERS: Final = {"roads": ("highway", "name"), "buildings": ("building", "name")}
 
 
-def load_class(households: int, kind: str, *, band_min: int, band_max: int) -> str:
+def load_class(households: int, kind: str, band: Band) -> str:
     """``dedicated``, ``under``, ``within`` or ``over`` the household band."""
-    if kind == "dedicated":
+    if kind == col.DEDICATED:
         return "dedicated"
-    if households < band_min:
+    if households < band.min_households:
         return "under"
-    return "over" if households > band_max else "within"
+    return "over" if households > band.max_households else "within"
 
 
 def _plain(value: Any) -> Any:

@@ -44,6 +44,7 @@ import shapely
 from gis import columns as col
 from gis.errors import GeometryError, StoreError, VersionNotFoundError
 from gis.geometry.coords import to_wgs84
+from gis.geometry.ownership import pick_owners
 from gis.store import Store
 from gis.store.plan import NUDGE, STORE_CRS, VersionInfo, utc
 
@@ -97,22 +98,16 @@ def _pick(
     lon: npt.NDArray[np.float64],
     lat: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.int64]:
-    """Steps 2–3 of the rule for (point, covering grid) pairs ``pi``, ``gi``; fills ``result``."""
-    if len(pi) == 0:
-        return result
-    counts = np.bincount(pi, minlength=len(result))
-    single = counts[pi] == 1
-    result[pi[single]] = gi[single]
-    multi = ~single
-    if multi.any():
-        mp, mg = pi[multi], gi[multi]
-        inside = shapely.contains_xy(geoms[mg], lon[mp] + NUDGE[0], lat[mp] + NUDGE[1])
-        order = np.lexsort((mg, ~inside, mp))  # per point: nudged-inside first, then code
-        mp, mg = mp[order], mg[order]
-        first = np.ones(len(mp), dtype=bool)
-        first[1:] = mp[1:] != mp[:-1]
-        result[mp[first]] = mg[first]
-    return result
+    """Steps 2–3 of the rule for (point, covering grid) pairs ``pi``, ``gi``; fills ``result``.
+
+    The library's one implementation (:func:`gis.geometry.ownership.pick_owners`), with the
+    nudge in degrees.
+    """
+
+    def inside(mp: npt.NDArray[np.int64], mg: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        return shapely.contains_xy(geoms[mg], lon[mp] + NUDGE[0], lat[mp] + NUDGE[1])
+
+    return pick_owners(result, pi, gi, inside)
 
 
 class GridIndex:

@@ -30,6 +30,7 @@ from gis.errors import (
     ValidationErrors,
 )
 from gis.geometry.crs import local_metric_crs
+from gis.geometry.ownership import NUDGE_DEG, assign_points
 from gis.options import Band
 
 STORE_CRS: Final = "EPSG:4326"
@@ -75,8 +76,9 @@ stored geometries within nanometres of the input.
 
 GEOD: Final = pyproj.Geod(ellps="WGS84")
 
-NUDGE: Final = (1e-9, 0.618e-9)
-"""Degrees a point on a shared boundary is nudged to pick exactly one grid (≈ 0.1 mm)."""
+NUDGE: Final = NUDGE_DEG
+"""Degrees a point on a shared boundary is nudged to pick exactly one grid (≈ 0.1 mm); the
+lookup side of the one ownership rule (:mod:`gis.geometry.ownership`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -408,22 +410,18 @@ def check_coverage(grids: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None) -> N
 def pick_grid(grids: gpd.GeoDataFrame, lon: float, lat: float) -> str | None:
     """The one grid holding a point (EPSG:4326), with a fixed rule for shared boundaries.
 
-    Among the grids that cover the point, the one whose interior contains the point nudged
-    by :data:`NUDGE`; the lowest code if still tied. The PostGIS store applies the same rule
-    in SQL.
+    The ownership rule of :mod:`gis.geometry.ownership` with grids ordered by code: among the
+    grids that cover the point, the one whose interior contains the point nudged by
+    :data:`NUDGE`; the lowest code if still tied. The PostGIS store applies the same rule in
+    SQL.
     """
     if grids.empty:
         return None
-    point = shapely.Point(lon, lat)
-    nudged = shapely.Point(lon + NUDGE[0], lat + NUDGE[1])
-    geoms = grids.geometry.to_numpy()
-    hits = shapely.STRtree(geoms).query(point, predicate="covered_by")
-    if len(hits) == 0:
-        return None
-    codes = grids[col.GRID_CODE].to_numpy()[hits]
-    inside = shapely.contains(geoms[hits], nudged)
-    ranked = sorted(zip(~inside, codes.astype(str), strict=True))
-    return str(ranked[0][1])
+    ordered = grids.sort_values(col.GRID_CODE, kind="stable")
+    where = assign_points(
+        shapely.points([lon], [lat]), ordered.geometry.to_numpy(), nudge=NUDGE_DEG
+    )
+    return None if where[0] < 0 else str(ordered[col.GRID_CODE].iloc[int(where[0])])
 
 
 def jsonable(data: dict[str, Any] | None) -> dict[str, Any]:
