@@ -142,3 +142,33 @@ def test_adjusting_a_plan_with_dedicated_grids_keeps_them_and_counts_as_validate
     assert (after[col.HOUSEHOLDS].sort_index() == recount.sort_index()).all()
     assert report.metrics["overlap_m2"] < 1.0
     assert report.metrics["gap_m2"] < 1.0
+
+
+def test_exceptions_keep_their_reason_through_edits() -> None:
+    """A tower above the maximum stays reported as such while an edit changes other grids."""
+    bs = grid_blockset(6, 4, households=100, towers={0: [900]})
+    plan = gis.partition(bs, seed=0)
+    (tower,) = [e for e in plan.report.exceptions if e.reason == "single_building_above_max"]
+    atom, to_grid = next(
+        (a, g)
+        for a, g in gis.edit.border_atoms(plan)
+        if tower.grid_id not in (g, int(plan.atoms.set_index("atom_id").loc[a, col.GRID_ID]))
+    )
+    edited = gis.edit.move_atoms(plan, [atom], to_grid)
+    assert tower.grid_id not in edited.changed
+    kept = {e.grid_id: e.reason for e in edited.plan.report.exceptions}
+    assert kept[tower.grid_id] == "single_building_above_max"
+    assert edited.plan.report.sections["edit"]["op"] == "move"
+
+
+def test_edits_search_with_the_partition_edge_costs(notebook_plan: gis.Plan) -> None:
+    """The plan's atom graph carries the search's costs: edges off streets cost more."""
+    from gis.workbench.plan_graph import atom_neighbours  # noqa: PLC0415
+
+    plan = notebook_plan
+    nbrs = atom_neighbours(plan)
+    pos = {int(a): i for i, a in enumerate(plan.atoms["atom_id"])}
+    edges = plan.edges
+    assert (edges["penalty"] > 0).any(), "some edges follow no street"
+    for u, v, shared, penalty in edges[["u", "v", "shared_m", "penalty"]].itertuples(index=False):
+        assert nbrs[pos[int(u)]][pos[int(v)]] == pytest.approx(shared * (1 + penalty))
