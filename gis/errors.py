@@ -146,6 +146,42 @@ class DisconnectedGridError(EditError):
     """An edit would leave a grid in two or more pieces."""
 
 
+class ClusterError(WanggeError):
+    """A Dask cluster cannot be used: the scheduler does not answer, has no workers, or its
+    workers cannot run wangge or see the files of the job."""
+
+
+class UnitsFailedError(WanggeError):
+    """Some administrative units could not be planned; the others were, but nothing is kept.
+
+    Parameters
+    ----------
+    failures
+        Unit code → why it failed (one line each).
+    n_units
+        Units in the area.
+    """
+
+    def __init__(self, failures: dict[str, str], n_units: int) -> None:
+        self.failures = dict(failures)
+        self.n_units = n_units
+        shown = "; ".join(f"{unit}: {why}" for unit, why in list(self.failures.items())[:5])
+        more = f"; and {len(self.failures) - 5} more" if len(self.failures) > 5 else ""
+        super().__init__(
+            f"{len(self.failures)} of {n_units} units could not be planned, so no plan was "
+            f"made (the other {n_units - len(self.failures)} finished): {shown}{more}"
+        )
+
+
+class AssignError(WanggeError):
+    """Some parts of a points table could not be assigned (each named with its reason);
+    nothing was written."""
+
+
+class PointsError(InputFileError):
+    """A points table cannot be read: no coordinate columns, or values that are no position."""
+
+
 class MissingExtraError(WanggeError):
     """A command needs an optional part of wangge (a pip extra) that is not installed.
 
@@ -182,3 +218,24 @@ class MissingExtraError(WanggeError):
         module = (exc.name or "").partition(".")[0]
         extra = cls.EXTRAS.get(module)
         return None if extra is None else cls(what, module, extra)
+
+
+class OutputError(WanggeError):
+    """An output cannot be written: no space left, permission denied, a folder that cannot be
+    made; nothing of it is left behind.
+
+    Parameters
+    ----------
+    message
+        The whole line: which output, why, what to do.
+    reason
+        Why alone, in plain words (``no space left on the device``); the message when None.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        self.reason = reason if reason is not None else message
+        super().__init__(message)
+
+
+class StoreUnavailableError(StoreError):
+    """The plan database cannot be reached, or refuses the connection or the operation."""

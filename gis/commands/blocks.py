@@ -1,4 +1,9 @@
-"""``wangge blocks``: cut an area into street blocks, write them, their graph and a map."""
+"""``wangge blocks``: cut an area into street blocks, write them, their graph and a map.
+
+The outputs (blocks GeoPackage, JSON report, optional map) are checked before any work (none
+may be an input, each folder must be writable) and written all or none: each is staged
+under a temporary name and the three are renamed into place only when all are complete.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from gis.checks.coverage import buildings_not_whole, unit_summary
 from gis.commands import common
 from gis.geometry.crs import parse_crs
 from gis.inputs.prepare import Prepared
-from gis.outputs.files import write_json, write_layers, write_text
+from gis.outputs.files import atomic_paths, write_json, write_layers, write_text
 
 
 def blocks_report(prepared: Prepared, *, seconds: float) -> dict[str, Any]:
@@ -101,6 +106,9 @@ def register(app: typer.Typer) -> None:
         """Cut an area into street blocks with households, and write their adjacency graph."""
         common.setup_logging(verbose)
         target_crs = parse_crs(out_crs)
+        report_path = report or out.with_suffix(".json")
+        inputs = [source, boundary, roads, households, buildings, sites]
+        common.check_outputs([out, report_path, map_path], inputs)
         started = time.perf_counter()
         prepared = common.load(
             source,
@@ -117,24 +125,36 @@ def register(app: typer.Typer) -> None:
         seconds = time.perf_counter() - started
         summary = blocks_report(prepared, seconds=seconds)
         summary["output_crs"] = target_crs.to_string()
-        bs = prepared.blockset
-        write_layers(
-            out,
-            {
-                "blocks": bs.blocks,
-                "buildings": bs.buildings,
-                "adjacency": adjacency_lines(prepared),
-                "units": bs.units,
-            },
-            crs=target_crs,
-        )
-        write_json(report or out.with_suffix(".json"), summary)
-        if map_path is not None:
-            from gis.outputs.maps import blocks_map  # noqa: PLC0415  (folium only if asked)
-
-            fmap = blocks_map(bs.blocks, streets=bs.streets, buildings=bs.buildings)
-            write_text(map_path, fmap.get_root().render())
+        _write_outputs(prepared, summary, (out, report_path, map_path), crs=target_crs)
         _print_summary(summary, out, map_path)
+
+
+def _write_outputs(
+    prepared: Prepared,
+    summary: dict[str, Any],
+    targets: tuple[Path, Path, Path | None],
+    *,
+    crs: Any,
+) -> None:
+    """Blocks, report and map, all or none (:func:`gis.outputs.files.atomic_paths`)."""
+    bs = prepared.blockset
+    html = None
+    if targets[2] is not None:
+        from gis.outputs.maps import blocks_map  # noqa: PLC0415  (folium only if asked)
+
+        fmap = blocks_map(bs.blocks, streets=bs.streets, buildings=bs.buildings)
+        html = fmap.get_root().render()
+    with atomic_paths([t for t in targets if t is not None]) as staged:
+        layers = {
+            "blocks": bs.blocks,
+            "buildings": bs.buildings,
+            "adjacency": adjacency_lines(prepared),
+            "units": bs.units,
+        }
+        write_layers(staged[0], layers, crs=crs)
+        write_json(staged[1], summary)
+        if html is not None:
+            write_text(staged[2], html)
 
 
 def _print_summary(summary: dict[str, Any], out: Path, map_path: Path | None) -> None:

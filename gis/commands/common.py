@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import geopandas as gpd
 import typer
@@ -19,6 +19,8 @@ from gis.errors import MissingExtraError, OptionError, WanggeError
 from gis.inputs.prepare import Estimate, Prepared, prepare_blocks
 from gis.inputs.read import Area, read_layer
 from gis.inputs.read import read_area as gis_read_area
+from gis.outputs.files import check_writable, reason
+from gis.store.geopackage import plan_store_versions
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,32 +62,47 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress 
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn domain errors into one clear line on stderr and a non-zero exit code."""
+    """Turn every failure into one clear line on stderr and exit code 2 (1 is kept for plans
+    that break a rule).
+
+    Domain errors (:class:`~gis.errors.WanggeError`) and system errors (``OSError``: disk
+    full, permission denied) print their message; anything else is a bug and prints one line
+    naming it. With ``--verbose`` the traceback is printed before the line.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except WanggeError as exc:
-            err_console.print(
-                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-            )
-            raise typer.Exit(exc.exit_code) from None
-        except OSError as exc:
-            err_console.print(
-                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-            )
-            raise typer.Exit(2) from None
-        except ModuleNotFoundError as exc:  # an optional extra's module, imported lazily
-            missing = MissingExtraError.from_import(exc, "this command")
-            if missing is None:
-                raise
-            err_console.print(
-                f"[bold red]error:[/] {escape(str(missing))}", highlight=False, soft_wrap=True
-            )
-            raise typer.Exit(missing.exit_code) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # the one place every failure becomes a line
+            fail(exc, verbose=bool(kwargs.get("verbose")))
 
     return wrapper
+
+
+def fail(exc: Exception, *, verbose: bool) -> NoReturn:
+    """Print ``exc`` as one line (its traceback first when ``verbose``) and exit."""
+    if verbose:
+        err_console.print_exception(show_locals=False)
+    code = 2
+    if isinstance(exc, WanggeError):
+        text, code = str(exc), exc.exit_code
+    elif isinstance(exc, OSError):
+        text = f"{exc.filename}: {reason(exc)}" if exc.filename else reason(exc)
+    elif isinstance(exc, ModuleNotFoundError) and (
+        missing := MissingExtraError.from_import(exc, "this command")
+    ):
+        text = str(missing)
+    else:
+        text = (
+            f"unexpected {type(exc).__name__}: {exc} (a bug in wangge; rerun with -v for the "
+            "traceback and report it)"
+        )
+    line = " ".join(text.split())  # one line, whatever the message held
+    err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code) from None
 
 
 def setup_logging(verbose: bool) -> None:
@@ -200,25 +217,70 @@ def read_grids(path: Path, *, layer: str = "grids") -> gpd.GeoDataFrame:
     return read_layer(path, layer)
 
 
-def refuse_overwrite(outputs: Iterable[Path | None], inputs: Iterable[Path | None]) -> None:
-    """Refuse an output that is one of the inputs (or the same file under another name).
+def refuse_overwrite(
+    outputs: Iterable[Path | None],
+    inputs: Iterable[Path | None],
+    *,
+    output: str = "output",
+    what: str = "input",
+) -> None:
+    """Refuse an output that is one of the inputs (or the same file under another name), or
+    the same file as another output.
+
+    ``output`` and ``what`` name the two sides in the message (``the store … is the input …``,
+    ``the output … is the plan store …``).
 
     Raises
     ------
     OptionError
-        Naming the output and the input it would replace.
+        Naming the output and the input (or output) it would replace.
     """
     ins = {_resolved(p): p for p in inputs if p is not None}
+    seen: dict[Path, Path] = {}
     for out in outputs:
         if out is None:
             continue
         hit = ins.get(_resolved(out))
         if hit is not None:
             msg = (
-                f"the output {out} is the input {hit}: writing it would destroy the input; "
-                "choose another output path"
+                f"the {output} {out} is the {what} {hit}: writing it would destroy the {what}; "
+                f"choose another {output} path"
             )
             raise OptionError(msg)
+        twin = seen.setdefault(_resolved(out), out)
+        if twin is not out:
+            msg = f"two outputs are the same file ({twin} and {out}): give each its own path"
+            raise OptionError(msg)
+
+
+def check_outputs(
+    outputs: Iterable[Path | None],
+    inputs: Iterable[Path | None],
+    *,
+    folder: bool = False,
+    what: str = "input",
+) -> None:
+    """At the door, before any work: no output replaces an input or another output, and each
+    can be written (:func:`gis.outputs.files.check_writable`).
+
+    Raises
+    ------
+    OptionError
+        An output is an input, an existing plan store, or the same file as another output.
+    OutputError
+        An output's folder cannot be written.
+    """
+    outputs = list(outputs)
+    refuse_overwrite(outputs, inputs, what=what)
+    for out in outputs:
+        held = None if out is None or folder else plan_store_versions(out)
+        if held is not None:
+            msg = (
+                f"the output {out} is a wangge plan store holding {held} version(s): writing "
+                "it would destroy them; choose another output path"
+            )
+            raise OptionError(msg)
+    check_writable(outputs, folder=folder)
 
 
 def _resolved(path: Path) -> Path:

@@ -18,10 +18,12 @@ from rich.table import Table
 import gis
 from gis import columns as col
 from gis.commands import common
+from gis.commands.assign import SchedulerOpt, WorkersOpt
 from gis.errors import OptionError
 from gis.geometry.crs import parse_crs
-from gis.outputs.files import write_json, write_text
+from gis.outputs.files import atomic_paths, write_json, write_text
 from gis.outputs.plan_file import read_band
+from gis.parallel import connect
 from gis.report import PlanReport
 from gis.rules.codes import AUTO_SCHEME
 from gis.rules.dedicated import DEFAULT_SITE_KINDS
@@ -97,6 +99,8 @@ def partition_command(
     roster: Annotated[
         Path | None, typer.Option("--roster", help="Staff roster CSV to check")
     ] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     verbose: common.VerboseOpt = False,
 ) -> None:
     """Partition an area into grids of --min to --max households along streets."""
@@ -104,8 +108,12 @@ def partition_command(
     band = gis.Band(min_households, max_households, target)  # before the slow reading
     target_crs = parse_crs(out_crs)
     inputs = [source, boundary, roads, households, buildings, sites, previous, roster]
-    common.refuse_overwrite([out, report or out.with_suffix(".json"), map_path], inputs)
-    with common.progress_bar() as update:
+    report = report or out.with_suffix(".json")
+    common.check_outputs([out, report, map_path], inputs)
+    with (
+        connect(workers=workers, scheduler=scheduler) as client,
+        common.progress_bar() as update,
+    ):
         update("reading inputs", 0, 1)
         area = common.read_area(
             source,
@@ -133,10 +141,13 @@ def partition_command(
             cells=cells,
             roster=roster,
             progress=update,
+            client=client,
         )
-    plan.to_file(out, crs=target_crs, report=report)
-    if map_path is not None:
-        write_text(map_path, plan.explore().get_root().render())
+    html = plan.explore().get_root().render() if map_path is not None else None
+    with atomic_paths([p for p in (out, report, map_path) if p is not None]) as staged:
+        plan.to_file(staged[0], crs=target_crs, report=staged[1])  # all three, or none
+        if html is not None:
+            write_text(staged[2], html)
     _print_plan(plan.report, out)
     if not plan.ok:
         raise typer.Exit(EXIT_VIOLATIONS)
@@ -169,7 +180,7 @@ def validate_command(
     hi = own.max_households if max_households is None else max_households
     band = gis.Band(lo, hi, own.target if lo <= own.target <= hi else None)  # type: ignore[arg-type]
     if report is not None:
-        common.refuse_overwrite([report], [plan_path, against, boundary, roads, households])
+        common.check_outputs([report], [plan_path, against, boundary, roads, households])
     grids = common.read_grids(plan_path, layer=layer)
     area = common.read_area(
         against,

@@ -3,6 +3,10 @@
 The store is ``--store`` (or ``WANGGE_DATABASE_URL``): a ``postgresql://`` URL, or a
 ``.gpkg`` file, ``wangge-plans.gpkg`` by default. Every other service setting comes from
 ``WANGGE_*`` environment variables (see :class:`api.settings.Settings`).
+
+``serve`` opens the store before it starts the server: a missing, unreadable or corrupt
+GeoPackage, or a database that cannot be reached, is one line and exit code 2, never a server
+that starts and answers "no version".
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Annotated
 import typer
 
 from gis.commands import common
+from gis.errors import OptionError
 
 DEFAULT_STORE = "wangge-plans.gpkg"
 StoreOpt = Annotated[
@@ -40,6 +45,7 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--basemap", help="GeoPackage with roads/buildings")
         ] = None,
         workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+        verbose: common.VerboseOpt = False,
     ) -> None:
         """Serve lookups, OGC API – Features, vector tiles and the web map."""
         import os  # noqa: PLC0415
@@ -47,6 +53,12 @@ def register(app: typer.Typer) -> None:
         import uvicorn  # noqa: PLC0415
 
         from gis.store import is_database_url  # noqa: PLC0415
+
+        common.setup_logging(verbose)
+        if basemap is not None and not basemap.is_file():
+            msg = f"--basemap {basemap} is not a file; give a GeoPackage with roads/buildings"
+            raise OptionError(msg)
+        _check_store(store, schema)
 
         if is_database_url(store):
             os.environ["WANGGE_DATABASE_URL"] = store
@@ -90,3 +102,23 @@ def register(app: typer.Typer) -> None:
         finally:
             registry.close()
         common.console.print(f"imported {count} addresses into {store}")
+
+
+def _check_store(store: str, schema: str) -> None:
+    """Open the store the server will serve and read its versions, or fail with one line.
+
+    Raises
+    ------
+    StoreError
+        A missing or corrupt GeoPackage, or an unreachable database.
+    """
+    from gis.store import open_store  # noqa: PLC0415
+
+    with open_store(store, schema=schema, create=False) as opened:
+        versions = opened.versions()
+    if not versions:  # a PostGIS store before its first publish: serve, and say so
+        common.err_console.print(
+            f"[yellow]{store} holds no plan version yet: lookups answer 404 until one is "
+            "published (wangge publish …)[/yellow]",
+            soft_wrap=True,
+        )

@@ -4,6 +4,12 @@ The store is ``--store`` (or the ``WANGGE_DATABASE_URL`` environment variable): 
 ``postgresql://`` URL, or a ``.gpkg`` file, ``wangge-plans.gpkg`` when neither is given.
 ``publish`` keeps the household band the plan was drawn for (the plan file's ``plan`` table,
 see :mod:`gis.outputs.plan_file`) with the version, so the service colours it by that band.
+
+Nothing here can destroy a store or an input: ``versions``, ``export`` and ``diff`` refuse a
+store that does not exist (or is no plan store) instead of reading it as empty; ``export``
+and ``diff --out`` refuse an output that is the store (or its lock or registry file) or
+cannot be written; ``publish`` refuses a store that is one of its input files and an empty
+``--author``. An ``--as-of`` beyond the last version says so.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from gis.errors import InputFileError, OptionError
 from gis.inputs.read import check_boundary
 from gis.outputs.files import write_json
 from gis.outputs.plan_file import read_band
-from gis.store import Store, open_store
+from gis.store import Store, is_database_url, open_store
+from gis.store.base import as_of_note, check_author
 from gis.store.diff import PlanDiff
 from gis.store.plan_io import export_version, read_plan
 
@@ -40,8 +47,21 @@ StoreOpt = Annotated[
 SchemaOpt = Annotated[str, typer.Option("--schema", help="PostGIS schema of the store")]
 
 
-def _open(store: str, schema: str) -> Store:
-    return open_store(store, schema=schema)
+def _open(store: str, schema: str, *, create: bool = False) -> Store:
+    return open_store(store, schema=schema, create=create)
+
+
+def store_files(store: str) -> list[Path]:
+    """The files a GeoPackage store consists of (none for PostGIS): the store, its lock and
+    its registry of addresses and staff."""
+    if is_database_url(store):
+        return []
+    path = Path(store)
+    return [
+        path,
+        path.with_name(path.name + ".lock"),
+        path.with_name(path.stem + ".registry.sqlite"),
+    ]
 
 
 def _json_file(path: Path | None, what: str) -> dict[str, Any] | None:
@@ -95,6 +115,8 @@ def publish_command(
 ) -> None:
     """Publish a plan as the new live version (validated, all or nothing)."""
     common.setup_logging(verbose)
+    author = check_author(author)
+    common.refuse_overwrite(store_files(store), [plan, units, parameters, report], output="store")
     grids = read_plan(plan, layer=layer)
     band = read_band(plan)
     if band is None:
@@ -110,7 +132,7 @@ def publish_command(
             unit_gdf = check_boundary(unit_gdf)
     cells = read_plan(plan, layer=cells_layer) if cells_layer is not None else None
     started = time.perf_counter()
-    with _open(store, schema) as opened:
+    with _open(store, schema, create=True) as opened:
         info = opened.publish(
             grids,
             author=author,
@@ -131,8 +153,10 @@ def versions_command(
     store: StoreOpt = DEFAULT_STORE,
     schema: SchemaOpt = "public",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead")] = False,
+    verbose: common.VerboseOpt = False,
 ) -> None:
     """List the plan versions, oldest first; the live one is marked."""
+    common.setup_logging(verbose)
     with _open(store, schema) as opened:
         infos = opened.versions()
     if as_json:
@@ -168,11 +192,18 @@ def export_command(
     crs: Annotated[str, typer.Option("--crs", help="EPSG:4326 or EPSG:4490")] = "EPSG:4326",
     store: StoreOpt = DEFAULT_STORE,
     schema: SchemaOpt = "public",
+    verbose: common.VerboseOpt = False,
 ) -> None:
     """Write one version of the plan to a file."""
+    common.setup_logging(verbose)
+    moment = _as_of(as_of)
+    common.check_outputs([out], store_files(store), what="plan store")
     with _open(store, schema) as opened:
-        info = opened.version(version, as_of=_as_of(as_of))
+        info = opened.version(version, as_of=moment)
         written = export_version(opened, out, version_id=info.id, crs=crs)
+    note = as_of_note(info, moment) if version is None else None
+    if note is not None:
+        common.err_console.print(f"[yellow]note: {note}[/yellow]", highlight=False, soft_wrap=True)
     common.console.print(f"version {info.id} ({info.grids} grids, {crs}) → {written}")
 
 
@@ -182,8 +213,11 @@ def diff_command(
     out: Annotated[Path | None, typer.Option("--out", help="Write the diff as JSON")] = None,
     store: StoreOpt = DEFAULT_STORE,
     schema: SchemaOpt = "public",
+    verbose: common.VerboseOpt = False,
 ) -> None:
     """Show grids added, removed, changed, and households moved between two versions."""
+    common.setup_logging(verbose)
+    common.check_outputs([out], store_files(store), what="plan store")
     with _open(store, schema) as opened:
         result = opened.diff(old, new)
     if out is not None:

@@ -110,7 +110,9 @@ def is_database_url(value: str | Path) -> bool:
     return isinstance(value, str) and bool(DATABASE_URL.match(value))
 
 
-def open_store(url_or_path: str | Path, *, schema: str = "public", migrate: bool = True) -> Store:
+def open_store(
+    url_or_path: str | Path, *, schema: str = "public", migrate: bool = True, create: bool = True
+) -> Store:
     """Open a plan store: PostGIS for a ``postgresql://`` URL, else a GeoPackage file.
 
     Parameters
@@ -121,6 +123,9 @@ def open_store(url_or_path: str | Path, *, schema: str = "public", migrate: bool
         PostGIS schema for the tables (created and migrated when ``migrate``).
     migrate
         Run the Alembic migrations on opening (PostGIS only).
+    create
+        Whether a GeoPackage store may be missing (the first publish creates it). False for
+        reading: a missing, unreadable or corrupt file is refused at once.
 
     Returns
     -------
@@ -129,7 +134,10 @@ def open_store(url_or_path: str | Path, *, schema: str = "public", migrate: bool
     Raises
     ------
     StoreError
-        When the path is not a ``.gpkg`` file or the database is unreachable.
+        When the path is not a ``.gpkg`` file (or, with ``create=False``, not an existing
+        plan store).
+    StoreUnavailableError
+        When the database is unreachable or refuses the connection.
     MissingExtraError
         For a database URL when the ``db`` extra (psycopg, SQLAlchemy…) is not installed.
     """
@@ -152,4 +160,4 @@ def open_store(url_or_path: str | Path, *, schema: str = "public", migrate: bool
         raise StoreError(msg)
     from gis.store.geopackage import GeoPackageStore  # noqa: PLC0415
 
-    return GeoPackageStore(path)
+    return GeoPackageStore(path, create=create)

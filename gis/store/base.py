@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
 import geopandas as gpd
 
-from gis.errors import VersionNotFoundError
+from gis.errors import ValidationErrors, VersionNotFoundError
 from gis.options import Band
 from gis.store.diff import PlanDiff, diff_plans
 from gis.store.plan import (
@@ -24,6 +24,40 @@ from gis.store.plan import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+MAX_AUTHOR_CHARS = 200
+
+
+def check_author(author: object) -> str:
+    """The publisher's name, stripped; refused when empty, not text, or too long.
+
+    Raises
+    ------
+    ValidationErrors
+        Naming what was given.
+    """
+    if not isinstance(author, str) or not author.strip():
+        msg = f"author must name who publishes (e.g. --author 'Wang Fang'), got {author!r}"
+        raise ValidationErrors([msg])
+    text = author.strip()
+    if len(text) > MAX_AUTHOR_CHARS or not text.isprintable():
+        msg = f"author must be one printable line of at most {MAX_AUTHOR_CHARS} characters"
+        raise ValidationErrors([msg])
+    return text
+
+
+def as_of_note(info: VersionInfo, as_of: datetime | None) -> str | None:
+    """A sentence when ``as_of`` is later than now and ``info`` (the live version) answers
+    for it: no version is known beyond the last one published."""
+    moment = utc(as_of)
+    if moment is None or not info.live or moment <= datetime.now(UTC):
+        return None
+    return (
+        f"{moment.isoformat()} is after the last published version (version {info.id}, live "
+        f"since {info.valid_from.isoformat()}): the answer is the version live now, and a "
+        "later publish may change what is live then"
+    )
 
 
 class BaseStore(ABC):
@@ -107,13 +141,14 @@ class BaseStore(ABC):
         PlanOverlapError, PlanGapError, DuplicateGridCodeError
             The plan is refused; the offending grid codes are in ``exc.grid_codes``.
         ValidationErrors
-            Missing columns, bad kinds or geometries.
+            Missing columns, bad kinds or geometries; an empty ``author``.
         InputTypeError
             ``band`` is not a :class:`~gis.options.Band`.
         """
+        author = check_author(author)
         prepared = prepare_grids(grids)
         meta = {
-            "author": str(author),
+            "author": author,
             "note": str(note),
             "parameters": jsonable(parameters),
             "report": jsonable(report),

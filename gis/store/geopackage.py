@@ -16,14 +16,32 @@ Publishing is atomic by copy-and-rename: under an exclusive lock on a side file
 validated, the file is copied beside itself, the new rows are appended and the version table
 updated in the copy, and the copy is moved onto the original with ``os.replace``. A crash at
 any point leaves the original untouched (and at worst a stray ``.<name>.*.gpkg`` temp file).
-The cost is one file copy per publish, fine for the few megabytes a town's history takes.
+The cost is one file copy per publish, fine for the few megabytes a town's history takes;
+before copying, the publish checks that the disk holds the copy and the new rows, and any
+write failure (no space left, permission denied) is one :class:`~gis.errors.StoreError` line
+with the store unchanged.
+
+A publish killed inside its write window (``kill -9``, a power cut) leaves its temporary
+folder ``.<stem>.XXXXXXXX/`` beside the store, holding a copy the size of the store. Opening
+the store removes such folders (:meth:`GeoPackageStore.clean_stale`), safely against a publish
+still running in another process or thread: every publish holds the exclusive ``flock`` on the
+lock file for the whole life of its folder, so the cleaner first takes that same lock without
+waiting (``LOCK_EX | LOCK_NB``). If it gets it, no publish is running anywhere and every such
+folder is stale; if it does not, a publish is running, its folder is live, and nothing is
+removed (the next open cleans up). Only folders that look like a publish's are touched: a
+dot-name ``.<stem>.`` plus eight characters, holding nothing but the store's copy
+(``<name>``) and its SQLite side files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
+import logging
+import os
+import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -36,8 +54,8 @@ import pandas as pd
 import pyogrio
 
 from gis import columns as col
-from gis.errors import StoreError, VersionNotFoundError
-from gis.outputs.files import atomic_path
+from gis.errors import OutputError, StoreError, VersionNotFoundError
+from gis.outputs.files import WRITE_ERRORS, atomic_path, reason
 from gis.store.base import BaseStore
 from gis.store.plan import (
     CELL_COLUMNS,
@@ -54,7 +72,15 @@ from gis.store.plan import (
     utc,
 )
 
+logger = logging.getLogger(__name__)
+
 TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+
+SIDE_FILES: Final = ("", "-journal", "-wal", "-shm")
+"""What a publish's temporary folder may hold: the store's copy and its SQLite side files."""
+
+MARGIN_BYTES: Final = 2**20
+"""Free space kept beyond the estimate of what a publish writes (1 MiB)."""
 
 VERSIONS_DDL: Final = """
 CREATE TABLE IF NOT EXISTS plan_versions (
@@ -97,6 +123,21 @@ def _upgrade(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE plan_versions ADD COLUMN {name} INTEGER")
 
 
+def plan_store_versions(path: str | Path) -> int | None:
+    """How many versions the wangge plan store at ``path`` holds; None when it is none (a
+    missing file, another GeoPackage, anything unreadable)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        uri = path.resolve().as_uri() + "?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            row = conn.execute("SELECT count(*) FROM plan_versions").fetchone()
+    except (sqlite3.Error, OSError, ValueError):
+        return None
+    return int(row[0])
+
+
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
@@ -130,24 +171,106 @@ class GeoPackageStore(BaseStore):
     ----------
     path
         The ``.gpkg`` file.
+    create
+        Whether the file may be missing (it is created by the first publish); when False, a
+        missing, unreadable or foreign file is refused at once.
+
+    Raises
+    ------
+    StoreError
+        ``create`` is False and the file does not exist or is not a wangge plan store.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
+        if not create:
+            self._require_store()
+        self.clean_stale()
+
+    def _require_store(self) -> None:
+        if not self.path.exists():
+            msg = (
+                f"plan store {self.path} does not exist; check the path, or publish a plan "
+                f"into it first (wangge publish plan.gpkg --store {self.path} --author …)"
+            )
+            raise StoreError(msg)
+        if self.path.is_dir() or not os.access(self.path, os.R_OK):
+            what = "a folder" if self.path.is_dir() else "not readable (permission denied)"
+            raise StoreError(f"plan store {self.path} is {what}; give a readable .gpkg file")
+        self.versions()  # refuses a corrupt file or a GeoPackage that is no plan store
 
     def __repr__(self) -> str:
         return f"GeoPackageStore({str(self.path)!r})"
 
+    @property
+    def lock_path(self) -> Path:
+        """The side file every publish holds an exclusive ``flock`` on."""
+        return self.path.with_name(self.path.name + ".lock")
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        with lock_path.open("a") as handle:
+        with self.lock_path.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def stale_folders(self) -> list[Path]:
+        """Temporary folders beside the store that look like a publish's (see the module)."""
+        pattern = re.compile(rf"^\.{re.escape(self.path.stem)}\.[a-z0-9_]{{8}}$")
+        allowed = {self.path.name + side for side in SIDE_FILES}
+        try:
+            entries = list(os.scandir(self.path.parent))
+        except OSError:
+            return []
+        found = []
+        for entry in entries:
+            if not (pattern.match(entry.name) and entry.is_dir(follow_symlinks=False)):
+                continue
+            with contextlib.suppress(OSError):
+                if set(os.listdir(entry.path)) <= allowed:
+                    found.append(Path(entry.path))
+        return sorted(found)
+
+    def clean_stale(self) -> list[Path]:
+        """Remove the temporary folders of killed publishes, unless a publish is running.
+
+        Takes the publishers' lock without waiting; when another publish holds it, removes
+        nothing (its folder is in use). Never raises: a folder that cannot be removed (a
+        read-only disk) is logged and left.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The folders removed.
+        """
+        candidates = self.stale_folders()
+        if not candidates:
+            return []
+        removed: list[Path] = []
+        try:
+            with self.lock_path.open("a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    logger.info("a publish into %s is running; stale folders left", self.path)
+                    return []
+                try:
+                    for folder in self.stale_folders():  # again, now that nobody can publish
+                        size = sum(f.stat().st_size for f in folder.iterdir())
+                        shutil.rmtree(folder)
+                        removed.append(folder)
+                        logger.warning(
+                            "removed %s (%.1f MiB), left by a publish into %s that was killed",
+                            folder, size / 2**20, self.path,
+                        )  # fmt: skip
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        except OSError as exc:
+            logger.warning("cannot clean stale folders beside %s: %s", self.path, exc)
+        return removed
 
     def _layers(self, path: Path) -> set[str]:
         if not path.exists():
@@ -172,17 +295,53 @@ class GeoPackageStore(BaseStore):
             if previous and moment <= previous[-1].valid_from:
                 moment = previous[-1].valid_from + timedelta(microseconds=1)
             version_id = previous[-1].id + 1 if previous else 1
-            with atomic_path(self.path) as tmp:
-                if self.path.exists():
-                    shutil.copyfile(self.path, tmp)
-                self._append(tmp, "grids", grids, version_id)
-                self._append(tmp, "cells", cells, version_id)
-                if units is not None:
-                    self._append(tmp, "units", units, version_id)
-                self._checkpoint("switched")
-                self._write_version(tmp, version_id, moment, meta, len(grids))
-                self._checkpoint("written")
+            self._check_space(grids, units, cells)
+            try:
+                with atomic_path(self.path) as tmp:
+                    if self.path.exists():
+                        shutil.copyfile(self.path, tmp)
+                    self._append(tmp, "grids", grids, version_id)
+                    self._append(tmp, "cells", cells, version_id)
+                    if units is not None:
+                        self._append(tmp, "units", units, version_id)
+                    self._checkpoint("switched")
+                    self._write_version(tmp, version_id, moment, meta, len(grids))
+                    self._checkpoint("written")
+            except (OutputError, *WRITE_ERRORS) as exc:
+                raise self._not_published(exc, previous) from exc
         return version_id
+
+    def _not_published(self, exc: Exception, previous: list[VersionInfo]) -> StoreError:
+        why = exc.reason if isinstance(exc, OutputError) else reason(exc)
+        live = f"version {previous[-1].id} is still live" if previous else "it holds no version"
+        return StoreError(
+            f"cannot publish into {self.path}: {why}; the store is unchanged ({live})"
+        )
+
+    def _check_space(
+        self, grids: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None, cells: gpd.GeoDataFrame
+    ) -> None:
+        """Refuse a publish the disk cannot hold: a copy of the store plus the new rows."""
+        store_bytes = self.path.stat().st_size if self.path.exists() else 0
+        rows = sum(
+            int(gdf.geometry.to_wkb().map(len).sum()) + 200 * len(gdf)
+            for gdf in (grids, units, cells)
+            if gdf is not None and len(gdf)
+        )
+        needed = store_bytes + 3 * rows + MARGIN_BYTES  # rows, their R-tree and page slack
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return
+        if free < needed:
+            error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            msg = (
+                f"cannot publish into {self.path}: {reason(error)}; a publish writes a copy of "
+                f"the store ({store_bytes / 2**20:.1f} MiB) with the new version (about "
+                f"{3 * rows / 2**20:.1f} MiB), but only {free / 2**20:.1f} MiB are free; free "
+                "some space and publish again (the store is unchanged)"
+            )
+            raise StoreError(msg)
 
     def _append(self, path: Path, layer: str, gdf: gpd.GeoDataFrame, version_id: int) -> None:
         if gdf.empty:
@@ -238,7 +397,10 @@ class GeoPackageStore(BaseStore):
                     f"SELECT {', '.join([*VERSION_COLUMNS, *band])} FROM plan_versions ORDER BY id"
                 ).fetchall()
         except sqlite3.DatabaseError as exc:
-            msg = f"{self.path} is not a wangge plan store ({exc}); publish into a new .gpkg"
+            msg = (
+                f"{self.path} is not a wangge plan store ({exc}); give the store's path, or "
+                "publish into a new .gpkg"
+            )
             raise StoreError(msg) from exc
         return [_version(r) for r in rows]
 

@@ -14,9 +14,10 @@ from typing import Final
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from gis.store.postgis import check_schema, psycopg_url
+from gis.store.postgis import CONNECT_TIMEOUT_S, check_schema, database_error, psycopg_url
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +42,21 @@ def upgrade(url: str, *, schema: str = "public", revision: str = "head") -> None
         Schema to hold the store's tables; extensions are looked up in ``public`` too.
     revision
         Target Alembic revision.
+
+    Raises
+    ------
+    StoreUnavailableError
+        The database is unreachable, or refuses the login or the schema change.
     """
     schema = check_schema(schema)
     sa_url = psycopg_url(url).replace("postgresql://", "postgresql+psycopg://", 1)
     engine = create_engine(
         sa_url,
         poolclass=NullPool,
-        connect_args={"options": f"-c search_path={schema},public"},
+        connect_args={
+            "options": f"-c search_path={schema},public",
+            "connect_timeout": CONNECT_TIMEOUT_S,
+        },
     )
     try:
         with engine.begin() as conn:
@@ -57,6 +66,8 @@ def upgrade(url: str, *, schema: str = "public", revision: str = "head") -> None
             config.attributes["connection"] = conn
             config.attributes["schema"] = schema
             command.upgrade(config, revision)
+    except DBAPIError as exc:
+        raise database_error(exc, url, f"open the plan store (schema {schema})") from exc
     finally:
         engine.dispose()
     logger.debug("schema %s at revision %s", schema, revision)

@@ -16,16 +16,21 @@ Publishing (:meth:`PostgisStore.publish`) runs in a single transaction:
 4. commit. Until then readers see the old plan; afterwards the new one, never a mix.
 
 An error, a killed process or a dropped connection anywhere before the commit rolls all of
-it back: the previous version stays live. ``transaction now()`` is not used for the switch
+it back: the previous version stays live. A database that cannot be reached, or that refuses
+the login or an operation (permission denied, read-only), is one
+:class:`~gis.errors.StoreUnavailableError` line naming the database (never its password),
+whatever the driver raised. ``transaction now()`` is not used for the switch
 because it is the transaction's *start*: a publisher that waited on the lock would otherwise
 close the previous version before it began.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Final
 
@@ -34,10 +39,11 @@ import pandas as pd
 import psycopg
 import shapely
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from gis import columns as col
-from gis.errors import StoreError
+from gis.errors import StoreError, StoreUnavailableError
 from gis.store.base import BaseStore
 from gis.store.plan import (
     CELL_COLUMNS,
@@ -60,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 LOCK_NAMESPACE: Final = "wangge.publish"
+CONNECT_TIMEOUT_S: Final = 10
+"""Seconds to wait for the database server before saying it is unreachable."""
 
 STAGING_DDL: Final = """
 CREATE TEMP TABLE staging_grids (
@@ -133,6 +141,38 @@ def psycopg_url(url: str) -> str:
     return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
 
 
+def describe_database(url: str) -> str:
+    """``user@host:port/dbname`` of a URL, for messages (never the password)."""
+    try:
+        info = conninfo_to_dict(psycopg_url(url))
+    except psycopg.Error:
+        return "the plan database"
+    host = info.get("host") or "localhost"
+    port = f":{info['port']}" if info.get("port") else ""
+    user = f"{info['user']}@" if info.get("user") else ""
+    return f"the plan database {user}{host}{port}/{info.get('dbname') or ''}"
+
+
+def database_error(exc: BaseException, url: str, doing: str) -> StoreUnavailableError:
+    """One line for a database failure while ``doing`` something (``list the versions``).
+
+    SQLAlchemy's wrappers are unwrapped to the driver's error; a refused login, a missing
+    permission and an unreachable server each say so.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split()) or type(orig).__name__
+    where = describe_database(url)
+    if isinstance(orig, psycopg.errors.InsufficientPrivilege):
+        why = f"{where} refuses it (permission denied): {text}"
+    elif isinstance(orig, psycopg.errors.ReadOnlySqlTransaction):
+        why = f"{where} is read-only: {text}"
+    elif isinstance(orig, psycopg.OperationalError):
+        why = f"{where} is unreachable or refuses the connection: {text}"
+    else:
+        why = f"{where} refused it: {text}"
+    return StoreUnavailableError(f"cannot {doing}: {why}")
+
+
 def check_schema(schema: str) -> str:
     """Refuse schema names that would need quoting."""
     if not SCHEMA_NAME.match(schema):
@@ -162,12 +202,12 @@ class PostgisStore(BaseStore):
     def __init__(self, url: str, *, schema: str = "public", migrate: bool = True) -> None:
         self.url = psycopg_url(url)
         self.schema = check_schema(schema)
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
         if migrate:
             from gis.store.migrate import upgrade  # noqa: PLC0415 - alembic only when needed
 
             upgrade(self.url, schema=self.schema)
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection[Any] | None = None
 
     def __repr__(self) -> str:
         return f"PostgisStore(schema={self.schema!r})"
@@ -178,11 +218,27 @@ class PostgisStore(BaseStore):
             return psycopg.connect(
                 self.url,
                 autocommit=autocommit,
+                connect_timeout=CONNECT_TIMEOUT_S,
                 options=f"-c search_path={self.schema},public -c timezone=UTC",
             )
-        except psycopg.OperationalError as exc:
-            msg = f"cannot connect to the plan database: {exc}".strip()
-            raise StoreError(msg) from exc
+        except psycopg.Error as exc:
+            raise database_error(exc, self.url, "connect") from exc
+
+    @contextlib.contextmanager
+    def _database(self, doing: str) -> Iterator[None]:
+        """Turn any driver error while ``doing`` into one :class:`StoreUnavailableError`; a
+        broken reading connection is dropped (the next read reconnects). Callers hold
+        ``self._lock`` when they use the reading connection."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except psycopg.Error as exc:
+            if self._conn is not None and isinstance(exc, psycopg.OperationalError):
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.close()
+                self._conn = None
+            raise database_error(exc, self.url, doing) from exc
 
     def _reader(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
@@ -193,7 +249,8 @@ class PostgisStore(BaseStore):
         """Close the reading connection."""
         with self._lock:
             if self._conn is not None:
-                self._conn.close()
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.close()
                 self._conn = None
 
     # ---- publishing ------------------------------------------------------------------------
@@ -204,7 +261,7 @@ class PostgisStore(BaseStore):
         cells: gpd.GeoDataFrame,
         meta: dict[str, Any],
     ) -> int:
-        with self.connect() as conn, conn.transaction():
+        with self._database("publish"), self.connect() as conn, conn.transaction():
             conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
                 (LOCK_NAMESPACE, self.schema),
@@ -304,7 +361,7 @@ class PostgisStore(BaseStore):
     # ---- reading ---------------------------------------------------------------------------
     def versions(self) -> list[VersionInfo]:
         """Every published version, oldest first."""
-        with self._lock:
+        with self._lock, self._database("list the plan versions"):
             rows = self._reader().execute(VERSIONS).fetchall()
         return [
             VersionInfo(
@@ -325,7 +382,7 @@ class PostgisStore(BaseStore):
     def _frame(
         self, query: sql.Composable | str, params: dict[str, Any], columns: list[str]
     ) -> gpd.GeoDataFrame:
-        with self._lock:
+        with self._lock, self._database("read the plan"):
             rows = self._reader().execute(query, params).fetchall()  # type: ignore[arg-type]
         frame = pd.DataFrame([r[:-1] for r in rows], columns=columns)
         geoms: Any = shapely.from_wkb([r[-1] for r in rows]) if rows else []
@@ -371,6 +428,6 @@ class PostgisStore(BaseStore):
             "%(y)s + %(dy)s), 4326)) DESC, grid_code LIMIT 1"
         )
         params = {"t": moment, "x": lon, "y": lat, "dx": NUDGE[0], "dy": NUDGE[1]}
-        with self._lock:
+        with self._lock, self._database("look up the grid"):
             row = self._reader().execute(query, params).fetchone()
         return None if row is None else str(row[0])
