@@ -1,4 +1,4 @@
-"""Public-notice maps (公示圖): one PNG and one PDF per grid, and one for the community.
+"""Public-notice maps (公示图): one PNG and one PDF per grid, and one for the community.
 
 Each sheet shows the grid's boundary and code, the streets (with names) and buildings around
 it, the neighbouring grids' codes, the grid worker's public details, household count, a scale
@@ -46,7 +46,9 @@ CJK_FONT_FILES = (
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
     "/usr/share/fonts/truetype/arphic/uming.ttc",
 )
-ATTRIBUTION = "底圖數據 © OpenStreetMap contributors (ODbL)"
+#: The family of the Simplified Chinese face in the Noto Sans CJK collection.
+SC_FAMILY = "Noto Sans CJK SC"
+ATTRIBUTION = "底图数据 © OpenStreetMap contributors (ODbL)"
 A4_INCHES = (8.27, 11.69)
 #: Neighbouring grids are labelled on the map by this many last digits of their code.
 SHORT_CODE = 3
@@ -123,17 +125,25 @@ def _roster(roster: str | Path | None, grids: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def cjk_font() -> font_manager.FontProperties:
-    """A font that renders Chinese.
+    """A font that renders Simplified Chinese: the SC face of Noto Sans CJK when installed.
+
+    Debian's ``fonts-noto-cjk`` ships one collection (``.ttc``) whose first face is the
+    Japanese one; matplotlib registers every face of a collection, so the SC face is picked
+    by its family name (a JP face draws some characters with Japanese glyph shapes).
 
     Raises
     ------
     NoticeError
         When no CJK font is installed.
     """
-    for path in CJK_FONT_FILES:
-        if Path(path).exists():
-            font_manager.fontManager.addfont(path)
-            return font_manager.FontProperties(fname=path)
+    found = [path for path in CJK_FONT_FILES if Path(path).exists()]
+    for path in found:
+        font_manager.fontManager.addfont(path)
+    families = {f.name for f in font_manager.fontManager.ttflist}
+    if SC_FAMILY in families:
+        return font_manager.FontProperties(family=SC_FAMILY)
+    if found:
+        return font_manager.FontProperties(fname=found[0])
     msg = "no Chinese (CJK) font found: install one, e.g. `apt-get install fonts-noto-cjk`"
     raise NoticeError(msg)
 
@@ -177,13 +187,13 @@ def render_grid_sheet(ctx: NoticeContext, grid_code: str) -> Figure:
     _finish_axes(ax, (minx, miny, maxx, maxy), font)
     row = me.iloc[0]
     parent = str(row.get(col.PARENT_NAME, "") or "")
-    fig.text(0.5, 0.95, f"網格公示圖  {grid_code}", fontproperties=font, fontsize=20,
+    fig.text(0.5, 0.95, f"网格公示图  {grid_code}", fontproperties=font, fontsize=20,
              ha="center", weight="bold")  # fmt: skip
     fig.text(0.5, 0.915, parent, fontproperties=font, fontsize=12, ha="center")
     staff = ctx.roster[ctx.roster[col.GRID_CODE] == grid_code] if len(ctx.roster) else ctx.roster
     lines = [
-        f"網格類型: {'專屬網格' if row.get(col.KIND) == 'dedicated' else '普通網格'}",
-        f"戶數: {int(row.get(col.HOUSEHOLDS, 0))} 戶",
+        f"网格类型: {'专属网格' if row.get(col.KIND) == 'dedicated' else '普通网格'}",
+        f"户数: {int(row.get(col.HOUSEHOLDS, 0))} 户",
         *textwrap.wrap(
             _neighbour_line(list(map(str, neighbours[col.GRID_CODE]))),
             width=64,
@@ -192,9 +202,9 @@ def render_grid_sheet(ctx: NoticeContext, grid_code: str) -> Figure:
     ]
     if len(staff):
         for _, person in staff.iterrows():
-            lines.append(f"{person['role_label']}: {person['name']}  電話 {person['phone']}")
+            lines.append(f"{person['role_label']}: {person['name']}  电话 {person['phone']}")
     else:
-        lines.append("網格員: (未配備)")
+        lines.append("网格员: (未配备)")
     lines.append(f"版本: {ctx.version}    日期: {ctx.date}")
     fig.text(0.08, 0.22, "\n".join(lines), fontproperties=font, fontsize=11, va="top",
              linespacing=1.6)  # fmt: skip
@@ -205,11 +215,11 @@ def render_grid_sheet(ctx: NoticeContext, grid_code: str) -> Figure:
 def _neighbour_line(codes: list[str]) -> str:
     """Neighbouring codes in full, or by their last digits (as on the map) when many."""
     if not codes:
-        return "相鄰網格: 無"
+        return "相邻网格: 无"
     if len(codes) <= 4:
-        return f"相鄰網格: {', '.join(codes)}"
+        return f"相邻网格: {', '.join(codes)}"
     short = ", ".join(c[-SHORT_CODE:] for c in codes)
-    return f"相鄰網格 {len(codes)} 個 (編號末{SHORT_CODE}位): {short}"
+    return f"相邻网格 {len(codes)} 个 (编号末{SHORT_CODE}位): {short}"
 
 
 def render_overview(ctx: NoticeContext, title: str) -> Figure:
@@ -227,9 +237,9 @@ def render_overview(ctx: NoticeContext, title: str) -> Figure:
         ax.text(p.x, p.y, str(code)[-4:], fontproperties=font, fontsize=7, ha="center",
                 va="center", color="#c00000")  # fmt: skip
     _finish_axes(ax, bounds, font)
-    fig.text(0.5, 0.95, f"{title} 網格劃分公示圖", fontproperties=font, fontsize=20,
+    fig.text(0.5, 0.95, f"{title} 网格划分公示图", fontproperties=font, fontsize=20,
              ha="center", weight="bold")  # fmt: skip
-    fig.text(0.5, 0.915, f"共 {len(ctx.grids)} 個網格  版本 {ctx.version}  日期 {ctx.date}",
+    fig.text(0.5, 0.915, f"共 {len(ctx.grids)} 个网格  版本 {ctx.version}  日期 {ctx.date}",
              fontproperties=font, fontsize=11, ha="center")  # fmt: skip
     fig.text(0.5, 0.02, ATTRIBUTION, fontproperties=font, fontsize=8, ha="center", color="#444")
     return fig

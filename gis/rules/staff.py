@@ -40,11 +40,12 @@ ROLES: dict[str, str] = {
     "網格指導員": "instructor",
     "网格指导员": "instructor",
 }
+#: What users read: Simplified Chinese (Traditional names are accepted as input above).
 ROLE_LABELS = {
-    "leader": "網格長",
-    "worker": "網格員",
-    "assistant": "網格輔助員",
-    "instructor": "網格指導員",
+    "leader": "网格长",
+    "worker": "网格员",
+    "assistant": "网格辅助员",
+    "instructor": "网格指导员",
 }
 PUBLIC_FIELDS = (col.GRID_CODE, "name", "role", "role_label", "phone", "photo")
 REQUIRED = (col.GRID_CODE, "name", "role", "phone")

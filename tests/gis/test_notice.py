@@ -110,3 +110,11 @@ def test_shanghai_grid_sheet(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert_sheet(tmp_path / "out" / f"grid_{code}.png")
     assert_sheet(tmp_path / "out" / "community.png")
+
+
+def test_sheets_use_the_simplified_chinese_face() -> None:
+    from gis.outputs.notice import SC_FAMILY, cjk_font  # noqa: PLC0415
+
+    if not Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc").exists():
+        pytest.skip("fonts-noto-cjk is not installed")
+    assert cjk_font().get_family() == [SC_FAMILY]

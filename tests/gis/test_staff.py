@@ -32,7 +32,7 @@ def test_roles_in_chinese_and_english_and_private_columns_dropped(tmp_path: Path
     )
     roster = read_roster(path, grid_codes=set(GRIDS[col.GRID_CODE]))
     assert roster["role"].tolist() == ["worker", "worker", "leader"]
-    assert roster["role_label"].tolist() == ["網格員", "網格員", "網格長"]
+    assert roster["role_label"].tolist() == ["网格员", "网格员", "网格长"]
     assert "id_number" not in roster
     assert list(public_roster(roster).columns) == [
         "grid_code", "name", "role", "role_label", "phone", "photo"
