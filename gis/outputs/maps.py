@@ -1,4 +1,7 @@
-"""Folium maps of blocks and plans, for notebooks and the ``--map`` option."""
+"""Folium maps of blocks and plans, for notebooks and the ``--map`` option.
+
+Layer names are Simplified Chinese: the people who read these maps are street offices.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ def base_map(frame: gpd.GeoDataFrame) -> folium.Map:
     wgs = frame.to_crs(4326)
     minx, miny, maxx, maxy = wgs.total_bounds
     fmap = folium.Map(tiles=None, control_scale=True)
-    folium.TileLayer("OpenStreetMap", attr=OSM_ATTRIBUTION, name="OpenStreetMap").add_to(fmap)
+    folium.TileLayer("OpenStreetMap", attr=OSM_ATTRIBUTION, name="底图 OpenStreetMap").add_to(fmap)
     fmap.fit_bounds([[float(miny), float(minx)], [float(maxy), float(maxx)]])
     return fmap
 
@@ -48,14 +51,14 @@ def add_context(
         keep = [c for c in (col.BUILDING_ID, col.HOUSEHOLDS) if c in buildings]
         folium.GeoJson(
             buildings[[*keep, "geometry"]].to_crs(4326),
-            name="buildings",
+            name="建筑",
             style_function=lambda _: {"color": "#555", "weight": 0.5, "fillOpacity": 0.3},
             tooltip=folium.GeoJsonTooltip(fields=keep) if keep else None,
         ).add_to(fmap)
     if streets is not None and len(streets):
         folium.GeoJson(
             streets[["geometry"]].to_crs(4326),
-            name="streets",
+            name="街道",
             style_function=lambda _: {"color": "#333", "weight": 1.5},
         ).add_to(fmap)
 
@@ -86,7 +89,7 @@ def polygons_layer(
     ).add_to(fmap)
     if label is not None:
         pts = wgs.geometry.representative_point()
-        group = folium.FeatureGroup(name=f"{name} labels")
+        group = folium.FeatureGroup(name=f"{name}标注")
         for text, x, y in zip(wgs[label].astype(str), pts.x, pts.y, strict=True):
             folium.Marker(
                 [float(y), float(x)],
@@ -111,7 +114,7 @@ def blocks_map(
     fields = [col.BLOCK_ID, col.UNIT_NAME, col.HOUSEHOLDS, col.HOUSEHOLDS_ESTIMATED, "n_buildings"]
     frame = blocks.copy()
     frame[col.AREA_M2] = np.round(frame[col.AREA_M2], 0)
-    polygons_layer(fmap, frame, name="blocks", fields=[*fields, col.AREA_M2], low=low, high=high)
+    polygons_layer(fmap, frame, name="街区", fields=[*fields, col.AREA_M2], low=low, high=high)
     folium.LayerControl().add_to(fmap)
     return fmap
 
@@ -138,7 +141,7 @@ def plan_map(plan: Plan) -> folium.Map:
     polygons_layer(
         fmap,
         frame,
-        name="grids",
+        name="网格",
         fields=fields,
         low=plan.band.min_households,
         high=plan.band.max_households,
