@@ -26,8 +26,13 @@ import pandas as pd
 
 from gis import columns as col
 from gis.blocks.build import BlockSet, Progress, build_blocks
-from gis.checks.validate import validate_against
-from gis.errors import CodeError, InputTypeError, OptionError
+from gis.checks.validate import (
+    check_plan_table,
+    table_for_report,
+    validate_against,
+    with_violations,
+)
+from gis.errors import CodeError, CRSError, InputTypeError, OptionError
 from gis.geometry.tiling import robust_outlines
 from gis.inputs.prepare import Estimate, Prepared, settle_households
 from gis.inputs.read import Area, read_layer
@@ -227,10 +232,16 @@ def validate(
     estimate
         Household source of ``area`` (as for :func:`partition`).
 
+    An empty plan, a plan file without ``grid_code`` or ``households``, a grid outside the
+    area and an ordinary grid without households are violations (``ok`` is False), never
+    passed on trust.
+
     Raises
     ------
     OptionError
         No area to check against.
+    CRSError
+        The grids have no CRS.
     """
     grids, own_band, blockset, reasons = _plan_parts(plan)
     band = band or own_band or Band()
@@ -239,14 +250,14 @@ def validate(
     if blockset is None:
         msg = "validate needs the area the plan was drawn from: give area= (gis.read_area(...))"
         raise OptionError(msg)
+    if grids.crs is None:
+        msg = "the plan's grids have no CRS; set one (e.g. grids.set_crs('EPSG:4326'))"
+        raise CRSError(msg)
     grids = grids.to_crs(blockset.crs)
-    checks = validate_against(
-        grids,
-        blockset,
-        band=band,
-    )
+    checks = validate_against(grids, blockset, band=band)
+    checks = with_violations(checks, check_plan_table(grids))  # columns, codes: never assumed
     return build_report(
-        grids,
+        table_for_report(grids, checks),
         checks,
         band=band,
         units=blockset.units,

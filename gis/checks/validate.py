@@ -14,7 +14,13 @@ every shape figure is recomputed. Checks:
   ``building_overlap_m2`` each;
 * **streets** (figure, not a violation) — share of grid boundary length within
   ``Tolerances.on_street_m`` of a street line or a unit boundary;
-* **compactness** (figure) — Polsby–Popper ``4 pi A / P²`` per grid and its mean.
+* **compactness** (figure) — Polsby–Popper ``4 pi A / P²`` per grid and its mean;
+* **empty** — a plan with no grid at all; **outside** — a grid no unit of the area holds any
+  of; **no households** — an ordinary grid that holds no household once recounted.
+
+:func:`check_plan_table` adds what a plan *file* must hold before anyone may use it (the
+``grid_code`` and ``households`` columns, unique non-empty codes, counts that are numbers);
+:func:`gis.validate` runs both, so a plan is never called good on an assumption.
 """
 
 from __future__ import annotations
@@ -149,6 +155,9 @@ def validate_plan(
             _v("households", None, outside_hh, f"{outside_hh} households lie outside every grid")
         )
     in_band = band.contains(hh)
+    for i in np.flatnonzero(ordinary & (hh == 0)):
+        msg = f"grid {ids[i]} holds no households: an ordinary grid must serve someone"
+        violations.append(_v("no_households", ids[i], 0, msg))
     for i in np.flatnonzero(ordinary & ~in_band):
         msg = f"grid {ids[i]} holds {hh[i]} households, outside {band}"
         violations.append(_v("band", ids[i], int(hh[i]), msg))
@@ -324,7 +333,10 @@ def _coverage(
     inside[ok] = shapely.area(shapely.intersection(geoms[ok], unit_geoms[where[ok]]))
     outside = shapely.area(geoms) - inside
     crossing = float(outside.sum())
-    for i in np.flatnonzero(outside > tolerance_m2):
+    for i in np.flatnonzero(~ok):
+        msg = f"grid {ids[i]} lies outside the area: no unit of it holds any part of the grid"
+        violations.append(_v("outside", ids[i], float(outside[i]), msg))
+    for i in np.flatnonzero(ok & (outside > tolerance_m2)):
         violations.append(
             _v(
                 "crossing",
@@ -429,6 +441,85 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+PLAN_COLUMNS = (col.GRID_CODE, col.HOUSEHOLDS)
+"""Columns a plan file must hold: every consumer (store, service, notice) reads them."""
+
+
+def check_plan_table(grids: pd.DataFrame) -> list[dict[str, Any]]:
+    """What a plan's attribute table must hold before its grids can be used.
+
+    The ``grid_code`` and ``households`` columns must exist; every code must be present,
+    non-empty and unique; every stored count a finite number of 0 or more. (The counts
+    themselves are not trusted: :func:`validate_plan` recounts them from geometry.)
+
+    Parameters
+    ----------
+    grids
+        The plan's grids as read from its file.
+
+    Returns
+    -------
+    list of dict
+        Violation records (``check`` ``columns``, ``codes`` or ``households``), empty when the
+        table is sound.
+    """
+    missing = [c for c in PLAN_COLUMNS if c not in grids.columns]
+    found = []
+    if missing:
+        msg = (
+            f"the plan has no {' or '.join(missing)} column (it has "
+            f"{[c for c in grids.columns if c != 'geometry']}); a plan must say each grid's "
+            "code and households"
+        )
+        found.append(_v("columns", None, missing, msg))
+    if col.GRID_CODE in grids.columns:
+        codes = grids[col.GRID_CODE]
+        blank = codes.isna() | (codes.astype(str).str.strip() == "")
+        if blank.any():
+            rows = np.flatnonzero(blank.to_numpy())[:10].tolist()
+            found.append(_v("codes", None, rows, f"grids at rows {rows} have no grid_code"))
+        dup = sorted(set(codes[~blank & codes.duplicated(keep=False)].astype(str)))
+        if dup:
+            found.append(_v("codes", None, dup, f"grid codes appear more than once: {dup[:10]}"))
+    if col.HOUSEHOLDS in grids.columns:
+        values = pd.to_numeric(grids[col.HOUSEHOLDS], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values) | (values < 0)
+        if bad.any():
+            rows = np.flatnonzero(bad)[:10].tolist()
+            msg = f"grids at rows {rows} have no valid households count (a number, 0 or more)"
+            found.append(_v("households", None, rows, msg))
+    return found
+
+
+def with_violations(report: Report, violations: list[dict[str, Any]]) -> Report:
+    """``report`` with more violations (so no longer ok when there are any)."""
+    if not violations:
+        return report
+    return Report(
+        ok=False,
+        violations=[*violations, *report.violations],
+        metrics=report.metrics,
+        grids=report.grids,
+    )
+
+
+def table_for_report(grids: gpd.GeoDataFrame, checks: Report) -> gpd.GeoDataFrame:
+    """``grids`` with what :func:`gis.report.build_report` reads filled in from the checks
+    where the plan lacks it: ``grid_id`` (row order), recounted ``households`` and the
+    ``parent_code`` of the unit each grid lies in."""
+    out = grids.copy()
+    if col.GRID_ID not in out.columns:
+        out[col.GRID_ID] = np.arange(len(out), dtype=np.int64)
+    recount = checks.grids.set_index(col.GRID_ID)
+    if col.HOUSEHOLDS not in out.columns or not pd.api.types.is_numeric_dtype(out[col.HOUSEHOLDS]):
+        out[col.HOUSEHOLDS] = out[col.GRID_ID].map(recount[col.HOUSEHOLDS]).fillna(0)
+    out[col.HOUSEHOLDS] = pd.to_numeric(out[col.HOUSEHOLDS], errors="coerce")
+    out[col.HOUSEHOLDS] = out[col.HOUSEHOLDS].where(np.isfinite(out[col.HOUSEHOLDS]), 0)
+    if col.PARENT_CODE not in out.columns:
+        out[col.PARENT_CODE] = out[col.GRID_ID].map(recount[col.UNIT_CODE])
+    return out
 
 
 def validate_against(

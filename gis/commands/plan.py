@@ -239,7 +239,9 @@ def _print_report(result: PlanReport, path: Path) -> None:
     common.console.print(f"{path}: {'valid' if result.ok else 'INVALID'} (band {result.band})")
     _print_metrics(result)
     for exc in result.exceptions:
-        common.err_console.print(f"  grid {exc.grid_id}: {exc.detail}", highlight=False)
+        common.err_console.print(
+            f"  grid {exc.grid_id}: {exc.detail}", highlight=False, soft_wrap=True
+        )
 
 
 def _print_metrics(report: PlanReport) -> None:
@@ -266,6 +268,6 @@ def _print_metrics(report: PlanReport) -> None:
     common.console.print(table)
     violations = report.checks.violations
     for v in violations[:50]:
-        common.err_console.print(f"  {v['check']}: {v['message']}", highlight=False)
+        common.err_console.print(f"  {v['check']}: {v['message']}", highlight=False, soft_wrap=True)
     if len(violations) > 50:
         common.err_console.print(f"  … and {len(violations) - 50} more")

@@ -451,7 +451,8 @@ def check_households(gdf: gpd.GeoDataFrame, *, column: str = col.HOUSEHOLDS) -> 
     Raises
     ------
     HouseholdError
-        The column is missing, not numeric, negative, fractional or empty.
+        The column is missing, not numeric, not finite (``inf``), negative, fractional or
+        empty.
     """
     if column not in gdf:
         msg = (
@@ -473,6 +474,15 @@ def check_households(gdf: gpd.GeoDataFrame, *, column: str = col.HOUSEHOLDS) -> 
         msg = (
             f"household column {column!r} is empty at rows {_rows(values.isna())}: give a count "
             "(0 when nobody lives there)"
+        )
+        raise HouseholdError(msg)
+    infinite = ~np.isfinite(values.to_numpy(dtype=float))
+    if infinite.any():
+        mask = pd.Series(infinite, index=values.index)
+        seen = values[mask].head(3).tolist()
+        msg = (
+            f"household column {column!r} holds non-finite values {seen} at rows {_rows(mask)}: "
+            "give whole numbers of households"
         )
         raise HouseholdError(msg)
     negative = values < 0
