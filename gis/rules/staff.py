@@ -15,11 +15,18 @@ role           中文        duty
 Only the public-notice fields (name, role, phone, photo) ever leave through
 :func:`public_roster`; any other column in the CSV (ID numbers, addresses…) is dropped on
 import and never stored.
+
+Every record is checked at the door, from a CSV or from the service (:func:`check_person`):
+a name of one line (at most :data:`MAX_NAME_CHARS` characters), a known role, and a phone
+number of a form that can be dialled in mainland China (:func:`check_phone`).
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from pathlib import Path
+from typing import Final
 
 import pandas as pd
 
@@ -49,6 +56,84 @@ ROLE_LABELS = {
 }
 PUBLIC_FIELDS = (col.GRID_CODE, "name", "role", "role_label", "phone", "photo")
 REQUIRED = (col.GRID_CODE, "name", "role", "phone")
+MAX_NAME_CHARS: Final = 50
+MAX_PHONE_CHARS: Final = 32
+
+PHONE_DIGITS: Final = re.compile(
+    r"^(?:1[3-9]\d{9}"  # mobile: 13800000000
+    r"|0\d{9,11}"  # landline with area code: 021-12345678, 0755-1234567
+    r"|[48]00\d{7}"  # 400/800 service lines
+    r"|1\d{2,4}|9\d{4})$"  # short service numbers: 110, 12345, 96110
+)
+PHONE_CHARS: Final = re.compile(r"^\+?[0-9()\- ]+(?:(?:转|ext\.?|x|#)\s*\d{1,6})?$", re.IGNORECASE)
+
+
+def check_role(value: object) -> str:
+    """The canonical role (``leader``, ``worker``, ``assistant``, ``instructor``) of a role
+    given in English, Simplified or Traditional Chinese.
+
+    Raises
+    ------
+    RosterError
+        An unknown role.
+    """
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    role = ROLES.get(text.lower(), ROLES.get(text))
+    if role is None:
+        msg = (
+            f"unknown role {_shown(value)}: use leader/网格长, worker/网格员, "
+            "assistant/网格辅助员 or instructor/网格指导员"
+        )
+        raise RosterError(msg)
+    return role
+
+
+def check_phone(value: object) -> str:
+    """A phone number as given (trimmed, full-width digits made ASCII), refused unless it is
+    a mainland mobile, a landline with its area code (an extension may follow), a 400/800
+    line or a short service number; ``+86`` may lead.
+
+    Raises
+    ------
+    RosterError
+        Naming the value (cut short) and the forms accepted.
+    """
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    main = re.split(r"(?:转|ext\.?|x|#)", text, maxsplit=1, flags=re.IGNORECASE)[0]
+    digits = re.sub(r"\D", "", main)
+    if text.startswith("+86") or (digits.startswith("86") and len(digits) == 13):
+        digits = digits[2:]
+    if len(text) > MAX_PHONE_CHARS or not PHONE_CHARS.match(text) or not PHONE_DIGITS.match(digits):
+        msg = (
+            f"phone {_shown(value)} is not a phone number: give a mobile (13800000000), a "
+            "landline with its area code (021-12345678) or a service number (12345)"
+        )
+        raise RosterError(msg)
+    return text
+
+
+def check_name(value: object) -> str:
+    """A person's name: one printable line of 1 to :data:`MAX_NAME_CHARS` characters.
+
+    Raises
+    ------
+    RosterError
+        An empty, multi-line or over-long name.
+    """
+    text = unicodedata.normalize("NFKC", str(value)).strip() if value is not None else ""
+    if not text or len(text) > MAX_NAME_CHARS or not text.isprintable():
+        msg = (
+            f"name {_shown(value)} is not usable: give the person's name, one line of at most "
+            f"{MAX_NAME_CHARS} characters"
+        )
+        raise RosterError(msg)
+    return text
+
+
+def _shown(value: object) -> str:
+    """A value for a message, cut to 40 characters (a 10 KB phone number stays readable)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}… ({len(str(value))} characters)"
 
 
 def read_roster(path: str | Path, *, grid_codes: set[str] | None = None) -> pd.DataFrame:
@@ -103,6 +188,12 @@ def check_roster(raw: pd.DataFrame, *, grid_codes: set[str] | None = None) -> pd
         rows = roster.index[roster["name"] == ""].tolist()[:5]
         msg = f"roster rows {rows} have no name: every person needs a name"
         raise RosterError(msg)
+    for row, (name, phone) in enumerate(zip(roster["name"], roster["phone"], strict=True)):
+        try:
+            check_name(name)
+            check_phone(phone)
+        except RosterError as exc:
+            raise RosterError(f"roster row {row}: {exc}") from None
     if grid_codes is not None:
         unknown_grids = sorted(set(roster[col.GRID_CODE]) - set(grid_codes))
         if unknown_grids:
