@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -38,6 +38,7 @@ from gis.inputs.prepare import Estimate, Prepared, settle_households
 from gis.inputs.read import Area, read_layer
 from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
 from gis.outputs.plan_file import read_band
+from gis.parallel.cluster import describe_client
 from gis.plan import Plan
 from gis.report import PlanReport, build_report
 from gis.rules.cells import CELL_CODE, unit_cells
@@ -48,6 +49,9 @@ from gis.rules.staff import grids_without_worker, read_roster
 from gis.rules.villages import VillageBlocks, village_blocks, village_report
 from gis.search.band import REASON_UNIT_BELOW_MIN, REASON_VILLAGE
 from gis.search.partition import Partition, partition_blocks
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ def partition(
     roster: str | Path | None = None,
     tolerances: Tolerances = DEFAULT_TOLERANCES,
     progress: Progress | None = None,
+    client: Client | None = None,
 ) -> Plan:
     """Partition an area into ordinary and dedicated grids, unit by unit, coded and checked.
 
@@ -114,7 +119,12 @@ def partition(
     tolerances
         Geometric tolerances of every step (:class:`gis.Tolerances`).
     progress
-        Callback ``(step, done, total)`` for a progress bar.
+        Callback ``(step, done, total)`` for a progress bar (units count as they finish).
+    client
+        A :class:`distributed.Client` (:func:`gis.parallel.connect`): the units are planned
+        on its workers, one task per unit or group of small units, each sent only its unit's
+        data; the plan is the same as without it (same seed, same plan). None plans the units
+        in this process.
 
     Returns
     -------
@@ -126,11 +136,11 @@ def partition(
     ------
     WanggeError
         Bad options, bad inputs, a site outside every unit, codes that do not fit.
+    UnitsFailedError
+        Some units could not be planned: each is named with its reason (the other units
+        were planned, but no plan is returned).
     """
-    band = Band() if band is None else band
-    if not isinstance(band, Band):
-        msg = f"band must be a gis.Band, got {type(band).__name__}; e.g. gis.Band(300, 800)"
-        raise InputTypeError(msg)
+    band = _checked(band, client)
     started = time.perf_counter()
     blockset, area_obj, sources = _blocks_of(
         area, estimate=estimate, progress=progress, tolerances=tolerances
@@ -161,6 +171,8 @@ def partition(
         rng=seed,
         whole_blocks=vb.whole_blocks if vb else (),
         tolerances=tolerances,
+        client=client,
+        progress=progress,
     )
     grids, atoms, reasons, absorbed = _apply_rules(found, extra, original, band, vb, tolerances)
     sections["dedicated"]["empty_islands_absorbed"] = absorbed
@@ -182,6 +194,8 @@ def partition(
         "seed": seed if seed is None or isinstance(seed, int) else "generator",
         "seconds": {**found.seconds, "total": time.perf_counter() - started},
     }
+    if client is not None:
+        sections["parallel"] = describe_client(client)
     report = build_report(
         grids,
         checks,
@@ -204,6 +218,21 @@ def partition(
         code_scheme=scheme,
         tolerances=tolerances,
     )
+
+
+def _checked(band: Band | None, client: Client | None) -> Band:
+    """The band (default ``Band()``), refusing arguments of the wrong type."""
+    band = Band() if band is None else band
+    if not isinstance(band, Band):
+        msg = f"band must be a gis.Band, got {type(band).__name__}; e.g. gis.Band(300, 800)"
+        raise InputTypeError(msg)
+    if client is not None and not callable(getattr(client, "submit", None)):
+        msg = (
+            f"client must be a distributed.Client, got {type(client).__name__}; "
+            "e.g. with gis.parallel.connect(scheduler='tcp://HOST:8786') as client: ..."
+        )
+        raise InputTypeError(msg)
+    return band
 
 
 def validate(

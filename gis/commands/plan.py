@@ -18,7 +18,7 @@ from rich.table import Table
 import gis
 from gis import columns as col
 from gis.commands import common
-from gis.commands.assign import SchedulerOpt, WorkersOpt
+from gis.commands.cluster import SchedulerOpt, WorkersOpt
 from gis.errors import OptionError
 from gis.geometry.crs import parse_crs
 from gis.outputs.files import atomic_paths, write_json, write_text

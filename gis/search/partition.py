@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -29,7 +29,7 @@ import pandas as pd
 import shapely
 
 from gis import columns as col
-from gis.blocks.build import BlockSet
+from gis.blocks.build import BlockSet, Progress
 from gis.cutting.atoms import (
     ATOM_ID,
     MAX_BUILDING_HOUSEHOLDS,
@@ -38,11 +38,17 @@ from gis.cutting.atoms import (
     Atoms,
     atoms_from_blockset,
 )
-from gis.errors import CRSError, GeometryError, InfeasibleBandError
+from gis.errors import CRSError, GeometryError, InfeasibleBandError, UnitsFailedError
 from gis.geometry.tiling import robust_outlines
 from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
+from gis.parallel.cluster import worker_threads
+from gis.parallel.run import TaskFailure, run_tasks
 from gis.search.band import REASON_SINGLE_BUILDING, REASON_UNSPLITTABLE, choose_k
 from gis.search.local import SearchOptions, search_partition
+from gis.search.units import UnitSplitter, UnitWork, group_units, unit_seeds
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +90,16 @@ def partition_blocks(
     rng: int | np.random.Generator | None = None,
     whole_blocks: Collection[int] = (),
     tolerances: Tolerances = DEFAULT_TOLERANCES,
+    client: Client | None = None,
+    progress: Progress | None = None,
 ) -> Partition:
     """Partition street blocks into contiguous grids inside ``band``, unit by unit.
+
+    Every unit is planned by :func:`plan_unit` from its own data alone
+    (:class:`gis.search.units.UnitSplitter`) with its own seed, drawn up front in sorted unit
+    order (:func:`gis.search.units.unit_seeds`): here one unit after the other, or on a Dask
+    cluster (``client``) one task per unit or group of small units. The grids are then
+    numbered once for the whole area, so both give the same partition.
 
     Parameters
     ----------
@@ -101,6 +115,11 @@ def partition_blocks(
         :mod:`gis.rules.villages`); such a block becomes a grid of its own.
     tolerances
         Geometric tolerances of the cuts and outlines (:class:`gis.Tolerances`).
+    client
+        A :class:`distributed.Client` to plan the units on (see :mod:`gis.parallel`); None
+        plans them in this process.
+    progress
+        Callback ``(step, done, total)``, called as units finish.
 
     Returns
     -------
@@ -115,45 +134,186 @@ def partition_blocks(
         When the blockset is not in a projected CRS.
     GeometryError
         When the blockset holds no blocks.
+    UnitsFailedError
+        When some units could not be planned (each with its reason; the others were).
     """
     _check_blockset(blockset)
-    gen = np.random.default_rng(rng)
     started = time.perf_counter()
-    options = SearchOptions(band.min_households, band.max_households, band.target)
-    atoms = atoms_from_blockset(
-        blockset,
-        max_households=band.max_households,
-        target_households=band.target,
-        min_households=band.min_households,
-        whole_blocks=whole_blocks,
-        tolerances=tolerances,
+    split = UnitSplitter(blockset, whole_blocks)
+    seeds = unit_seeds(split.units, rng)
+    if client is None:
+        groups = [[unit] for unit in split.units]
+    else:
+        groups = group_units(split.households, threads=worker_threads(client))
+    outcomes = run_tasks(
+        plan_units,
+        ([split.work(unit, seeds[unit]) for unit in group] for group in groups),
+        client=client,
+        args=(band, tolerances),
+        weight=len,
+        total=len(split.units),
+        step="partitioning units",
+        progress=progress,
+        name="wangge-units",
     )
-    _refuse_narrow_band(atoms, options)
-    t_atoms = time.perf_counter()
-    frame = atoms.frame
-    labels = np.full(len(frame), -1, dtype=np.int64)
-    reasons: dict[int, str] = {}
-    for unit in sorted(frame[col.UNIT_CODE].unique().tolist(), key=str):
-        unit_rng = np.random.default_rng(int(gen.integers(2**63 - 1)))
-        idx = np.flatnonzero((frame[col.UNIT_CODE] == unit).to_numpy())
-        lab, why = _partition_unit(atoms, idx, options, unit_rng)
-        offset = int(labels.max()) + 1
-        labels[idx] = lab + offset
-        reasons.update({g + offset: r for g, r in why.items()})
-    t_search = time.perf_counter()
+    results = _unit_results(groups, outcomes, len(split.units))
+    t_units = time.perf_counter()
+    frame, edges, labels, reasons = _assemble([results[u] for u in split.units])
+    _refuse_narrow_band(
+        Atoms(frame=frame, edges=edges),
+        SearchOptions(band.min_households, band.max_households, band.target),
+    )
     grids, grid_of_label = _dissolve(frame, labels, blockset, tolerances)
     log.info("%d grids, %.1f s", len(grids), time.perf_counter() - started)
     return Partition(
         grids=grids,
         atoms=frame.assign(**{col.GRID_ID: grid_of_label[labels]}),
-        edges=atoms.edges,
+        edges=edges,
         reasons={int(grid_of_label[g]): r for g, r in reasons.items()},
         seconds={
-            "atoms": t_atoms - started,
-            "search": t_search - t_atoms,
-            "dissolve": time.perf_counter() - t_search,
+            "atoms": sum(r.seconds["atoms"] for r in results.values()),
+            "search": sum(r.seconds["search"] for r in results.values()),
+            "units": t_units - started,
+            "dissolve": time.perf_counter() - t_units,
         },
     )
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """The partition of one unit, in its own numbering.
+
+    Attributes
+    ----------
+    unit_code
+        The unit.
+    atoms, edges
+        Its atoms (``atom_id`` 0..n-1) and their adjacency
+        (:func:`gis.cutting.atoms.atoms_from_blockset` on the unit's blocks).
+    labels
+        Grid label (0..k-1) per atom.
+    reasons
+        Label → why that grid lies outside the band.
+    seconds
+        Time spent cutting atoms and searching.
+    """
+
+    unit_code: Any
+    atoms: gpd.GeoDataFrame
+    edges: pd.DataFrame
+    labels: np.ndarray
+    reasons: dict[int, str]
+    seconds: dict[str, float]
+
+
+def plan_unit(
+    work: UnitWork, band: Band, tolerances: Tolerances = DEFAULT_TOLERANCES
+) -> UnitResult:
+    """Partition one unit from its own data: cut its atoms, then search its grids.
+
+    The one function both the serial and the parallel planner run for every unit.
+    """
+    started = time.perf_counter()
+    options = SearchOptions(band.min_households, band.max_households, band.target)
+    atoms = atoms_from_blockset(
+        work.blockset,
+        max_households=band.max_households,
+        target_households=band.target,
+        min_households=band.min_households,
+        whole_blocks=work.whole_blocks,
+        tolerances=tolerances,
+    )
+    t_atoms = time.perf_counter()
+    idx = np.arange(len(atoms.frame))
+    labels, reasons = _partition_unit(atoms, idx, options, np.random.default_rng(work.seed))
+    return UnitResult(
+        unit_code=work.unit_code,
+        atoms=atoms.frame,
+        edges=atoms.edges,
+        labels=labels,
+        reasons=reasons,
+        seconds={"atoms": t_atoms - started, "search": time.perf_counter() - t_atoms},
+    )
+
+
+def plan_units(
+    works: list[UnitWork], band: Band, tolerances: Tolerances = DEFAULT_TOLERANCES
+) -> list[UnitResult | TaskFailure]:
+    """One task: :func:`plan_unit` for each of a few units; a unit that fails says why."""
+    out: list[UnitResult | TaskFailure] = []
+    for work in works:
+        try:
+            out.append(plan_unit(work, band, tolerances))
+        except Exception as exc:  # reported with the unit; the other units go on
+            log.debug("unit %s failed", work.unit_code, exc_info=exc)
+            out.append(TaskFailure(f"{type(exc).__name__}: {' '.join(str(exc).split())}"))
+    return out
+
+
+def _unit_results(
+    groups: list[list[Any]],
+    outcomes: list[list[UnitResult | TaskFailure] | TaskFailure],
+    n_units: int,
+) -> dict[Any, UnitResult]:
+    """Each unit's result, or :class:`UnitsFailedError` naming every unit that failed."""
+    results: dict[Any, UnitResult] = {}
+    failures: dict[str, str] = {}
+    for group, outcome in zip(groups, outcomes, strict=True):
+        per_unit = outcome if isinstance(outcome, list) else [outcome] * len(group)
+        for unit, found in zip(group, per_unit, strict=True):
+            if isinstance(found, TaskFailure):
+                failures[str(unit)] = found.reason
+                log.warning("unit %s could not be planned: %s", unit, found.reason)
+            else:
+                results[unit] = found
+    if failures:
+        raise UnitsFailedError(dict(sorted(failures.items())), n_units)
+    return results
+
+
+def _assemble(
+    results: list[UnitResult],
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, np.ndarray, dict[int, str]]:
+    """The units' atoms, edges and labels in the numbering of the whole area.
+
+    Atoms are ordered by block id (their order when cut for the whole area at once), grid
+    labels numbered unit after unit in sorted unit order, regions of split blocks renumbered
+    in atom order; edges keep their unit's order, renumbered.
+    """
+    frames, unit_labels, reasons, offsets = [], [], {}, [0]
+    offset = 0
+    for r in results:
+        frames.append(r.atoms)
+        unit_labels.append(r.labels + offset)
+        reasons.update({int(g) + offset: why for g, why in r.reasons.items()})
+        offset = int(unit_labels[-1].max()) + 1 if len(r.labels) else offset
+        offsets.append(offsets[-1] + len(r.atoms))
+    stacked = pd.concat(frames, ignore_index=True)
+    order = np.argsort(stacked[col.BLOCK_ID].to_numpy(), kind="stable")
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    frame = gpd.GeoDataFrame(stacked.iloc[order].reset_index(drop=True), crs=frames[0].crs)
+    frame[ATOM_ID] = np.arange(len(frame), dtype=np.int64)
+    region = frame[REGION].to_numpy()
+    split = region >= 0
+    if split.any():
+        keys = pd.MultiIndex.from_arrays([frame[col.BLOCK_ID].to_numpy()[split], region[split]])
+        region = region.copy()
+        region[split] = pd.factorize(keys, sort=False)[0]
+        frame[REGION] = region
+    edges = pd.concat(
+        [
+            r.edges.assign(
+                u=position[r.edges["u"].to_numpy() + start],
+                v=position[r.edges["v"].to_numpy() + start],
+            )
+            for r, start in zip(results, offsets, strict=False)
+        ],
+        ignore_index=True,
+    )
+    edges = edges.sort_values(["u", "v"], kind="stable").reset_index(drop=True)
+    labels = np.concatenate(unit_labels)[order]
+    return frame, edges, labels, reasons
 
 
 def _check_blockset(blockset: BlockSet) -> None:

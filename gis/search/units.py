@@ -1,0 +1,233 @@
+"""Administrative units as independent pieces of work: each unit's own data, seeds, tasks.
+
+Grids never cross a unit, so a unit is partitioned from its own blocks alone: its blocks,
+the buildings and household features in them, the inner lines and streets that meet them,
+and the block adjacency among them (:class:`UnitSplitter`). The serial planner and the
+parallel one (:mod:`gis.parallel`) run the same per-unit function on the same data with the
+same seed (:func:`unit_seeds`); only where it runs differs. Small units are grouped into
+tasks of a useful size (:func:`group_units`), so a county of many small villages does not
+become thousands of tiny tasks, while no task holds much more than its largest unit.
+
+Examples
+--------
+>>> from gis.datasets import grid_blockset
+>>> bs = grid_blockset(4, 2, households=100, units=[["A"] * 2 + ["B"] * 2] * 2)
+>>> split = UnitSplitter(bs)
+>>> split.units, len(split.work("A", seed=1).blockset.blocks)
+(['A', 'B'], 4)
+>>> sorted(unit_seeds(["B", "A"], 0)) == ["A", "B"]
+True
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+
+from gis import columns as col
+from gis.blocks.build import BlockSet
+
+#: A task groups consecutive small units until it holds at least this many households
+#: (about ten grids of the default band); a larger unit is a task of its own.
+MIN_TASK_HOUSEHOLDS = 5_000
+#: …unless that would leave fewer than this many tasks per worker thread to balance.
+TASKS_PER_THREAD = 4
+
+
+@dataclass(frozen=True)
+class UnitWork:
+    """Everything needed to partition one administrative unit, and nothing else.
+
+    Attributes
+    ----------
+    unit_code
+        The unit (as found in the blocks' ``unit_code``).
+    blockset
+        The unit's own blocks, buildings, household features, inner lines, streets, block
+        adjacency and unit outline (same CRS as the area's).
+    whole_blocks
+        Ids of the unit's blocks never split (natural villages).
+    seed
+        The unit's seed, drawn by :func:`unit_seeds`.
+    """
+
+    unit_code: Any
+    blockset: BlockSet
+    whole_blocks: tuple[int, ...]
+    seed: int
+
+    @property
+    def households(self) -> int:
+        """Households of the unit (what tasks are sized by)."""
+        return int(self.blockset.blocks[col.HOUSEHOLDS].sum())
+
+
+def sorted_units(units: Iterable[Hashable]) -> list[Any]:
+    """Unit codes in the planner's order: sorted by their text."""
+    return sorted(set(units), key=str)
+
+
+def unit_seeds(units: Iterable[Hashable], rng: int | np.random.Generator | None) -> dict[Any, int]:
+    """One seed per unit, drawn up front from one generator in sorted unit order.
+
+    The same ``rng`` gives the same seeds whatever runs the units, in whatever order.
+    """
+    gen = np.random.default_rng(rng)
+    return {unit: int(gen.integers(2**63 - 1)) for unit in sorted_units(units)}
+
+
+class UnitSplitter:
+    """Which rows of every layer of a block set belong to which unit (indexed once).
+
+    Parameters
+    ----------
+    blockset
+        The whole area's blocks.
+    whole_blocks
+        Ids of blocks never split (natural villages).
+
+    Attributes
+    ----------
+    units
+        The unit codes, sorted (:func:`sorted_units`).
+    households
+        Households per unit.
+    """
+
+    def __init__(self, blockset: BlockSet, whole_blocks: Collection[int] = ()) -> None:
+        self.bs = blockset
+        self.whole = {int(b) for b in whole_blocks}
+        blocks = blockset.blocks
+        units = blocks[col.UNIT_CODE].to_numpy()
+        self.block_rows = _rows_by(units)
+        self.units = sorted_units(self.block_rows)
+        hh = blocks[col.HOUSEHOLDS].to_numpy()
+        self.households = {u: int(hh[rows].sum()) for u, rows in self.block_rows.items()}
+        unit_of_block = pd.Series(units, index=blocks[col.BLOCK_ID].to_numpy())
+        self.building_rows = _rows_by_block(blockset.buildings, unit_of_block)
+        self.household_rows = _rows_by_block(blockset.households, unit_of_block)
+        geoms = blocks.geometry.to_numpy()
+        self.line_rows = _rows_meeting(blockset.inner_lines, geoms, units)
+        self.street_rows = _rows_meeting(blockset.streets, geoms, units)
+        self.unit_rows = _rows_by(blockset.units[col.UNIT_CODE].to_numpy())
+        self.edges: dict[Any, list[tuple[Any, Any, dict[str, Any]]]] = defaultdict(list)
+        unit_of = dict(zip(blocks[col.BLOCK_ID].tolist(), units.tolist(), strict=True))
+        for u, v, data in blockset.graph.edges(data=True):
+            uu = unit_of.get(u)
+            if uu is not None and uu == unit_of.get(v):
+                self.edges[uu].append((u, v, data))
+
+    def work(self, unit: Any, seed: int) -> UnitWork:
+        """The unit's own data (a fresh :class:`UnitWork`), to plan with ``seed``."""
+        bs = self.bs
+        blocks = bs.blocks.iloc[self.block_rows[unit]]
+        ids = blocks[col.BLOCK_ID].tolist()
+        graph = nx.Graph()
+        graph.add_nodes_from((b, bs.graph.nodes[b]) for b in ids if b in bs.graph)
+        graph.add_edges_from(self.edges.get(unit, ()))
+        sub = BlockSet(
+            blocks=blocks,
+            buildings=_take(bs.buildings, self.building_rows, unit),
+            households=_take(bs.households, self.household_rows, unit),
+            graph=graph,
+            streets=_take(bs.streets, self.street_rows, unit),
+            inner_lines=_take(bs.inner_lines, self.line_rows, unit),
+            units=_take(bs.units, self.unit_rows, unit),
+            crs=bs.crs,
+        )
+        whole = tuple(int(b) for b in ids if int(b) in self.whole)
+        return UnitWork(unit, sub, whole, seed)
+
+
+def _rows_by(values: np.ndarray) -> dict[Any, np.ndarray]:
+    """Row positions per value."""
+    if len(values) == 0:
+        return {}
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {uniques[i]: order[bounds[i] : bounds[i + 1]] for i in range(len(uniques))}
+
+
+def _rows_by_block(frame: gpd.GeoDataFrame, unit_of_block: pd.Series) -> dict[Any, np.ndarray]:
+    """Rows of a layer with ``block_id``, by the unit of their block (others belong to none)."""
+    if len(frame) == 0 or col.BLOCK_ID not in frame.columns:
+        return {}
+    units = unit_of_block.reindex(frame[col.BLOCK_ID].to_numpy()).to_numpy()
+    rows = _rows_by(units)
+    return {u: r for u, r in rows.items() if not pd.isna(u)}
+
+
+def _rows_meeting(
+    frame: gpd.GeoDataFrame, block_geoms: np.ndarray, block_units: np.ndarray
+) -> dict[Any, np.ndarray]:
+    """Rows of a line layer meeting any block of each unit, in their original order."""
+    if len(frame) == 0 or len(block_geoms) == 0:
+        return {}
+    tree = shapely.STRtree(frame.geometry.to_numpy())
+    bi, li = tree.query(block_geoms, predicate="intersects")
+    pairs = pd.DataFrame({"unit": pd.Series(block_units[bi], dtype=object), "row": li})
+    pairs = pairs.drop_duplicates()
+    return {
+        unit: np.sort(group["row"].to_numpy()) for unit, group in pairs.groupby("unit", sort=False)
+    }
+
+
+def _take(frame: gpd.GeoDataFrame, rows: dict[Any, np.ndarray], unit: Any) -> gpd.GeoDataFrame:
+    """The rows of ``frame`` belonging to ``unit`` (an empty frame of the same columns)."""
+    return frame.iloc[rows.get(unit, np.empty(0, dtype=np.int64))]
+
+
+def group_units(
+    households: dict[Any, int],
+    *,
+    threads: int,
+    min_households: int = MIN_TASK_HOUSEHOLDS,
+) -> list[list[Any]]:
+    """Group units into tasks, largest tasks first.
+
+    Consecutive units (in sorted order) below the threshold are grouped until the group
+    holds at least the threshold; a unit at or above it is a task of its own. The threshold
+    is ``min_households``, lowered so that there are at least :data:`TASKS_PER_THREAD` tasks
+    per worker thread to balance. A task therefore holds at most about twice the threshold,
+    or one unit: what a worker holds at once is bounded by the largest unit, not the city.
+
+    Parameters
+    ----------
+    households
+        Households per unit.
+    threads
+        Worker threads of the cluster.
+    min_households
+        The threshold before lowering.
+
+    Returns
+    -------
+    list of list
+        Units per task, the tasks with most households first (so long tasks start early).
+    """
+    total = sum(households.values())
+    threshold = max(1, min(min_households, total // max(1, TASKS_PER_THREAD * threads)))
+    groups: list[list[Any]] = []
+    current: list[Any] = []
+    held = 0
+    for unit in sorted_units(households):
+        if households[unit] >= threshold:
+            groups.append([unit])
+            continue
+        current.append(unit)
+        held += households[unit]
+        if held >= threshold:
+            groups.append(current)
+            current, held = [], 0
+    if current:
+        groups.append(current)
+    return sorted(groups, key=lambda g: -sum(households[u] for u in g))
