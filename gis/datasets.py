@@ -347,9 +347,13 @@ def _lumpy_households(
 
 
 def _city_buildings(
-    cells: npt.NDArray[np.object_], hh: npt.NDArray[np.int64], tower_hh: dict[int, list[int]]
+    cells: npt.NDArray[np.object_],
+    hh: npt.NDArray[np.int64],
+    tower_hh: dict[int, list[int]],
+    *,
+    service_roads: bool = True,
 ) -> tuple[gpd.GeoDataFrame, list[shapely.Geometry]]:
-    """One building per ordinary cell, towers and a service road in each compound."""
+    """One building per ordinary cell, towers (and a service road) in each compound."""
     b_geom: list[shapely.Geometry] = []
     b_block: list[int] = []
     b_hh: list[int] = []
@@ -365,7 +369,8 @@ def _city_buildings(
             b_block.extend([i] * len(tw))
             b_hh.extend(tw)
             c = shapely.centroid(cells[i])
-            lines.append(shapely.LineString([(c.x - 200, c.y + 0.5), (c.x + 200, c.y + 0.5)]))
+            if service_roads:
+                lines.append(shapely.LineString([(c.x - 200, c.y + 0.5), (c.x + 200, c.y + 0.5)]))
         else:
             b_geom.append(shrunk[i])
             b_block.append(i)
@@ -374,3 +379,124 @@ def _city_buildings(
         {col.BLOCK_ID: b_block, col.HOUSEHOLDS: b_hh}, geometry=b_geom, crs=SYNTHETIC_CRS
     )
     return buildings, lines
+
+
+def lattice_city(
+    n_units: tuple[int, int] = (5, 4),
+    *,
+    unit_blocks: int = 10,
+    households: int = 200_000,
+    compounds_per_unit: int = 2,
+    compound_blocks: int = 3,
+    rng: int | np.random.Generator | None = 0,
+) -> BlockSet:
+    """A synthetic city of square communities on a jittered street lattice.
+
+    Every community (unit) is ``unit_blocks`` × ``unit_blocks`` lattice cells of about 100 m
+    whose corners are jittered, so four blocks rarely meet in one point and two blocks often
+    touch at a single corner only. ``compounds_per_unit`` street-less compounds per community
+    (``compound_blocks`` × ``compound_blocks`` cells merged, towers inside) hold more than
+    the maximum; the other blocks hold one building each.
+
+    Parameters
+    ----------
+    n_units
+        Communities west→east and south→north.
+    unit_blocks
+        Lattice cells per community side.
+    households
+        Households in the whole city.
+    compounds_per_unit, compound_blocks
+        Street-less compounds per community, and their side in lattice cells.
+    rng
+        Seed or generator (same seed, same city).
+
+    Returns
+    -------
+    BlockSet
+    """
+    gen = np.random.default_rng(rng)
+    ux, uy = n_units
+    nx_c, ny_c = ux * unit_blocks, uy * unit_blocks
+    step = 100.0
+    gx, gy = np.meshgrid(np.arange(nx_c + 1), np.arange(ny_c + 1))
+    vx = gx * step + gen.uniform(-0.2 * step, 0.2 * step, size=gx.shape)
+    vy = gy * step + gen.uniform(-0.2 * step, 0.2 * step, size=gy.shape)
+    # the city's outline stays straight
+    vx[:, 0], vx[:, -1], vy[0, :], vy[-1, :] = 0.0, nx_c * step, 0.0, ny_c * step
+    vx, vy = vx + ORIGIN[0], vy + ORIGIN[1]
+    owner = np.arange(nx_c * ny_c).reshape(ny_c, nx_c)
+    per_unit = households // (ux * uy)
+    compound_hh = per_unit // 5
+    for u in range(ux * uy):
+        c0, r0 = (u % ux) * unit_blocks, (u // ux) * unit_blocks
+        spots = gen.choice(unit_blocks // compound_blocks, size=compounds_per_unit, replace=False)
+        for s in spots.tolist():
+            cc = c0 + s * compound_blocks
+            rr = r0 + ((s * 2 + u) % (unit_blocks // compound_blocks)) * compound_blocks
+            owner[rr : rr + compound_blocks, cc : cc + compound_blocks] = owner[rr, cc]
+    quads = [
+        shapely.Polygon(
+            [
+                (vx[r, c], vy[r, c]),
+                (vx[r, c + 1], vy[r, c + 1]),
+                (vx[r + 1, c + 1], vy[r + 1, c + 1]),
+                (vx[r + 1, c], vy[r + 1, c]),
+            ]
+        )
+        for r in range(ny_c)
+        for c in range(nx_c)
+    ]
+    ids, inverse = np.unique(owner.ravel(), return_inverse=True)
+    cells = np.asarray(
+        [
+            shapely.union_all([quads[q] for q in np.flatnonzero(inverse == i)])
+            for i in range(len(ids))
+        ],
+        dtype=object,
+    )
+    cells = shapely.from_wkb(shapely.to_wkb(shapely.set_precision(cells, 0.001)))
+    sizes = np.bincount(inverse)
+    rows, cols_ = np.divmod(ids, nx_c)
+    unit = np.asarray(
+        [
+            f"U{(r // unit_blocks) * ux + c // unit_blocks:03d}"
+            for r, c in zip(rows, cols_, strict=True)
+        ],
+        dtype=object,
+    )
+    hh, tower_hh = _lattice_households(sizes, unit, per_unit, compound_hh, gen)
+    buildings, _ = _city_buildings(cells, hh, tower_hh, service_roads=False)
+    blocks = gpd.GeoDataFrame(
+        {col.BLOCK_ID: np.arange(len(cells)), col.UNIT_CODE: unit, col.HOUSEHOLDS: hh},
+        geometry=cells,
+        crs=SYNTHETIC_CRS,
+    )
+    return blockset_from_blocks(blocks, buildings)
+
+
+def _lattice_households(
+    sizes: npt.NDArray[np.int64],
+    unit: npt.NDArray[np.object_],
+    per_unit: int,
+    compound_hh: int,
+    gen: np.random.Generator,
+) -> tuple[npt.NDArray[np.int64], dict[int, list[int]]]:
+    """Households per block (``per_unit`` per unit) and the towers of the compounds."""
+    hh = np.zeros(len(sizes), dtype=np.int64)
+    tower_hh: dict[int, list[int]] = {}
+    for u in np.unique(unit).tolist():
+        mine = np.flatnonzero(unit == u)
+        big = mine[sizes[mine] > 1]
+        for c in big.tolist():
+            towers = gen.integers(40, 160, size=compound_hh // 100)
+            towers = np.maximum(np.round(towers * compound_hh / towers.sum()), 1).astype(int)
+            tower_hh[c] = towers.tolist()
+            hh[c] = int(towers.sum())
+        small = np.setdiff1d(mine, big)
+        rest = per_unit - int(hh[big].sum())
+        weights = gen.lognormal(0.0, 0.6, size=len(small))
+        share = np.floor(weights / weights.sum() * rest).astype(np.int64)
+        np.add.at(share, gen.choice(len(small), size=rest - int(share.sum())), 1)
+        hh[small] = share
+    return hh, tower_hh

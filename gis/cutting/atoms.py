@@ -25,7 +25,7 @@ from gis import columns as col
 from gis.blocks.build import BlockSet
 from gis.cutting.guillotine import Band
 from gis.cutting.split import split_block
-from gis.geometry.tiling import shared_boundary_m
+from gis.geometry.tiling import node_together, shared_boundary_m
 from gis.options import DEFAULT_TOLERANCES, Tolerances
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def atoms_from_blockset(
     rows, atoms_of_block, internal = _atom_rows(bid, hh, geoms, stats, pieces_of, tolerances)
     split_ids = [int(bid[i]) for i, p in pieces_of.items() if len(p["geometry"]) > 1]
     rows["geom"] = _node_pieces(
-        rows["geom"], atoms_of_block, split_ids, blockset, snap_m=tolerances.snap_m
+        rows["geom"], atoms_of_block, split_ids, blockset, tolerances=tolerances
     )
     frame = _atom_frame(rows, blocks, atoms_of_block, blockset.crs)
     index_of_block = {int(b): i for i, b in enumerate(bid)}
@@ -234,7 +234,7 @@ def _node_pieces(
     split_ids: list[int],
     blockset: BlockSet,
     *,
-    snap_m: float,
+    tolerances: Tolerances,
 ) -> list[object]:
     """Make pieces and their neighbours share vertices exactly where they share edges.
 
@@ -251,15 +251,22 @@ def _node_pieces(
         tree = shapely.STRtree(pieces)
         first_piece = atoms_of_block[b][0]
         for a in local:
-            near = tree.query(out[a], predicate="dwithin", distance=snap_m)
+            near = tree.query(out[a], predicate="dwithin", distance=tolerances.snap_m)
             near = near[near != a - first_piece] if a in atoms_of_block[b] else near
             if len(near) == 0:
                 continue
             ref = shapely.multipoints(shapely.get_coordinates(pieces[near]))
-            snapped = shapely.snap(out[a], ref, snap_m)
+            snapped = shapely.snap(out[a], ref, tolerances.snap_m)
             if not shapely.is_valid(snapped):
                 snapped = shapely.make_valid(snapped, method="structure", keep_collapsed=False)
             out[a] = snapped
+        # snapping matches vertices; noding makes every shared edge exact, so that a grid
+        # holding two pieces that share an edge dissolves into one polygon
+        noded = node_together(
+            np.asarray([out[a] for a in local], dtype=object), tolerances=tolerances
+        )
+        for a, geom in zip(local, noded, strict=True):
+            out[a] = geom
     return out
 
 

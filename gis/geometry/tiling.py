@@ -1,4 +1,4 @@
-"""Helpers for pieces that tile a polygon: shared edges and single-part pieces."""
+"""Helpers for pieces that tile a polygon: shared edges, exact noding and single-part pieces."""
 
 from __future__ import annotations
 
@@ -33,6 +33,62 @@ def shared_boundary_m(
     length = shapely.length(shapely.intersection(shapely.boundary(ga), near))
     # a corner contact still leaves a stub about two tolerances long
     return np.where(length > 4 * tolerance_m, length, 0.0)
+
+
+def node_together(
+    geoms: npt.ArrayLike, *, tolerances: Tolerances = DEFAULT_TOLERANCES
+) -> npt.NDArray[np.object_]:
+    """Redraw polygons that tile a region from one noded arrangement of their outlines.
+
+    Pieces cut from one block meet along edges that coincide only up to floating-point
+    noise (a vertex of one lies 1e-7 m off the other's edge): they share tens of metres of
+    boundary, yet their union is two polygons touching at a point with a hair-thin sliver
+    between them, and a grid made of them came out multipart. Polygonising the union of all
+    outlines gives faces whose edges are shared exactly; each face goes to the polygon that
+    holds its representative point, a noise sliver between two of them (up to
+    ``tolerances.dust_m2``) to the one it shares most boundary with, and faces inside none
+    (holes) are dropped, so neighbours share their edges vertex for vertex and any union of
+    them is clean.
+
+    Parameters
+    ----------
+    geoms
+        Polygons that tile a region (up to noise).
+    tolerances
+        ``dust_m2``: the largest sliver between polygons that is noise;
+        ``shared_edge_m``: how the sliver's shared boundary is measured.
+
+    Returns
+    -------
+    numpy.ndarray
+        The same polygons, in the same order, noded together. A polygon that would receive
+        no face keeps its original geometry.
+    """
+    g = np.asarray(geoms, dtype=object)
+    if len(g) < 2:
+        return g
+    lines = shapely.get_parts(shapely.union_all(shapely.boundary(g)))
+    faces = shapely.get_parts(shapely.polygonize(lines))
+    if len(faces) == 0:
+        return g
+    points = shapely.point_on_surface(faces)
+    fi, gi = shapely.STRtree(g).query(points, predicate="intersects")
+    owner = np.full(len(faces), -1, dtype=np.int64)
+    owner[fi[::-1]] = gi[::-1]  # the lowest index wins a point on a shared edge
+    tree = shapely.STRtree(g)
+    for f in np.flatnonzero((owner < 0) & (shapely.area(faces) <= tolerances.dust_m2)).tolist():
+        cand = tree.query(faces[f], predicate="intersects")
+        if len(cand):
+            shared = shared_boundary_m(
+                np.full(len(cand), faces[f], dtype=object), g[cand], tolerances=tolerances
+            )
+            owner[f] = int(cand[int(np.argmax(shared))])
+    out = g.copy()
+    for i in range(len(g)):
+        mine = faces[owner == i]
+        if len(mine):
+            out[i] = mine[0] if len(mine) == 1 else shapely.union_all(mine)
+    return out
 
 
 def make_single_part(
@@ -145,6 +201,46 @@ def fragile(geoms: npt.ArrayLike, crs: pyproj.CRS | str | int) -> npt.NDArray[np
     return np.asarray(~shapely.is_valid(back.to_numpy()), dtype=bool)
 
 
+def join_parts(
+    polys: npt.ArrayLike, *, tolerances: Tolerances = DEFAULT_TOLERANCES
+) -> npt.NDArray[np.object_]:
+    """Make one polygon of the parts of a dissolved grid that share an edge.
+
+    The search joins atoms that share at least ``tolerances.min_shared_m`` of boundary
+    (measured within ``tolerances.shared_edge_m``, :func:`shared_boundary_m`); when their
+    outlines differ by floating-point noise along that edge, the exact union is two polygons
+    touching at a point with a sliver a nanometre wide between them. Snapping each part onto
+    the others' vertices (within ``shared_edge_m``) closes the sliver, so a grid is one
+    polygon exactly when its atoms are adjacent in the search's sense. Parts that meet at a
+    corner only are left apart (the checks then report the grid as multipart).
+    """
+    arr = np.asarray(polys, dtype=object)
+    out = arr.copy()
+    for i in np.flatnonzero(shapely.get_num_geometries(arr) > 1).tolist():
+        parts = list(shapely.get_parts(arr[i]))
+        merged = True
+        while merged and len(parts) > 1:
+            merged = False
+            for j in range(1, len(parts)):
+                shared = shared_boundary_m([parts[0]], [parts[j]], tolerances=tolerances)[0]
+                if shared < tolerances.min_shared_m:
+                    continue
+                ref = shapely.multipoints(shapely.get_coordinates(parts[0]))
+                snapped = shapely.make_valid(shapely.snap(parts[j], ref, tolerances.shared_edge_m))
+                joined = shapely.union(parts[0], snapped)
+                if shapely.get_num_geometries(joined) > 1:
+                    eps = tolerances.shared_edge_m
+                    joined = shapely.buffer(
+                        shapely.buffer(joined, eps, join_style="mitre"), -eps, join_style="mitre"
+                    )
+                if shapely.get_num_geometries(joined) == 1:
+                    parts = [joined, *parts[1:j], *parts[j + 1 :]]
+                    merged = True
+                    break
+        out[i] = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+    return out
+
+
 def robust_outlines(
     geoms: npt.ArrayLike,
     crs: pyproj.CRS | str | int | None,
@@ -153,9 +249,10 @@ def robust_outlines(
 ) -> npt.NDArray[np.object_]:
     """Dissolved grids ready to be written anywhere: no pinholes, no reprojection-fragile spikes.
 
-    Pinholes are holes and stray parts up to ``tolerances.gap_m2`` (see :func:`drop_pinholes`).
+    Parts that share an edge become one polygon (:func:`join_parts`); pinholes are holes and
+    stray parts up to ``tolerances.gap_m2`` (see :func:`drop_pinholes`).
     """
-    out = drop_pinholes(geoms, tolerances=tolerances)
+    out = drop_pinholes(join_parts(geoms, tolerances=tolerances), tolerances=tolerances)
     if crs is not None and len(out):
         weak = fragile(out, crs)
         if weak.any():
