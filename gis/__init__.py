@@ -38,6 +38,7 @@ __all__ = [
     "Tolerances",
     "WanggeError",
     "adjust",
+    "assign_points",
     "build_blocks",
     "edit",
     "open_store",
@@ -51,7 +52,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``gis.write_notices`` loads matplotlib only when notices are drawn (PEP 562)."""
+    """``gis.write_notices`` loads matplotlib only when notices are drawn, and
+    ``gis.assign_points`` pyarrow's readers only when points are assigned (PEP 562)."""
+    if name == "assign_points":
+        from gis.serving.assign import assign_points  # noqa: PLC0415
+
+        return assign_points
     if name == "write_notices":
         from gis.outputs.notice import write_notices  # noqa: PLC0415
 

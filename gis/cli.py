@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gis.commands import blocks, notice, plan, serve, store
+from gis.commands import assign, blocks, notice, plan, serve, store
 
 app = typer.Typer(
     name="wangge",
@@ -21,6 +21,7 @@ def _root() -> None:
 
 blocks.register(app)
 plan.register(app)
+assign.register(app)
 store.register(app)
 notice.register(app)
 serve.register(app)
