@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gis.commands import assign, blocks, notice, plan, serve, store
+from gis.commands import addresses, assign, blocks, notice, plan, serve, store
 
 app = typer.Typer(
     name="wangge",
@@ -25,6 +25,7 @@ assign.register(app)
 store.register(app)
 notice.register(app)
 serve.register(app)
+addresses.register(app)  # after serve: its addresses group (import, lookup, list) wins
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -7,8 +7,8 @@
 #     postgresql-<major>-postgis-3 when the running server lacks PostGIS;
 #   * starts the local cluster (pg_ctlcluster 15 main start) when nothing listens;
 #   * drops and recreates the test database named by WANGGE_TEST_DATABASE_URL
-#     (default postgresql://postgres@127.0.0.1:5432/wangge_test) with the postgis and
-#     btree_gist extensions, and checks postgis_full_version().
+#     (default postgresql://postgres@127.0.0.1:5432/wangge_test) with the postgis,
+#     btree_gist and pg_trgm (address search) extensions, and checks postgis_full_version().
 #
 # Idempotent and quick when everything is there: apt-get update runs only when something
 # must be installed. Installing needs root or sudo.
@@ -139,6 +139,7 @@ else
     log "PostGIS extension available ($(psql_q "$ADMIN_URL" "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"))"
 fi
 has_ext btree_gist || die "btree_gist extension missing (it ships with PostgreSQL's contrib modules)"
+has_ext pg_trgm || die "pg_trgm extension missing (it ships with PostgreSQL's contrib modules)"
 
 # --- 4. a fresh test database ----------------------------------------------------------------
 psql "$ADMIN_URL" -w -X -q -v ON_ERROR_STOP=1 -v db="$DB_NAME" <<'SQL'
@@ -149,8 +150,9 @@ SQL
 psql "$URL" -w -X -q -v ON_ERROR_STOP=1 <<'SQL'
 CREATE EXTENSION postgis;
 CREATE EXTENSION btree_gist;
+CREATE EXTENSION pg_trgm;
 SQL
-did "recreated database $DB_NAME with extensions postgis, btree_gist"
+did "recreated database $DB_NAME with extensions postgis, btree_gist, pg_trgm"
 log "postgis_full_version: $(psql_q "$URL" 'SELECT postgis_full_version()')"
 
 log "ready: WANGGE_TEST_DATABASE_URL=$SHOWN_URL"

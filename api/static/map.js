@@ -117,10 +117,16 @@
     try {
       const found = await getJSON(`/lookup/address?${new URLSearchParams({ q: text, limit: 1 })}`);
       const best = found.candidates[0];
-      if (!best) { message("no matching address"); return; }
+      if (found.match === "none" || !best) { message("未找到匹配的地址"); return; }
+      if (found.match === "ambiguous") {
+        const names = found.candidates.map((c) => c.address).join("；");
+        message(`有多个可能的地址：${names}。请补充道路门牌、小区或区县`);
+        return;
+      }
       map.flyTo({ center: [best.lon, best.lat], zoom: Math.max(map.getZoom(), 15) });
       await lookupAt(best.lon, best.lat, "wgs84");
-      message(`${best.address} (score ${best.score})`);
+      const sure = found.match === "exact" ? "精确匹配" : "可能匹配，请核对";
+      message(`${best.address}（${sure}）`);
     } catch (err) { message(err.message); }
   }
 

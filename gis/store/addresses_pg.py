@@ -1,0 +1,228 @@
+"""The address registry in PostGIS: ``addresses`` and ``address_names`` (migration 0003) with
+``pg_trgm`` GIN on the names, B-trees on the keys and GiST on the points; and ``staff``.
+
+Lookups reuse a few open connections (one per concurrent caller, kept in a small pool), so a
+lookup costs its queries, not a new connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
+
+import pandas as pd
+import psycopg
+from psycopg.rows import dict_row
+
+from gis.errors import StoreError
+from gis.store.addresses import (
+    ADDRESS_FIELDS,
+    KEY_FIELDS,
+    NUMBER_COLUMNS,
+    ROW_COLUMNS,
+    STAFF_FIELDS,
+    Row,
+    _rows,
+    compute_keys,
+    keyed_rows,
+    name_table,
+    padded,
+)
+
+POOL: Final = 4
+ROW_SELECT: Final = (
+    "SELECT a.id, a.address, ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat, a.k_body AS body, "
+    "a.k_admin AS admin, r.name AS road, a.k_door AS door, p.name AS place, "
+    "a.k_building AS building, a.k_unit AS unit, a.k_floor AS floor, a.k_room AS room, "
+    "a.k_extra AS extra FROM addresses a LEFT JOIN address_names r ON r.id = a.k_road "
+    "LEFT JOIN address_names p ON p.id = a.k_place "
+)
+INDEXES: Final = {
+    "addresses_body": "addresses (k_body)",
+    "addresses_road": "addresses (k_road, k_door, k_building, k_unit, k_room)",
+    "addresses_place": "addresses (k_place, k_building, k_unit, k_room)",
+    "addresses_geom_gist": "addresses USING gist (geom)",
+}
+STAGING: Final = (
+    "CREATE TEMP TABLE staging_addresses (address text, region text, street text, "
+    "compound text, door_number text, building text, unit text, room text, building_id text, "
+    "lon float8, lat float8, k_norm text, k_body text, k_admin text, k_road bigint, "
+    "k_door text, k_place bigint, k_building text, k_unit text, k_floor text, k_room text, "
+    "k_extra text) ON COMMIT DROP"
+)
+
+
+class PostgisRegistry:
+    """Addresses and staff in the PostGIS store schema (migrated on opening)."""
+
+    def __init__(self, url: str, *, schema: str = "public") -> None:
+        from gis.store.postgis import PostgisStore  # noqa: PLC0415
+
+        self._store = PostgisStore(url, schema=schema, migrate=True)
+        self._pool: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue(POOL)
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            conn = self._pool.get_nowait()
+        except queue.Empty:
+            conn = self._store.connect()
+            conn.execute("SET pg_trgm.similarity_threshold = 0.2")
+        try:
+            yield conn
+        except psycopg.OperationalError as exc:
+            conn.close()
+            raise StoreError(f"the address database is unreachable: {exc}".strip()) from exc
+        if conn.closed or conn.broken:
+            return
+        try:
+            self._pool.put_nowait(conn)
+        except queue.Full:
+            conn.close()
+
+    def import_addresses(
+        self, table: pd.DataFrame, keys: pd.DataFrame, *, replace: bool = False
+    ) -> int:
+        """Add rows (an address already there is replaced), or replace the whole table; one
+        transaction (COPY into a staging table, then into ``addresses``)."""
+        fields = (*ADDRESS_FIELDS, "lon", "lat", *KEY_FIELDS)
+        with self._store.connect(autocommit=False) as conn, conn.cursor() as cur:
+            cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            known = {} if replace else dict(cur.execute("SELECT name, id FROM address_names"))
+            names, fresh = name_table(keys, known)
+            rows = keyed_rows(table, keys, names)
+            cur.execute(STAGING)
+            with cur.copy(f"COPY staging_addresses ({', '.join(fields)}) FROM STDIN") as copy:
+                for row in _rows(rows, fields):
+                    copy.write_row(row)
+            if replace:
+                cur.execute("TRUNCATE addresses, address_names")
+                for index in INDEXES:
+                    cur.execute(f"DROP INDEX IF EXISTS {index}")
+            else:
+                cur.execute(
+                    "DELETE FROM addresses a USING staging_addresses s "
+                    "WHERE a.k_body = s.k_body AND a.k_norm = s.k_norm"
+                )
+            with cur.copy("COPY address_names (id, name) FROM STDIN") as copy:
+                for name in fresh:
+                    copy.write_row((names[name], name))
+            cur.execute(
+                f"INSERT INTO addresses ({', '.join(ADDRESS_FIELDS)}, {', '.join(KEY_FIELDS)}, "
+                f"geom) SELECT {', '.join(ADDRESS_FIELDS)}, {', '.join(KEY_FIELDS)}, "
+                "ST_SetSRID(ST_MakePoint(lon, lat), 4326) FROM staging_addresses"
+            )
+            for index, target in INDEXES.items():
+                cur.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {target}")
+            cur.execute("ANALYZE addresses")
+            conn.commit()
+        return len(table)
+
+    def replace_addresses(self, table: pd.DataFrame) -> int:
+        """Replace the whole address table in one transaction."""
+        return self.import_addresses(table, compute_keys(table), replace=True)
+
+    def read_addresses(self) -> pd.DataFrame:
+        """Every address with lon, lat."""
+        fields = ("id", *ADDRESS_FIELDS)
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(fields)}, ST_X(geom), ST_Y(geom) FROM addresses ORDER BY id"
+            ).fetchall()
+        return pd.DataFrame(rows, columns=[*fields, "lon", "lat"])
+
+    def count_addresses(self) -> int:
+        """How many standard addresses there are."""
+        with self._conn() as conn:
+            found = conn.execute("SELECT count(*) FROM addresses").fetchone()
+        return int(found[0]) if found else 0
+
+    def _select(self, where: str, params: Sequence[Any]) -> list[Row]:
+        with self._conn() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return list(cur.execute(ROW_SELECT + where, list(params)))
+
+    def rows_by_body(self, bodies: Sequence[str]) -> list[Row]:
+        """Rows whose exact key is one of ``bodies`` (B-tree on ``k_body``)."""
+        return self._select("WHERE a.k_body = ANY(%s)", [list(bodies)])
+
+    def name_ids(self, names: Sequence[str]) -> dict[str, int]:
+        """Ids of names spelled exactly so."""
+        with self._conn() as conn:
+            found = conn.execute(
+                "SELECT name, id FROM address_names WHERE name = ANY(%s)", [list(names)]
+            ).fetchall()
+        return {str(n): int(i) for n, i in found}
+
+    def similar_names(self, name: str, limit: int) -> list[tuple[int, str]]:
+        """Names by trigram similarity of their padded spelling (``pg_trgm`` GIN)."""
+        with self._conn() as conn:
+            found = conn.execute(
+                "SELECT id, name FROM address_names WHERE ('^^' || name || '$') %% %s "
+                "ORDER BY similarity('^^' || name || '$', %s) DESC LIMIT %s",
+                (padded(name), padded(name), limit),
+            ).fetchall()
+        return [(int(i), str(n)) for i, n in found]
+
+    def rows_at(
+        self,
+        column: str,
+        ids: Sequence[int],
+        door: str | None,
+        numbers: dict[str, str],
+        limit: int,
+    ) -> list[Row]:
+        """Rows at road/compound ``ids`` (and ``door``) with the given numbers."""
+        key = {"road": "a.k_road", "place": "a.k_place"}[column]
+        where = [f"{key} = ANY(%s)"]
+        params: list[Any] = [[int(i) for i in ids]]
+        if door is not None:
+            where.append("a.k_door = %s")
+            params.append(door)
+        for part, value in numbers.items():
+            where.append(f"a.{NUMBER_COLUMNS[part]} = %s")
+            params.append(value)
+        return self._select(f"WHERE {' AND '.join(where)} LIMIT %s", [*params, limit])
+
+    def rows_in_box(self, box: tuple[float, float, float, float]) -> pd.DataFrame:
+        """Rows whose point lies in the box (GiST on ``geom``)."""
+        rows = self._select(
+            "WHERE a.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", [float(v) for v in box]
+        )
+        return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+
+    def read_staff(self) -> pd.DataFrame:
+        """The live roster."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(STAFF_FIELDS)} FROM staff "
+                "WHERE valid_during IS NULL OR upper_inf(valid_during) ORDER BY grid_code, id"
+            ).fetchall()
+        return pd.DataFrame(rows, columns=list(STAFF_FIELDS))
+
+    def replace_staff(self, grid_code: str, rows: list[dict[str, Any]]) -> int:
+        """Close the grid's current staff rows and insert the new ones (history is kept)."""
+        table = pd.DataFrame([{**r, "grid_code": grid_code} for r in rows])
+        with self._store.connect() as conn, conn.transaction():
+            conn.execute(
+                "UPDATE staff SET valid_during = tstzrange(lower(valid_during), now(), '[)') "
+                "WHERE grid_code = %s AND upper_inf(valid_during)",
+                (grid_code,),
+            )
+            for row in _rows(table, STAFF_FIELDS) if rows else []:
+                conn.execute(
+                    f"INSERT INTO staff ({', '.join(STAFF_FIELDS)}, valid_during) "
+                    "VALUES (%s, %s, %s, %s, %s, tstzrange(now(), NULL, '[)'))",
+                    row,
+                )
+        return len(rows)
+
+    def close(self) -> None:
+        """Close the pooled connections and the store's."""
+        while True:
+            try:
+                self._pool.get_nowait().close()
+            except queue.Empty:
+                break
+        self._store.close()
