@@ -2,7 +2,7 @@
 
 Every format (GeoParquet, Parquet lon/lat, CSV, a folder of parts), every coordinate system,
 versions, the lookups' boundary rule on shared edges and vertices, and bad input that leaves
-nothing behind. The same on a real Dask cluster is in ``tests/test_dask_cluster.py``.
+nothing behind. The same on a real Dask cluster is in ``test_dask_cluster.py``.
 """
 
 from __future__ import annotations
