@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -82,3 +82,28 @@ def tmp_out(tmp_path: Path) -> Path:
     out = tmp_path / "out"
     out.mkdir()
     return out
+
+
+FAULTS = pytest.StashKey[list[str]]()
+"""What each fault-injection test did (kill -9, restarts, full disks…), said at the end."""
+
+
+@pytest.fixture
+def fault_log(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Record a line saying what a fault test did; every line is printed in the terminal
+    summary ("fault injection"), so a CI log shows the faults that were really injected."""
+    lines = request.config.stash.setdefault(FAULTS, [])
+
+    def say(line: str) -> None:
+        lines.append(f"{request.node.nodeid}: {line}")
+
+    return say
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what the fault tests did."""
+    lines = terminalreporter.config.stash.get(FAULTS, [])
+    if lines:
+        terminalreporter.section("fault injection: what was done")
+        for line in lines:
+            terminalreporter.write_line(line)
