@@ -7,7 +7,7 @@ import shapely
 
 import gis
 from gis import columns as col
-from gis.checks.validate import off_street_boundary
+from gis.checks.off_street import off_street_boundary
 from gis.datasets import grid_blockset
 
 BAND = gis.Band(300, 800, target=500)

@@ -1,0 +1,97 @@
+"""The off-street boundary figure of issue 12: grid boundary off the roads where it need not be.
+
+The seeds' first boundary rule is 街巷定界 (streets people can see). A plan may still cut a
+block that alone holds more than the maximum (it must be cut somewhere), but elsewhere a
+grid boundary far from every road is one residents cannot see. Kept apart from
+:mod:`gis.checks.validate` (which stays under the module size limit); it reuses its
+household count and segment length.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from gis import columns as col
+from gis.checks.validate import SEGMENT_M, _households
+from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
+
+#: Roads that do not form blocks for :func:`off_street_boundary` (paths one walks, not streets).
+NOT_BLOCK_FORMING = frozenset({"footway", "path", "steps", "cycleway", "pedestrian", "corridor"})
+
+
+def off_street_boundary(
+    grids: gpd.GeoDataFrame,
+    *,
+    roads: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    households: gpd.GeoDataFrame,
+    band: Band,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
+) -> dict[str, float]:
+    """Share of inner grid boundary that leaves the roads where it need not (issue 12).
+
+    Inner boundary (grid boundary not on a unit's outline) counts as off-street when it lies
+    more than ``tolerances.on_street_m`` from every road. Boundary inside a block that alone
+    holds more households than ``band.max_households`` is left out: such a block must be cut
+    somewhere. Blocks here are formed by every road but footways, paths, steps, cycleways,
+    pedestrian ways and corridors (:data:`NOT_BLOCK_FORMING`), with the units' outlines.
+
+    Parameters
+    ----------
+    grids
+        The plan's grids (metric CRS).
+    roads
+        Every road (lines with OSM ``highway``), in the same CRS.
+    units
+        Administrative units.
+    households
+        Household features with a ``households`` count.
+    band
+        The band whose maximum marks oversized blocks.
+    tolerances
+        ``on_street_m``: boundary within this of a road lies on it.
+
+    Returns
+    -------
+    dict
+        ``off_street_share`` (0–1; 0 when there is no inner boundary) and
+        ``inner_boundary_m`` (length counted, each shared edge once per grid).
+    """
+    geoms = grids.geometry.to_numpy()
+    unit_lines = shapely.boundary(units.geometry.to_numpy())
+    road_geoms = roads.geometry.to_numpy()
+    kinds = roads[col.HIGHWAY].astype(str).to_numpy() if col.HIGHWAY in roads else None
+    forming = road_geoms if kinds is None else road_geoms[~np.isin(kinds, list(NOT_BLOCK_FORMING))]
+    lines = shapely.union_all(np.concatenate([forming, unit_lines]))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
+    faces = faces[shapely.intersects(faces, shapely.union_all(units.geometry.to_numpy()))]
+    big = faces[_households(faces, households)[0] > band.max_households] if len(faces) else faces
+    coords, ring_of = shapely.get_coordinates(
+        shapely.segmentize(shapely.get_rings(geoms), SEGMENT_M), return_index=True
+    )
+    same = ring_of[1:] == ring_of[:-1]
+    start, end = coords[:-1][same], coords[1:][same]
+    length = np.hypot(*(end - start).T)
+    mids = shapely.points((start + end) / 2.0)
+    counted = np.ones(len(mids), dtype=bool)
+    if len(unit_lines):
+        on_unit, _ = shapely.STRtree(unit_lines).query(
+            mids, predicate="dwithin", distance=tolerances.on_street_m
+        )
+        counted[on_unit] = False
+    if len(big):
+        inside, _ = shapely.STRtree(big).query(mids, predicate="intersects")
+        counted[inside] = False
+    off = counted.copy()
+    if len(road_geoms):
+        near, _ = shapely.STRtree(road_geoms).query(
+            mids, predicate="dwithin", distance=tolerances.on_street_m
+        )
+        off[near] = False
+    inner = float(length[counted].sum())
+    return {
+        "off_street_share": float(length[off].sum()) / inner if inner > 0 else 0.0,
+        "inner_boundary_m": inner,
+    }
