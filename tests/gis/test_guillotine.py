@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import shapely
 from shapely.geometry import LineString, box
 
-from gis.cutting.guillotine import Band, cut_across, guillotine_split
+from gis.cutting.guillotine import (
+    Band,
+    _halfplane,
+    axis,
+    cut_across,
+    guillotine_split,
+    straight_halves,
+)
 from gis.cutting.split import block_angle
 
 BAND = Band(300, 800, 500)
@@ -117,3 +125,22 @@ def test_a_crossed_building_goes_whole_to_one_side_in_a_tent() -> None:
     notch = 2 * 10.0  # the extra length of a boundary hugging the building's left part
     extra = left.length - box(0, 0, 100, 100).length
     assert 0 < extra < 0.5 * notch
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_straight_halves_measure_what_an_overlay_would(seed: int) -> None:
+    """Cuts are ranked from projections: the halves' areas and perimeters, no intersection."""
+    gen = np.random.default_rng(seed)
+    poly = shapely.buffer(shapely.MultiPoint(gen.uniform(0, 100, (8, 2))).convex_hull, 5.0)
+    poly = shapely.union(poly, shapely.box(-30, 20, 10, 25))  # not convex
+    poly = shapely.difference(poly, shapely.box(40, 40, 50, 55))  # a courtyard
+    theta = float(gen.uniform(0, 180))
+    s = shapely.get_coordinates(poly) @ axis(theta)
+    cand = np.linspace(s.min() + 1, s.max() - 1, 25)
+    area_l, perim_l, area_r, perim_r = straight_halves(poly, theta, cand)
+    halves = np.asarray([_halfplane(poly, theta, float(t)) for t in cand], dtype=object)
+    left, right = shapely.intersection(poly, halves), shapely.difference(poly, halves)
+    np.testing.assert_allclose(area_l, shapely.area(left), atol=1e-6)
+    np.testing.assert_allclose(perim_l, shapely.length(left), atol=1e-6)
+    np.testing.assert_allclose(area_r, shapely.area(right), atol=1e-6)
+    np.testing.assert_allclose(perim_r, shapely.length(right), atol=1e-6)
