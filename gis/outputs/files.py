@@ -11,6 +11,7 @@ be written. Every failure to write (no space left, permission denied, a read-onl
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -64,10 +65,33 @@ def reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _no_room(folder: Path, size: int = 256 * 1024) -> bool:
+    """Whether the disk of ``folder`` cannot take ``size`` more bytes (tried: the space is
+    reserved with ``posix_fallocate`` in a temporary file, then released)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".wangge-room.", dir=folder)
+    except OSError as exc:
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    finally:
+        os.close(fd)
+        os.unlink(name)
+    return False
+
+
 def cannot_write(target: str | Path, exc: BaseException) -> OutputError:
     """The one-line error for an output that could not be written (with the free space when
-    the disk is full)."""
+    the disk is full). A writer's own words (GDAL's "no such table" on a full disk) are kept,
+    and the disk is tried: when it has no room left, the line says so first."""
     why = reason(exc)
+    folder = _existing_folder(Path(target))
+    if not why.startswith(REASONS[errno.ENOSPC]) and not isinstance(exc, PermissionError):
+        with contextlib.suppress(OSError):
+            if _no_room(folder):
+                why = f"{REASONS[errno.ENOSPC]} ({why})"
     if why.startswith(REASONS[errno.ENOSPC]):
         free = _free_bytes(Path(target))
         if free is not None:

@@ -55,7 +55,7 @@ import pyogrio
 
 from gis import columns as col
 from gis.errors import OutputError, StoreError, VersionNotFoundError
-from gis.outputs.files import WRITE_ERRORS, atomic_path, reason
+from gis.outputs.files import WRITE_ERRORS, atomic_path, cannot_write, reason
 from gis.store.base import BaseStore
 from gis.store.plan import (
     CELL_COLUMNS,
@@ -209,8 +209,16 @@ class GeoPackageStore(BaseStore):
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.lock_path.open("a") as handle:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.lock_path.open("a")
+        except OSError as exc:
+            msg = (
+                f"cannot publish into {self.path}: {reason(exc)} (its lock file "
+                f"{self.lock_path} cannot be made); the store is unchanged"
+            )
+            raise StoreError(msg) from exc
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -285,6 +293,8 @@ class GeoPackageStore(BaseStore):
         cells: gpd.GeoDataFrame,
         meta: dict[str, Any],
     ) -> int:
+        if self.path.exists():
+            self.versions()  # a file that is no plan store is refused before any lock file
         with self._locked():
             self._checkpoint("locked")
             check_overlaps(grids)
@@ -312,7 +322,7 @@ class GeoPackageStore(BaseStore):
         return version_id
 
     def _not_published(self, exc: Exception, previous: list[VersionInfo]) -> StoreError:
-        why = exc.reason if isinstance(exc, OutputError) else reason(exc)
+        why = (exc if isinstance(exc, OutputError) else cannot_write(self.path, exc)).reason
         live = f"version {previous[-1].id} is still live" if previous else "it holds no version"
         return StoreError(
             f"cannot publish into {self.path}: {why}; the store is unchanged ({live})"

@@ -195,3 +195,55 @@ def test_invalid_grid_is_repaired_for_measuring_and_flagged_when_it_matters(
     report = check(area, grids)
     assert "geometry" in checks_of(report)
     assert report.metrics["invalid_repaired"] == 1
+
+
+def test_a_grid_outside_the_area_is_a_violation_not_a_crossing(area: BlockSet) -> None:
+    grids = quadrant_grids(area)
+    far = gpd.GeoDataFrame(
+        {col.GRID_ID: [4], col.HOUSEHOLDS: [0]},
+        geometry=[box(X0 + 5000, Y0, X0 + 5200, Y0 + 200)],
+        crs=area.crs,
+    )
+    report = check(area, gpd.GeoDataFrame(gpd.pd.concat([grids, far]), crs=area.crs))
+    outside = [v for v in report.violations if v["check"] == "outside"]
+    assert [v["grid_id"] for v in outside] == [4]
+    assert "lies outside the area" in outside[0]["message"]
+    assert "crossing" not in checks_of(report)
+
+
+def test_an_ordinary_grid_without_households_is_a_violation_whatever_the_band(
+    area: BlockSet,
+) -> None:
+    grids = quadrant_grids(area)
+    no_one = area.households[area.households.geometry.x > X0 + 200]  # the west half is empty
+    report = validate_plan(
+        grids, buildings=area.buildings, streets=area.streets, units=area.units,
+        households=no_one, band=Band(0, 800),
+    )  # fmt: skip
+    assert {v["grid_id"] for v in report.violations if v["check"] == "no_households"} == {0, 2}
+    dedicated = grids.assign(kind=["dedicated", "ordinary", "dedicated", "ordinary"])
+    report = validate_plan(
+        dedicated, buildings=area.buildings, streets=area.streets, units=area.units,
+        households=no_one, band=Band(0, 800),
+    )  # fmt: skip
+    assert report.ok, report.violations  # a school may hold no households
+
+
+def test_gis_validate_never_assumes_what_a_plan_file_does_not_say(area: BlockSet) -> None:
+    import gis  # noqa: PLC0415
+
+    sound = quadrant_grids(area).assign(grid_code=["A", "B", "C", "D"])
+    assert gis.validate(sound, area).ok
+    cases = {
+        "empty": sound.iloc[:0],
+        "columns": sound.drop(columns=["grid_code", col.HOUSEHOLDS]),
+        "codes": sound.assign(grid_code=["A", "A", None, "D"]),
+        "households": sound.assign(households=[1, -5, float("inf"), None]),
+    }
+    for check_name, grids in cases.items():
+        report = gis.validate(grids, area)
+        assert not report.ok, check_name
+        assert check_name in {v["check"] for v in report.checks.violations}, check_name
+    untyped = sound.set_crs(None, allow_override=True)
+    with pytest.raises(CRSError, match="no CRS"):
+        gis.validate(untyped, area)
