@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +23,7 @@ from gis.errors import (
     VersionNotFoundError,
 )
 from gis.store import Store
+from gis.store.base import as_of_note
 
 
 def lonlat(x: float, y: float) -> tuple[float, float]:
@@ -343,3 +344,26 @@ def test_long_unit_edge_is_not_a_gap(store: Store) -> None:
         crs=CRS,
     )
     assert store.publish(grids, author="a", units=unit).grids == 30
+
+
+@pytest.mark.parametrize("author", ["", "   ", None, "a\nb", "x" * 201])
+def test_a_publish_without_a_usable_author_changes_nothing(
+    store: Store, plan: PlanFactory, author: object
+) -> None:
+    store.publish(plan(3), author="first")
+    with pytest.raises(ValidationErrors, match="author"):
+        store.publish(plan(2, prefix="B"), author=author)  # type: ignore[arg-type]
+    assert [v.id for v in store.versions()] == [1]
+    assert set(store.read_grids()[col.GRID_CODE].str[0]) == {"A"}
+
+
+def test_as_of_beyond_the_last_version_is_answered_by_the_live_one_and_said(
+    store: Store, plan: PlanFactory
+) -> None:
+    live = store.publish(plan(3), author="a")
+    later = datetime(2999, 1, 1, tzinfo=UTC)
+    assert store.version(as_of=later).id == live.id
+    note = as_of_note(store.version(as_of=later), later)
+    assert note is not None
+    assert "after the last published version (version 1" in note
+    assert as_of_note(live, live.valid_from) is None
