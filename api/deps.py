@@ -1,4 +1,9 @@
-"""Dependencies: the app state, API-key roles, and the request-size guard."""
+"""Dependencies: the app state, API-key roles and read tokens (:mod:`api.auth`).
+
+Writes need a key holding the role (a read token never grants one). Reads are open unless
+``settings.read_requires_key``; then they need a key or a read token. What is private by
+default (room-level addresses) always needs one (:func:`private_read`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from api.auth import roles_of, token_roles
 from api.errors import AuthForbiddenError, AuthMissingError
 from api.settings import Settings
 from api.state import AppState
@@ -26,12 +32,15 @@ async def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settin
     return state.settings
 
 
-def _roles(settings: Settings, key: str | None) -> list[str]:
+def _roles(settings: Settings, key: str | None, *, tokens: bool = False) -> list[str]:
     if not key:
         raise AuthMissingError("this operation needs an API key in the X-API-Key header")
-    roles = settings.api_keys.get(key)
+    roles = roles_of(settings, key)
+    if roles is None and tokens:
+        roles = token_roles(settings, key) or None
     if roles is None:
-        raise AuthMissingError("unknown API key")
+        what = "API key or read token (expired?)" if tokens else "API key"
+        raise AuthMissingError(f"unknown {what}")
     return roles
 
 
@@ -52,9 +61,18 @@ async def read_access(
     settings: Annotated[Settings, Depends(get_settings)],
     key: Annotated[str | None, Security(api_key_header)],
 ) -> None:
-    """Open reads, or (``read_requires_key``) any known key."""
+    """Open reads, or (``read_requires_key``) any known key or a valid read token."""
     if settings.read_requires_key:
-        _roles(settings, key)
+        _roles(settings, key, tokens=True)
+
+
+async def private_read(
+    settings: Annotated[Settings, Depends(get_settings)],
+    key: Annotated[str | None, Security(api_key_header)],
+) -> None:
+    """Reads of data private by default (room-level addresses): a known key or read token,
+    whatever ``read_requires_key`` says."""
+    _roles(settings, key, tokens=True)
 
 
 State = Annotated[AppState, Depends(get_state)]

@@ -90,12 +90,14 @@ def _body(exc: BaseException, **extra: Any) -> dict[str, Any]:
 
 
 def validation_message(exc: RequestValidationError) -> str:
-    """One precise line per bad parameter: where, what is wrong, the value seen."""
+    """One precise line per bad parameter: where, what is wrong, the value seen (cut to 60
+    characters: a 10 KB phone number is not echoed back)."""
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()))
         value = err.get("input")
-        seen = "" if value is None or isinstance(value, dict) else f" (got {value!r})"
+        shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:57]}…"
+        seen = "" if value is None or isinstance(value, dict) else f" (got {shown})"
         parts.append(f"{where}: {err.get('msg', 'invalid')}{seen}")
     return "; ".join(parts) or "invalid request"
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from api import errors
-from api.routes import addresses, features, lookup, map_page, staff, tiles, versions
+from api.routes import addresses, auth, features, lookup, map_page, staff, tiles, versions
+from api.schemas import BatchIn, PublishIn
 from api.settings import Settings
 from api.state import AppState
 
@@ -52,6 +55,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.wangge = state
     errors.install(app)
-    for module in (lookup, addresses, features, tiles, versions, staff, map_page):
+    for module in (lookup, addresses, features, tiles, versions, staff, auth, map_page):
         app.include_router(module.router)
+    _document_bodies(app, (BatchIn, PublishIn))
     return app
+
+
+def _document_bodies(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
+    """Add the schemas of bodies that routes read themselves (off the event loop, so FastAPI
+    does not see them) to the OpenAPI components their ``$ref`` names."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in found.pop("$defs", {}).items():
+                components.setdefault(name, sub)
+            components.setdefault(model.__name__, found)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

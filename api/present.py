@@ -6,24 +6,38 @@ the version it belongs to (:attr:`gis.store.VersionInfo.band`), never by a globa
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 import geopandas as gpd
 
 from api.errors import UnavailableError
-from api.schemas import BandOut, GridOut, ParentOut, StaffOut, VersionOut
-from api.state import AppState, Roster, UnitTable
+from api.schemas import AsOfOut, BandOut, GridOut, ParentOut, StaffOut, VersionOut
 from gis import columns as col
+from gis.errors import RosterError
 from gis.options import Band
+from gis.rules.staff import ROLE_LABELS, check_role
 from gis.serving.features import load_class
 from gis.serving.lookup import GridIndex, parent_chain
 from gis.store import VersionInfo
+from gis.store.base import as_of_note
+
+if TYPE_CHECKING:  # api.state imports api.batch, which imports this module
+    from api.state import AppState, Roster, UnitTable
 
 logger = logging.getLogger(__name__)
 
 LOAD: str = "load"
 """Column / property holding a grid's load class."""
+
+PHOTO_TYPES: Final = {
+    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+}  # fmt: skip
+"""The image files a staff photo may be, and what they are served as."""
+PHOTO_ROUTE: Final = "/staff/photos/"
 
 
 def band_out(band: Band) -> BandOut:
@@ -39,6 +53,17 @@ def version_out(info: VersionInfo | None) -> VersionOut:
         valid_from=info.valid_from, valid_to=info.valid_to, live=info.live, grids=info.grids,
         band=band_out(info.band),
     )  # fmt: skip
+
+
+def as_of_out(info: VersionInfo | None, as_of: datetime | None) -> AsOfOut | None:
+    """What an answer for ``as_of`` means (None when no ``as_of`` was asked): the version
+    that answers, and whether ``as_of`` lies beyond the last published version."""
+    if as_of is None or info is None:
+        return None
+    note = as_of_note(info, as_of)
+    return AsOfOut(
+        requested=as_of, version=info.id, beyond_last_version=note is not None, note=note
+    )
 
 
 def load_of(households: int, kind: str, band: Band) -> str:
@@ -96,18 +121,72 @@ def parents_out(state: AppState, index: GridIndex, record: dict[str, Any]) -> li
     return [ParentOut(**p) for p in chain]
 
 
+def photo_id(stored: str) -> str:
+    """The public name of a stored photo: a digest of where it is, never the path itself."""
+    return hashlib.sha256(stored.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+
+def photo_file(photo_dir: Path | None, stored: str | None) -> Path | None:
+    """The image file a stored photo names, if the service may serve it: inside
+    ``photo_dir`` (a name relative to it, or an absolute path under it), an image type, a
+    file that exists. None otherwise (and always when no photo folder is configured)."""
+    if photo_dir is None or not stored or stored.startswith(("http://", "https://")):
+        return None
+    root = photo_dir.resolve()
+    try:
+        path = (root / stored).resolve()
+    except (OSError, ValueError):
+        return None
+    if not path.is_relative_to(root) or path.suffix.lower() not in PHOTO_TYPES:
+        return None
+    return path if path.is_file() else None
+
+
+def photo_url(photo_dir: Path | None, stored: str | None) -> str | None:
+    """Where a client gets a staff photo: its http(s) URL as stored, or the service's own
+    route for a file in the photo folder; never a file path."""
+    if stored and stored.startswith(("http://", "https://")):
+        return stored
+    path = photo_file(photo_dir, stored)
+    if path is None or stored is None:
+        return None
+    return f"{PHOTO_ROUTE}{photo_id(stored)}{path.suffix.lower()}"
+
+
+def _role(stored: object) -> tuple[str, str]:
+    """(role, label) of a stored role; a role stored before roles were checked is shown as
+    stored."""
+    try:
+        role = check_role(stored)
+    except RosterError:
+        return str(stored), str(stored)
+    return role, ROLE_LABELS[role]
+
+
 def _read_roster(state: AppState) -> Roster:
     roster: Roster = {}
+    photo_dir = state.settings.photo_dir
     for row in state.registry.read_staff().to_dict("records"):
+        role, label = _role(row["role"])
         roster.setdefault(str(row["grid_code"]), []).append(
             StaffOut(
                 name=row["name"],
-                role=row["role"],
+                role=role,
+                role_label=label,
                 phone=row["phone"],
-                photo_path=row["photo_path"],
+                photo_url=photo_url(photo_dir, row["photo_path"]),
             )
         )
     return roster
+
+
+def staff_photo(state: AppState, name: str) -> Path | None:
+    """The file behind a served photo name (``<id>.<ext>``), None when there is none."""
+    stem, _, _ = name.partition(".")
+    for stored in state.registry.read_staff()["photo_path"].dropna().astype(str):
+        if photo_id(stored) == stem:
+            return photo_file(state.settings.photo_dir, stored)
+    return None
 
 
 def staff_out(state: AppState, grid_code: str) -> list[StaffOut]:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from gis.rules.staff import ROLE_LABELS, check_name, check_phone, check_role
+
+MAX_PHOTO_CHARS = 500
 
 
 class BandOut(BaseModel):
@@ -22,6 +26,18 @@ class BandIn(BaseModel):
     min_households: int = Field(ge=0)
     max_households: int = Field(gt=0)
     target: int | None = Field(default=None, ge=0)
+
+
+class PublishIn(BaseModel):
+    """A plan to publish: its grids, and optionally units, unit cells and band (GeoJSON
+    FeatureCollections in EPSG:4326)."""
+
+    grids: dict[str, Any] = Field(description="Grids: a GeoJSON FeatureCollection")
+    units: dict[str, Any] | None = Field(default=None, description="Administrative units")
+    cells: dict[str, Any] | None = Field(default=None, description="Unit cells")
+    band: BandIn | None = Field(
+        default=None, description="The band the plan was drawn for (default 300–800)"
+    )
 
 
 class VersionOut(BaseModel):
@@ -47,12 +63,78 @@ class ParentOut(BaseModel):
 
 
 class StaffOut(BaseModel):
-    """A grid worker's public-notice details (公示)."""
+    """A grid worker's public-notice details (公示): name, role, phone and a photo URL.
+
+    Never a file path: a stored photo is served by the service at ``photo_url``."""
 
     name: str
-    role: str
+    role: str = Field(description="leader, worker, assistant or instructor")
+    role_label: str = Field(description="The role as the notice prints it (网格员…)")
     phone: str | None = None
-    photo_path: str | None = None
+    photo_url: str | None = Field(default=None, description="Served image, or an http(s) URL")
+
+
+class StaffIn(BaseModel):
+    """A grid worker's public-notice details as a staff editor sends them (all checked)."""
+
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=50, description="English, Simplified or Traditional Chinese")
+    phone: str = Field(max_length=200)
+    photo: str | None = Field(
+        default=None,
+        max_length=MAX_PHOTO_CHARS,
+        description="An http(s) image URL, or a file name in the service's photo folder",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value)
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        return check_role(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return check_phone(value)
+
+    @field_validator("photo")
+    @classmethod
+    def _photo(cls, value: str | None) -> str | None:
+        text = (value or "").strip()
+        if not text:
+            return None
+        if not text.isprintable() or ".." in text.replace("\\", "/").split("/"):
+            msg = "photo must be an http(s) URL or a file name in the photo folder"
+            raise ValueError(msg)
+        return text
+
+    def label(self) -> str:
+        """The role as printed (Simplified Chinese)."""
+        return ROLE_LABELS[self.role]
+
+
+class TokenOut(BaseModel):
+    """A short-lived token for reading (what the web map sends when reads need a key)."""
+
+    token: str
+    expires_at: datetime
+    expires_in: int = Field(description="Seconds until it expires")
+    roles: list[str]
+
+
+class AsOfOut(BaseModel):
+    """What the answer means for the ``as_of`` asked (present only when ``as_of`` was given)."""
+
+    requested: datetime
+    version: int = Field(description="The version that answers: the one live then")
+    beyond_last_version: bool = Field(
+        description="as_of is later than now: no later version is known, the live one answers"
+    )
+    note: str | None = None
 
 
 class GridOut(BaseModel):
@@ -79,6 +161,7 @@ class LookupOut(BaseModel):
     parents: list[ParentOut] = Field(description="Community … town, nearest first")
     staff: list[StaffOut] = Field(default_factory=list)
     version: VersionOut
+    as_of: AsOfOut | None = None
 
 
 class BatchIn(BaseModel):
@@ -97,6 +180,7 @@ class BatchOut(BaseModel):
     version: VersionOut
     results: list[str | None] = Field(description="Grid code per point (null: outside)")
     grids: dict[str, dict[str, Any]] = Field(description="Attributes of every grid hit")
+    as_of: AsOfOut | None = None
 
 
 class AddressCandidate(BaseModel):

@@ -16,7 +16,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("publisher", "staff", "addresses", "reader")
-"""Roles an API key can hold: publish plans, edit staff, import addresses, read (when keyed)."""
+"""Roles an API key can hold: publish plans, edit staff, import addresses, read (when keyed).
+
+Any key (or a read token) may read what is private by default: room-level addresses."""
 
 
 class Settings(BaseSettings):
@@ -34,7 +36,24 @@ class Settings(BaseSettings):
     api_keys: dict[str, list[str]] = Field(
         default_factory=dict, description="API key → roles (publisher, staff, addresses, reader)"
     )
-    read_requires_key: bool = Field(default=False, description="Reads need a key with any role")
+    read_requires_key: bool = Field(
+        default=False, description="Reads need a key with any role (or a read token)"
+    )
+    token_ttl_s: int = Field(
+        default=900, ge=60, le=86_400, description="Lifetime of a read token (POST /auth/token)"
+    )
+    token_secret: str | None = Field(
+        default=None, description="HMAC secret of read tokens (default: derived from the keys)"
+    )
+    photo_dir: Path | None = Field(
+        default=None,
+        description="Folder of staff photos; only image files inside it are served (as URLs)",
+    )
+    batch_process_bytes: int = Field(
+        default=2**20,
+        ge=0,
+        description="Batch bodies above this size are parsed and located in a worker process",
+    )
     poll_interval_s: float = Field(
         default=2.0, ge=0, description="How often to poll for a new version"
     )

@@ -14,6 +14,7 @@ field                     holds                           used by
 ``tile_db``               the PostGIS tile connection      :mod:`api.routes.tiles`
 ``addresses``             the address matcher              :mod:`api.routes.addresses`
 ``basemap``               roads and buildings              :meth:`AppState.basemap` (here)
+``batches``               the batch worker process         :mod:`api.routes.lookup`
 ========================  ==============================  ==================================
 
 A version's data never changes once published, so per-version caches are keyed by version
@@ -33,6 +34,7 @@ from typing import Any, Generic, TypeVar
 
 import geopandas as gpd
 
+from api.batch import BatchPool
 from api.errors import UnavailableError
 from api.live import LivePoller
 from api.schemas import StaffOut
@@ -221,6 +223,7 @@ class AppState:
     tiles: TileCache = field(default_factory=TileCache)
     tile_db: TileConnection | None = None
     addresses: Lazy[AddressMatcher] = field(default_factory=Lazy)
+    batches: BatchPool = field(default_factory=BatchPool)
     _basemap: Lazy[dict[str, gpd.GeoDataFrame]] = field(default_factory=Lazy, repr=False)
 
     @classmethod
@@ -297,8 +300,9 @@ class AppState:
         self.addresses.clear()
 
     def close(self) -> None:
-        """Stop polling, close connections."""
+        """Stop polling and the batch worker, close connections."""
         self.poller.stop()
+        self.batches.close()
         self.store.close()
         self.registry.close()
         if self.tile_db is not None:

@@ -1,17 +1,25 @@
-"""Plan versions: list them (open) and publish a new one (``publisher`` role)."""
+"""Plan versions: list them (open) and publish a new one (``publisher`` role).
+
+A publish body (megabytes of GeoJSON) is read off the event loop: the loop only collects its
+bytes; parsing, checking and writing run in a worker thread.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import geopandas as gpd
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
 
 from api.deps import State, read_access, require_role
-from api.errors import BadRequestError
+from api.errors import BadRequestError, PayloadTooLargeError
 from api.present import version_out
-from api.schemas import BandIn, VersionOut
+from api.schemas import BandIn, PublishIn, VersionOut
+from api.state import AppState
 from gis.options import Band
+from gis.store import VersionInfo
 
 router = APIRouter(tags=["versions"])
 
@@ -38,28 +46,52 @@ def _frame(collection: Any, what: str) -> gpd.GeoDataFrame | None:
     response_model=VersionOut,
     status_code=201,
     dependencies=[Depends(require_role("publisher"))],
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PublishIn"}}},
+            "required": True,
+        }
+    },
 )
-def publish(
+async def publish(
+    request: Request,
     state: State,
-    grids: Annotated[dict[str, Any], Body(description="Grids: GeoJSON FeatureCollection")],
     author: Annotated[str, Query(min_length=1, max_length=200)],
     note: Annotated[str, Query(max_length=2000)] = "",
-    units: Annotated[dict[str, Any] | None, Body()] = None,
-    cells: Annotated[dict[str, Any] | None, Body()] = None,
-    band: Annotated[
-        BandIn | None, Body(description="The band the plan was drawn for (default 300–800)")
-    ] = None,
 ) -> VersionOut:
     """Publish a plan as the new live version (checked: no overlaps, units covered), with the
-    household band it was drawn for: the service colours and reports the version by it."""
-    frame = _frame(grids, "grids")
+    household band it was drawn for: the service colours and reports the version by it.
+
+    The body is ``PublishIn``: ``{"grids": FeatureCollection, "units"?, "cells"?, "band"?}``.
+    """
+    limit = state.settings.max_upload_bytes
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    info = await run_in_threadpool(_publish, state, chunks, author, note)
+    return version_out(info)
+
+
+def _publish(state: AppState, chunks: list[bytes], author: str, note: str) -> VersionInfo:
+    """Parse, check and publish (in a worker thread); refresh the live index."""
+    try:
+        body = PublishIn.model_validate_json(b"".join(chunks))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise BadRequestError(f"the publish body is not usable: {problems}") from exc
+    frame = _frame(body.grids, "grids")
     assert frame is not None
     info = state.store.publish(
-        frame, author=author, note=note, units=_frame(units, "units"),
-        cells=_frame(cells, "cells"), parameters={"via": "api"}, band=_band(band),
+        frame, author=author, note=note, units=_frame(body.units, "units"),
+        cells=_frame(body.cells, "cells"), parameters={"via": "api"}, band=_band(body.band),
     )  # fmt: skip
     state.invalidate_version()
-    return version_out(info)
+    return info
 
 
 def _band(band: BandIn | None) -> Band | None:

@@ -1,5 +1,9 @@
 /* wangge web map: grids coloured by household load (in the band of the version shown, from
-   /versions), labels, toggles, click panel, search. */
+   /versions), labels, toggles, click panel, search.
+   When reads need a key, the page asks for one once, trades it at POST /auth/token for a
+   short-lived read token (kept in sessionStorage; the key itself is never kept), sends the
+   token as X-API-Key on every request (tiles too, through transformRequest) and trades it
+   for a fresh one before it expires. Messages shown to the user are Simplified Chinese. */
 "use strict";
 (function () {
   const state = { ready: false, version: null, highlighted: null, panelCode: null, tiles: [] };
@@ -9,6 +13,66 @@
     "over", "#e15759", "dedicated", "#b07aa1", "#999999"];
 
   function tileUrl(v) { return `${location.origin}/tiles/${v}/{z}/{x}/{y}.mvt`; }
+
+  // ---- read tokens (reads that need a key) ------------------------------------------------
+  const TOKEN_KEY = "wangge.readToken";
+  function token() { return sessionStorage.getItem(TOKEN_KEY); }
+  function headers() { const t = token(); return t ? { "X-API-Key": t } : {}; }
+  function sameOrigin(url) { return url.startsWith(location.origin) || url.startsWith("/"); }
+
+  class HttpError extends Error {
+    constructor(status, body) {
+      super((body && body.detail) || `HTTP ${status}`);
+      this.status = status; this.kind = body && body.error;
+    }
+  }
+
+  async function trade(credential) {
+    const r = await fetch("/auth/token", { method: "POST", headers: { "X-API-Key": credential } });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) { throw new HttpError(r.status, body); }
+    sessionStorage.setItem(TOKEN_KEY, body.token);
+    state.tokenExpires = Date.parse(body.expires_at);
+    // a fresh token a minute before this one ends (or half-way for short lives)
+    const lead = Math.min(60, body.expires_in / 2) * 1000;
+    clearTimeout(state.refresh);
+    state.refresh = setTimeout(() => trade(body.token).catch(() => askForKey()), body.expires_in * 1000 - lead);
+    return body.token;
+  }
+
+  function askForKey(text) {
+    return new Promise((resolve) => {
+      sessionStorage.removeItem(TOKEN_KEY);
+      const form = $("keyform");
+      $("keymessage").textContent = text || "";
+      form.hidden = false;
+      $("key").focus();
+      form.onsubmit = async (e) => {
+        e.preventDefault();
+        try {
+          await trade($("key").value.trim());
+          $("key").value = "";
+          form.hidden = true;
+          resolve();
+        } catch (err) {
+          $("keymessage").textContent = err.status === 401 ? "密钥无效，请重新输入" : chinese(err);
+        }
+      };
+    });
+  }
+
+  // What the user reads when a request fails: Simplified Chinese, by status.
+  function chinese(err) {
+    if (!(err instanceof HttpError)) { return "无法连接服务，请检查网络后重试"; }
+    if (err.status === 401) { return "需要访问密钥（或令牌已过期）"; }
+    if (err.status === 403) { return "此密钥无权进行该操作"; }
+    if (err.status === 404 && err.kind === "PointOutsideGridsError") { return "该位置不在任何网格内"; }
+    if (err.status === 404) { return "未找到所查询的内容"; }
+    if (err.status === 413) { return "请求太大，请分批提交"; }
+    if (err.status === 422) { return `输入有误：${err.message}`; }
+    if (err.status === 503) { return "服务暂时不可用，请稍后再试"; }
+    return `服务出错（${err.status}）`;
+  }
 
   function style(version) {
     return {
@@ -45,10 +109,22 @@
   }
 
   async function getJSON(url) {
-    const r = await fetch(url);
-    const body = await r.json();
-    if (!r.ok) { throw new Error(body.detail || r.statusText); }
+    let r = await fetch(url, { headers: headers() });
+    if (r.status === 401) {  // reads need a key, or the token ran out: ask, then once more
+      await askForKey(token() ? "令牌已过期，请重新输入密钥" : "");
+      r = await fetch(url, { headers: headers() });
+    }
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) { throw new HttpError(r.status, body); }
     return body;
+  }
+
+  async function showPhoto(url) {
+    const img = document.querySelector("#panel img.photo[data-src]");
+    if (!img) { return; }
+    if (!sameOrigin(url)) { img.src = url; return; }
+    const r = await fetch(url, { headers: headers() });
+    if (r.ok) { img.src = URL.createObjectURL(await r.blob()); }
   }
 
   function message(text) { $("message").textContent = text || ""; }
@@ -78,16 +154,18 @@
     state.panelCode = g.grid_code;
     const parents = result.parents.map((p) => `${esc(p.name || "")} ${esc(p.code)}`).join(" › ");
     const staff = result.staff.length
-      ? result.staff.map((s) => `${esc(s.name)} (${esc(s.role)}) ${esc(s.phone || "")}`).join("<br>")
+      ? result.staff.map((s) => `${esc(s.name)} (${esc(s.role_label || s.role)}) ${esc(s.phone || "")}`).join("<br>")
       : "—";
+    const photo = (result.staff.find((s) => s.photo_url) || {}).photo_url;
     const panel = $("panel");
     panel.innerHTML = `<h2 id="panel-code">${esc(g.grid_code)}</h2><dl>
       <dt>kind</dt><dd>${esc(g.kind)}</dd>
       <dt>households</dt><dd id="panel-households">${esc(g.households)} (${esc(g.load)})</dd>
       <dt>parent</dt><dd>${parents}</dd>
-      <dt>worker</dt><dd>${staff}</dd>
+      <dt>worker</dt><dd>${staff}${photo ? `<img class="photo" alt="网格员照片" data-src="${esc(photo)}">` : ""}</dd>
       <dt>version</dt><dd>${esc(result.version.id)}</dd></dl>`;
     panel.hidden = false;
+    if (photo) { showPhoto(photo).catch(() => {}); }
   }
 
   async function lookupAt(lon, lat, crs) {
@@ -102,7 +180,7 @@
     } catch (err) {
       highlight(null);
       $("panel").hidden = true;
-      message(err.message);
+      message(chinese(err));
       return null;
     }
   }
@@ -127,7 +205,7 @@
       await lookupAt(best.lon, best.lat, "wgs84");
       const sure = found.match === "exact" ? "精确匹配" : "可能匹配，请核对";
       message(`${best.address}（${sure}）`);
-    } catch (err) { message(err.message); }
+    } catch (err) { message(chinese(err)); }
   }
 
   const markers = new Map();
@@ -149,8 +227,18 @@
     for (const [code, mk] of markers) { if (!seen.has(code)) { mk.remove(); markers.delete(code); } }
   }
 
+  // a token kept from before a reload: trade it for a fresh one before it runs out
+  function keepFresh() {
+    const t = token();
+    const expires = t ? Number(t.split(".")[1]) * 1000 : NaN;
+    if (!Number.isFinite(expires)) { return; }
+    clearTimeout(state.refresh);
+    state.refresh = setTimeout(() => trade(t).catch(() => askForKey()), Math.max(0, expires - Date.now() - 60_000));
+  }
+
   let map;
   async function start() {
+    keepFresh();
     const versions = await getJSON("/versions");
     const live = versions.find((v) => v.live) || versions[versions.length - 1];
     const select = $("version");
@@ -166,6 +254,8 @@
     map = new maplibregl.Map({
       container: "map", style: style(state.version), bounds: [[tj.bounds[0], tj.bounds[1]], [tj.bounds[2], tj.bounds[3]]],
       fitBoundsOptions: { padding: 20 }, attributionControl: false,
+      // tiles need the read token too when reads need a key
+      transformRequest: (url) => (token() && sameOrigin(url) ? { url, headers: headers() } : { url }),
     });
     map.addControl(new maplibregl.AttributionControl({ compact: false, customAttribution: "© OpenStreetMap contributors" }));
     map.addControl(new maplibregl.NavigationControl(), "bottom-right");
@@ -196,5 +286,5 @@
     }
     $("search").addEventListener("submit", (e) => { e.preventDefault(); search($("q").value); });
   }
-  start().catch((err) => { message(err.message); console.error(err); });
+  start().catch((err) => { message(chinese(err)); console.error(err); });
 })();

@@ -289,9 +289,10 @@ def test_writes_need_a_key_with_the_right_role(service: Service) -> None:
         p = shapely.point_on_surface(grids.geometry.iloc[0])
         body = client.get("/lookup", params={"lon": p.x, "lat": p.y}).json()
         missing = client.get("/grids/nope/staff")
-    assert body["staff"] == [
-        {"name": "王芳", "role": "網格員", "phone": "021-12345678", "photo_path": None}
-    ]
+    assert body["staff"] == [  # canonical role, Simplified label, never a file path
+        {"name": "王芳", "role": "worker", "role_label": "网格员", "phone": "021-12345678",
+         "photo_url": None}
+    ]  # fmt: skip
     assert missing.status_code == 404
 
 

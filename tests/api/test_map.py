@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
 from PIL import Image
 from playwright import sync_api as playwright
 from service_helpers import Service
+
+from api.main import create_app
+from api.server import serve_in_thread
+from api.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -44,8 +50,11 @@ def inner_points(service: Service) -> tuple[list, list[str]]:
     return points, grids["grid_code"][keep].tolist()
 
 
-def click_a_grid(page: playwright.Page, service: Service) -> None:
-    """Clicking inside a grid shows the grid the lookup API gives for that point."""
+def click_a_grid(
+    page: playwright.Page, service: Service, headers: dict[str, str] | None = None
+) -> None:
+    """Clicking inside a grid shows the grid the lookup API gives for that point (asked with
+    ``headers``: a key when reads need one)."""
     points, _ = inner_points(service)
     screen = page.evaluate(
         "(pts) => pts.map(([x, y]) => {"
@@ -58,7 +67,7 @@ def click_a_grid(page: playwright.Page, service: Service) -> None:
     page.wait_for_selector("#panel-code", timeout=10_000)
     shown = page.inner_text("#panel-code")
     lng, lat = page.evaluate("wangge.lastClick")
-    with service.client() as client:
+    with service.client(headers=headers or {}) as client:
         expected = client.get("/lookup", params={"lon": lng, "lat": lat}).json()
     assert shown == expected["grid"]["grid_code"]
     assert page.evaluate("wangge.highlighted") == shown
@@ -129,3 +138,50 @@ def test_map_loads_clicks_and_searches(gpkg_service: Service, address_csv: Path)
     assert "OpenStreetMap contributors" in attribution
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
     assert pixels.std() > 10  # not blank
+
+
+def test_map_works_when_reads_need_a_key(
+    gpkg_service: Service, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The page asks for a key once, trades it for a read token, and then loads, tiles and
+    clicks as in open mode; only the token is kept in the page, never the key."""
+    store = tmp_path_factory.mktemp("keyed-map") / "plans.gpkg"
+    shutil.copy(gpkg_service.settings.store_path, store)
+    settings = Settings(
+        store_path=store, api_keys={"map-reader": ["reader"]}, read_requires_key=True,
+        basemap_path=gpkg_service.settings.basemap_path, poll_interval_s=0,
+    )  # fmt: skip
+    server = serve_in_thread(create_app(settings))
+    service = Service("geopackage", server.url, gpkg_service.store, settings, server)
+    errors: list[str] = []
+    tiles: list[int] = []
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1100, "height": 800})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on(
+                "response",
+                lambda r: tiles.append(r.status) if r.url.endswith(".mvt") else None,
+            )
+            page.goto(f"{server.url}/map")
+            page.wait_for_selector("#keyform:not([hidden])", timeout=30_000)
+            page.fill("#key", "wrong")
+            page.click("#keyform button")
+            page.wait_for_function("document.getElementById('keymessage').textContent !== ''")
+            assert page.inner_text("#keymessage") == "密钥无效，请重新输入"
+            page.fill("#key", "map-reader")
+            page.click("#keyform button")
+            page.wait_for_function("window.wangge && window.wangge.ready === true", timeout=60_000)
+            kept = page.evaluate("JSON.stringify(sessionStorage)")
+            click_a_grid(page, service, {"X-API-Key": "map-reader"})
+            browser.close()
+    finally:
+        server.stop()
+    assert "map-reader" not in kept  # the key is not kept, only the token
+    assert "r1." in kept
+    assert tiles
+    assert all(status == 200 for status in tiles), tiles
+    unexpected = [e for e in errors if "401" not in e]  # the first tries, before the key
+    assert unexpected == []
