@@ -11,11 +11,17 @@ Prints, in one run:
 * a ``--points`` batch end-to-end (Parquet upload → Parquet answer, and JSON → JSON) beside
   the same batch as a PostGIS ``unnest`` join (:data:`gis.serving.lookup.BATCH_SQL`), and the
   in-process index alone;
-* tile latency p50 / p99 at z12–z15 (PostGIS ``ST_AsMVT``).
+* tile latency p50 / p99 at z12–z15 (PostGIS ``ST_AsMVT``);
+* single ``GET /lookup`` latency p50 / p99 / max alone, and while a ``--batch-points``
+  (2,000,000) JSON batch is sent, answered and read back by another process: a batch is
+  parsed and located off the event loop (``api.batch``), so the figures should not move.
+  ``--compare`` repeats it with large batches kept in a worker *thread*
+  (``WANGGE_BATCH_PROCESS_BYTES=0``), which shares the GIL with the event loop.
 
 Usage::
 
     .venv/bin/python bench/lookup.py [--grids 2000] [--points 1000000] [--seconds 5]
+    .venv/bin/python bench/lookup.py --only-during-batch [--batch-points 2000000] [--compare]
 """
 
 from __future__ import annotations
@@ -57,7 +63,9 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def start_server(url: str, schema: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(
+    url: str, schema: str, port: int, workers: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """uvicorn in a child process; returns when /versions answers."""
     env = {
         **os.environ,
@@ -65,6 +73,7 @@ def start_server(url: str, schema: str, port: int, workers: int) -> subprocess.P
         "WANGGE_DB_SCHEMA": schema,
         "WANGGE_MAX_UPLOAD_BYTES": str(512 * 2**20),
         "WANGGE_POLL_INTERVAL_S": "5",
+        **(extra_env or {}),
     }
     proc = subprocess.Popen(
         [
@@ -102,13 +111,24 @@ def start_server(url: str, schema: str, port: int, workers: int) -> subprocess.P
     raise RuntimeError("server did not start")
 
 
-def latency(port: int, lon: np.ndarray, lat: np.ndarray, seconds: float) -> list[float]:
-    """Sequential lookups on one keep-alive connection; per-request seconds."""
+def latency(
+    port: int,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    seconds: float,
+    until: Any = None,
+) -> list[float]:
+    """Sequential lookups on one keep-alive connection; per-request seconds. They run for
+    ``seconds``, or while ``until()`` is false when it is given."""
     conn = http.client.HTTPConnection("127.0.0.1", port)
     times = []
     end = time.monotonic() + seconds
+
+    def more() -> bool:
+        return time.monotonic() < end if until is None else not until()
+
     i = 0
-    while time.monotonic() < end:
+    while more():
         path = f"/lookup?lon={lon[i % len(lon)]}&lat={lat[i % len(lat)]}"
         t = time.perf_counter()
         conn.request("GET", path)
@@ -315,6 +335,52 @@ def tiles(port: int, version_id: int, bounds: tuple[float, float, float, float])
     return rows
 
 
+def _send_batch(port: int, body: bytes, results: Any) -> None:
+    """In a child process: POST one JSON batch and read the whole answer back."""
+    t = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.request("POST", "/lookup/batch", body=body, headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    size = len(r.read())
+    results.put((r.status, time.perf_counter() - t, size))
+
+
+def _figures(times: list[float]) -> str:
+    return (
+        f"p50 {1000 * pct(times, 50):.2f} ms / p99 {1000 * pct(times, 99):.2f} ms / "
+        f"max {1000 * max(times):.1f} ms (n={len(times)})"
+    )
+
+
+def during_batch(
+    port: int, bounds: tuple[float, float, float, float], points: int, seconds: float, label: str
+) -> Rows:
+    """Single-lookup latency alone, then while another process sends a ``points`` batch."""
+    x0, y0, x1, y1 = bounds
+    rng = np.random.default_rng(2)
+    lon, lat = rng.uniform(x0, x1, 20_000), rng.uniform(y0, y1, 20_000)
+    batch = np.column_stack([rng.uniform(x0, x1, points), rng.uniform(y0, y1, points)])
+    body = orjson.dumps({"crs": "wgs84", "points": batch}, option=orjson.OPT_SERIALIZE_NUMPY)
+    latency(port, lon, lat, 1.0)  # warm up
+    alone = latency(port, lon, lat, seconds)
+    context = mp.get_context("fork")
+    results = context.Queue()
+    sender = context.Process(target=_send_batch, args=(port, body, results))
+    sender.start()
+    during = latency(port, lon, lat, 0, until=lambda: not sender.is_alive())
+    status, took, size = results.get(timeout=60)
+    sender.join()
+    assert status == 200, status
+    return [
+        (f"GET /lookup alone ({label})", _figures(alone)),
+        (
+            f"GET /lookup while a {points:,}-point JSON batch ({len(body) / 2**20:.0f} MiB) "
+            f"runs ({label}; batch {took:.1f} s end-to-end, answer {size / 2**20:.0f} MiB)",
+            _figures(during),
+        ),
+    ]
+
+
 def print_table(rows: Rows) -> None:
     """The measures as a Markdown table."""
     width = max(len(k) for k, _ in rows)
@@ -325,7 +391,8 @@ def print_table(rows: Rows) -> None:
         print(f"| {key.ljust(width)} | {value} |")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--grids", type=int, default=2000)
     parser.add_argument("--points", type=int, default=1_000_000)
@@ -334,36 +401,60 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=1)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--database-url", default=DEFAULT_URL)
-    args = parser.parse_args()
+    parser.add_argument("--batch-points", type=int, default=2_000_000)
+    parser.add_argument(
+        "--only-during-batch", action="store_true", help="Only lookups alone / during a batch"
+    )
+    parser.add_argument(
+        "--compare", action="store_true", help="Also with large batches in a worker thread"
+    )
+    return parser.parse_args()
 
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    proc = None
-    rows: Rows = []
-    try:
-        grids, units = synthetic_plan(args.grids, seed=1, prefix="")
-        with open_store(args.database_url, schema=schema) as store:
-            info = store.publish(grids, author="bench", units=units)
-            stored = store.read_grids()
-        x0, y0, x1, y1 = stored.total_bounds
-        rng = np.random.default_rng(0)
-        lon = rng.uniform(x0, x1, args.points)
-        lat = rng.uniform(y0, y1, args.points)
-        port = free_port()
-        proc = start_server(args.database_url, schema, port, args.workers)
-        print(
-            f"plan: {len(stored)} grids (synthetic), PostGIS schema {schema}; "
-            f"uvicorn workers={args.workers}, {os.cpu_count()} CPUs"
-        )
+
+def measure(args: argparse.Namespace, schema: str, servers: list[Any]) -> Rows:
+    """Publish the synthetic plan, start the service(s) and take every measure."""
+    grids, units = synthetic_plan(args.grids, seed=1, prefix="")
+    with open_store(args.database_url, schema=schema) as store:
+        info = store.publish(grids, author="bench", units=units)
+        stored = store.read_grids()
+    x0, y0, x1, y1 = (float(v) for v in stored.total_bounds)
+    bounds = (x0, y0, x1, y1)
+    rng = np.random.default_rng(0)
+    lon = rng.uniform(x0, x1, args.points)
+    lat = rng.uniform(y0, y1, args.points)
+    port = free_port()
+    servers.append(start_server(args.database_url, schema, port, args.workers))
+    print(
+        f"plan: {len(stored)} grids (synthetic), PostGIS schema {schema}; "
+        f"uvicorn workers={args.workers}, {os.cpu_count()} CPUs"
+    )
+    rows = during_batch(port, bounds, args.batch_points, args.seconds, "worker process")
+    if not args.only_during_batch:
         rows += single_lookups(port, lon, lat, args)
         batch_rows, answer, t_parquet = batches(port, lon, lat, args.points)
         rows += batch_rows
         rows += in_process(stored, info, lon, lat)
         rows += in_postgis(args.database_url, schema, info.id, (lon, lat), answer, t_parquet)
-        rows += tiles(port, info.id, (x0, y0, x1, y1))
+        rows += tiles(port, info.id, bounds)
+    if args.compare:  # the same with every batch in a worker thread, sharing the loop's GIL
+        port = free_port()
+        env = {"WANGGE_BATCH_PROCESS_BYTES": "0"}
+        servers.append(start_server(args.database_url, schema, port, args.workers, env))
+        rows += during_batch(port, bounds, args.batch_points, args.seconds, "worker thread")
+    return rows
+
+
+def main() -> None:
+    args = parse_args()
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    servers: list[Any] = []
+    rows: Rows = []
+    try:
+        rows = measure(args, schema, servers)
     finally:
-        if proc is not None:
+        for proc in servers:
             proc.terminate()
             proc.wait(timeout=20)
         with psycopg.connect(args.database_url, autocommit=True) as conn:
