@@ -14,6 +14,8 @@ import subprocess
 import threading
 import time
 
+from collections.abc import Callable
+
 import httpx
 import numpy as np
 import pytest
@@ -67,7 +69,9 @@ def _load(
             i += 1
 
 
-def test_lookups_survive_a_postgresql_restart(pg_service: Service) -> None:
+def test_lookups_survive_a_postgresql_restart(
+    pg_service: Service, fault_log: Callable[[str], None]
+) -> None:
     assert shutil.which("pg_ctlcluster"), "pg_ctlcluster (postgresql-common) is needed"
     grids = pg_service.store.read_grids()
     x0, y0, x1, y1 = grids.total_bounds
@@ -107,6 +111,10 @@ def test_lookups_survive_a_postgresql_restart(pg_service: Service) -> None:
             _ready(60)
     assert restarted is not None
     assert restarted.returncode == 0, restarted.stderr
+    fault_log(
+        f"pg_ctlcluster {' '.join(CLUSTER)} restart -m fast under load: {answered['lookups']} "
+        f"lookups and {answered['tiles']} tiles answered, {len(failures)} failed"
+    )
     assert failures == []
     assert answered["lookups"] > during + 100
     # the service reconnects: its poller sees the store again, PostGIS tiles work again
