@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import threading
 import time
-
 from collections.abc import Callable
 
 import httpx
