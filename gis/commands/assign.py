@@ -14,7 +14,7 @@ import typer
 
 from gis.commands import common
 from gis.commands.cluster import SchedulerOpt, WorkersOpt
-from gis.commands.store import DEFAULT_STORE, SchemaOpt, StoreOpt
+from gis.commands.store import DEFAULT_STORE, SchemaOpt, StoreOpt, store_files
 from gis.errors import OptionError
 from gis.parallel import connect
 from gis.serving.assign import assign_points
@@ -57,9 +57,10 @@ def assign_command(
         msg = "give --version or --as-of, not both"
         raise OptionError(msg)
     moment = _moment(as_of)
+    common.check_outputs([out], [points, *store_files(store)], folder=True)  # never an input
     with (
         connect(workers=workers, scheduler=scheduler) as client,
-        open_store(store, schema=schema) as opened,
+        open_store(store, schema=schema, create=False) as opened,
         common.progress_bar() as update,
     ):
         result = assign_points(

@@ -64,9 +64,11 @@ def test_partition_never_writes_over_an_input_or_a_store(
     assert versions(work / "st.gpkg") == [1]
 
 
-def test_blocks_refuses_an_output_over_its_input(work: Path) -> None:
+def test_blocks_and_assign_refuse_an_output_over_their_input(work: Path) -> None:
     before = snapshot(work)
     one_error_line(wangge("blocks", "in.gpkg", "--out", "in.gpkg", cwd=work), "is the input")
+    done = wangge("assign", "plan.json", "--out", "plan.json", "--store", "st.gpkg", cwd=work)
+    one_error_line(done, "is the input")
     assert snapshot(work) == before
 
 
@@ -103,6 +105,7 @@ def test_reading_commands_refuse_a_missing_store(work: Path) -> None:
         ["export", "out.gpkg"],
         ["diff", "1", "2"],
         ["serve", "--port", "1"],
+        ["assign", "plan.json", "--out", "parts"],
     ):
         done = wangge(*args, "--store", "missing.gpkg", cwd=work)
         one_error_line(done, "plan store missing.gpkg does not exist")
