@@ -323,6 +323,10 @@ def answer_files(
     return media_type
 
 
+def ready() -> None:
+    """Nothing: a task whose only work is the worker's start and its imports."""
+
+
 class BatchPool:
     """The worker process(es) that answer large batches, spawned on first use, at a lower CPU
     priority (:data:`NICENESS`) than the server.
@@ -351,6 +355,20 @@ class BatchPool:
                     self._payloads.popitem(last=False)
         return found
 
+    def _pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+                self._executor = ProcessPoolExecutor(
+                    self.workers, mp_context=context, initializer=os.nice, initargs=(NICENESS,)
+                )
+            return self._executor
+
+    def warm(self) -> None:
+        """Start the worker (its imports) now: called as a large body begins to arrive, so the
+        start overlaps the upload instead of following it."""
+        self._pool().submit(ready)
+
     def submit(
         self,
         paths: tuple[str, str],
@@ -360,14 +378,7 @@ class BatchPool:
         version: VersionInfo,
     ) -> Future[str]:
         """Start :func:`answer_files` in a worker process."""
-        with self._lock:
-            if self._executor is None:
-                context = multiprocessing.get_context("spawn")  # no fork of a threaded server
-                self._executor = ProcessPoolExecutor(
-                    self.workers, mp_context=context, initializer=os.nice, initargs=(NICENESS,)
-                )
-            executor = self._executor
-        return executor.submit(answer_files, paths, request, key, payload, version)
+        return self._pool().submit(answer_files, paths, request, key, payload, version)
 
     def reset(self, *, wait: bool = False) -> None:
         """Drop the pool (a broken one: a worker killed by the system); the next batch spawns

@@ -105,16 +105,17 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 async def _spool(request: Request, path: str, limit: int) -> None:
-    """Write the body to ``path`` as it arrives (the loop copies 64 KB at a time, no more)."""
+    """Write the body to ``path`` as it arrives; each write runs in a worker thread, so a disk
+    that makes writers wait (dirty-page throttling) never stalls the event loop."""
     size = 0
     try:
-        with open(path, "wb", buffering=0) as out:  # page-cache writes of 64 KB
+        with open(path, "wb", buffering=0) as out:  # each write goes to a worker thread
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
                     msg = f"request body exceeds the limit of {limit} bytes"
                     raise PayloadTooLargeError(msg)
-                out.write(chunk)
+                await run_in_threadpool(out.write, chunk)
     except OSError as exc:
         raise UnavailableError(f"cannot take the batch in: {reason(exc)}") from exc
 
@@ -134,6 +135,7 @@ async def _in_process(
 ) -> Response:
     """Spool the body, answer it in the worker process, stream the answer file back."""
     paths = (spool_path(), spool_path())
+    state.batches.warm()  # the worker starts while the body arrives
     try:
         await _spool(request, paths[0], state.settings.max_upload_bytes)
         key = (state.settings.store_url, state.settings.db_schema, index.version_id)
@@ -150,7 +152,7 @@ async def _in_process(
             with contextlib.suppress(OSError):
                 os.unlink(path)
         raise
-    os.unlink(paths[0])
+    await run_in_threadpool(os.unlink, paths[0])  # freeing a large file takes a while
     return FileResponse(
         paths[1], media_type=media_type, background=BackgroundTask(os.unlink, paths[1])
     )
