@@ -43,24 +43,26 @@ AsOf = Annotated[
 ]
 
 
-def _fragment(state: AppState, index: GridIndex, position: int) -> bytes:
-    """The JSON of everything in a lookup answer but the point, cached per grid."""
+def _cached_fragment(state: AppState, index: GridIndex, position: int) -> bytes | None:
+    """The cached JSON of everything in a lookup answer but the point (None: not built)."""
     assert index.version is not None
     state.lookups.expire(time.monotonic())  # staff edited elsewhere show up
+    return state.lookups.fragments.get((index.version.id, index.version.live, position))
+
+
+def _fragment(state: AppState, index: GridIndex, position: int) -> bytes:
+    """Build and cache the fragment (reads units and the roster from the store: call it off
+    the event loop)."""
+    assert index.version is not None
+    record = index.record(position)
+    body = {
+        "grid": grid_out(record, index.version.band).model_dump(mode="json"),
+        "parents": [p.model_dump(mode="json") for p in parents_out(state, index, record)],
+        "staff": [s.model_dump(mode="json") for s in staff_out(state, str(record["grid_code"]))],
+        "version": version_out(index.version).model_dump(mode="json"),
+    }
     key = (index.version.id, index.version.live, position)
-    found = state.lookups.fragments.get(key)
-    if found is None:
-        record = index.record(position)
-        body = {
-            "grid": grid_out(record, index.version.band).model_dump(mode="json"),
-            "parents": [p.model_dump(mode="json") for p in parents_out(state, index, record)],
-            "staff": [
-                s.model_dump(mode="json") for s in staff_out(state, str(record["grid_code"]))
-            ],
-            "version": version_out(index.version).model_dump(mode="json"),
-        }
-        found = state.lookups.fragments.put(key, orjson.dumps(body)[1:])  # without the "{"
-    return found
+    return state.lookups.fragments.put(key, orjson.dumps(body)[1:])  # without the "{"
 
 
 @router.get("/lookup", response_model=LookupOut, responses={404: {"description": "outside"}})
@@ -73,7 +75,8 @@ async def lookup(
 ) -> Response:
     """The grid holding one point, with its parents, staff and version; 404 when outside.
 
-    Answered from the in-memory index of the version (no database round trip).
+    Answered from the in-memory index of the version; the rest of the answer is cached per
+    grid, and built off the event loop when it is not (it reads units and staff).
     """
     x, y = points_to_wgs84([lon], [lat], crs)
     index = state.live.cached(as_of=as_of)
@@ -89,7 +92,10 @@ async def lookup(
     when = as_of_out(index.version, as_of)
     if when is not None:
         head["as_of"] = when.model_dump(mode="json")
-    body = orjson.dumps(head)[:-1] + b"," + _fragment(state, index, position)
+    fragment = _cached_fragment(state, index, position)
+    if fragment is None:  # units and roster may come from the store: not on the loop
+        fragment = await run_in_threadpool(_fragment, state, index, position)
+    body = orjson.dumps(head)[:-1] + b"," + fragment
     return Response(body, media_type="application/json")
 
 
