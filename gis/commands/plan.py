@@ -9,6 +9,7 @@ refused.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -106,6 +107,9 @@ def partition_command(
     """Partition an area into grids of --min to --max households along streets."""
     common.setup_logging(verbose)
     band = gis.Band(min_households, max_households, target)  # before the slow reading
+    if not math.isfinite(min_site_area) or min_site_area < 0:
+        msg = f"--min-site-area must be a number of m², 0 or more, not {min_site_area}"
+        raise OptionError(msg)
     target_crs = parse_crs(out_crs)
     inputs = [source, boundary, roads, households, buildings, sites, previous, roster]
     report = report or out.with_suffix(".json")

@@ -218,3 +218,13 @@ def test_outputs_are_renamed_into_place_complete(work: Path) -> None:
     assert names == ["er", "m.html"]  # no temporary folder left beside the outputs
     assert sorted(os.listdir(work / "deep" / "er")) == ["b.gpkg", "b.json"]
     shutil.rmtree(work / "deep")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-5"])
+def test_partition_refuses_a_site_area_that_is_no_number_of_square_metres(
+    work: Path, value: str
+) -> None:
+    before = snapshot(work)
+    done = wangge("partition", "in.gpkg", "--out", "o.gpkg", "--min-site-area", value, cwd=work)
+    one_error_line(done, "--min-site-area must be a number of m²")
+    assert snapshot(work) == before
