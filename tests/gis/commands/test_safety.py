@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -228,3 +229,22 @@ def test_partition_refuses_a_site_area_that_is_no_number_of_square_metres(
     done = wangge("partition", "in.gpkg", "--out", "o.gpkg", "--min-site-area", value, cwd=work)
     one_error_line(done, "--min-site-area must be a number of m²")
     assert snapshot(work) == before
+
+
+@pytest.mark.postgis
+def test_postgis_store_refuses_an_empty_author_and_keeps_its_versions(
+    work: Path, pg_schema: Any
+) -> None:
+    store = ["--store", pg_schema.url, "--schema", pg_schema.schema]
+    first = wangge("publish", "plan.gpkg", "--author", "tests", *store, cwd=work)
+    assert first.returncode == 0, first.stderr
+    before = snapshot(work)
+    for author in ("", "  "):
+        done = wangge("publish", "plan.gpkg", "--author", author, *store, cwd=work)
+        one_error_line(done, "author must name who publishes")
+    assert snapshot(work) == before
+    with open_store(pg_schema.url, schema=pg_schema.schema) as opened:
+        assert [v.id for v in opened.versions()] == [1]
+    later = wangge("export", "x.gpkg", "--as-of", "2999-01-01T00:00:00Z", *store, cwd=work)
+    assert later.returncode == 0, later.stderr
+    assert "after the last published version (version 1" in later.stderr
