@@ -233,7 +233,7 @@ def _index(
     store: Store | str | Path, version: int | None, as_of: datetime | None, *, n_points: int
 ) -> GridIndex:
     """The index of the version asked for, read once (the same rule ``/lookup`` answers by)."""
-    opened = open_store(store) if isinstance(store, str | Path) else store
+    opened = open_store(store, create=False) if isinstance(store, str | Path) else store
     try:
         info = opened.version(version, as_of=as_of)
         grids = opened.read_grids(info.id)
