@@ -180,7 +180,8 @@ def test_a_staff_photo_is_a_served_url_never_a_file_path(
 ) -> None:
     x, y, code = a_point_inside(gpkg_service)
     staff = [
-        {"name": "张三", "role": "网格员", "phone": "13800000001", "photo": "zs.jpg"},
+        {"name": "张三", "role": "网格员", "phone": "13800000001", "photo": "zs.jpg",
+         "id_number": "310101199001011234"},  # an ID field: dropped at the door, never stored
         {"name": "李四", "role": "网格长", "phone": "13800000002",
          "photo": "/srv/private/photos/ls.jpg"},
         {"name": "王五", "role": "网格辅助员", "phone": "13800000003",
@@ -194,7 +195,10 @@ def test_a_staff_photo_is_a_served_url_never_a_file_path(
         urls = [s["photo_url"] for s in looked.json()["staff"]]
         photo = client.get(urls[0])
         unknown = client.get("/staff/photos/0123456789abcdef01234567.jpg")
+    stored = open_service.app.state.wangge.registry.read_staff()
+    assert "310101199001011234" not in stored.to_csv()
     for answer in (looked, listed):
+        assert "310101199001011234" not in answer.text
         assert "photo_path" not in answer.text
         assert "/srv/private" not in answer.text
         assert "zs.jpg" not in answer.text
