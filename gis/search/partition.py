@@ -1,10 +1,13 @@
 """Partitioning street blocks into ordinary grids (网格) inside a household band.
 
-:func:`partition_blocks` splits blocks above the maximum between their buildings
-(:mod:`gis.cutting.atoms`), partitions every administrative unit separately
-(:mod:`gis.search.local`) and dissolves each grid into one polygon. The rules of grid work
-(dedicated grids, natural villages, codes, cells) and the checks are applied around it by
-:func:`gis.partition`, the whole planner.
+:func:`partition_blocks` plans every administrative unit on its own with :func:`plan_unit`:
+from the unit's data alone (:mod:`gis.search.units`) it splits blocks above the maximum
+between their buildings (:mod:`gis.cutting.atoms`) and searches the unit's grids
+(:mod:`gis.search.local`), in this process or as tasks on a Dask cluster
+(:mod:`gis.parallel`); the units' grids are then numbered and dissolved once for the whole
+area, so where the units ran changes nothing. The rules of grid work (dedicated grids,
+natural villages, codes, cells) and the checks are applied around it by :func:`gis.partition`,
+the whole planner.
 
 Examples
 --------
