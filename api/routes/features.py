@@ -29,8 +29,8 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
 COLLECTIONS = {
-    "grids": ("grid_code", "Grids (網格)", "Management grids of the plan version"),
-    "cells": ("cell_code", "Unit cells (單元格)", "Unit cells inside the grids"),
+    "grids": ("grid_code", "Grids (网格)", "Management grids of the plan version"),
+    "cells": ("cell_code", "Unit cells (单元格)", "Unit cells inside the grids"),
     "units": ("unit_code", "Administrative units", "Communities, villages and towns"),
 }
 VersionQ = Annotated[int | None, Query(ge=1, description="Plan version (default: live)")]
@@ -50,7 +50,7 @@ def landing(request: Request, state: State) -> JSONResponse:
     base = _base(request)
     return _json({
         "title": state.settings.title,
-        "description": "Management grids (網格): lookups, features, tiles, web map",
+        "description": "Management grids (网格): lookups, features, tiles, web map",
         "links": [
             {"href": f"{base}/", "rel": "self", "type": "application/json", "title": "this"},
             {"href": f"{base}/openapi.json", "rel": "service-desc",
