@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
@@ -393,10 +394,8 @@ class BatchPool:
         self.reset(wait=True)
 
 
-def spool_path(folder: str | None = None) -> str:
+def spool_path() -> str:
     """A new empty temporary file for a spooled body or an answer (the caller removes it)."""
-    import tempfile  # noqa: PLC0415
-
-    fd, name = tempfile.mkstemp(prefix="wangge-batch-", dir=folder)
+    fd, name = tempfile.mkstemp(prefix="wangge-batch-")
     os.close(fd)
     return name

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from gis.rules.staff import ROLE_LABELS, check_name, check_phone, check_role
+from gis.rules.staff import check_name, check_phone, check_role
 
 MAX_PHOTO_CHARS = 500
 
@@ -111,10 +111,6 @@ class StaffIn(BaseModel):
             msg = "photo must be an http(s) URL or a file name in the photo folder"
             raise ValueError(msg)
         return text
-
-    def label(self) -> str:
-        """The role as printed (Simplified Chinese)."""
-        return ROLE_LABELS[self.role]
 
 
 class TokenOut(BaseModel):
