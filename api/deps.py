@@ -11,14 +11,16 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 
 from api.auth import roles_of, token_roles
-from api.errors import AuthForbiddenError, AuthMissingError
+from api.errors import AuthForbiddenError, AuthMissingError, PayloadTooLargeError
 from api.settings import Settings
 from api.state import AppState
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+JOIN_IN_THREAD_BYTES = 2**20
 
 
 async def get_state(request: Request) -> AppState:
@@ -73,6 +75,21 @@ async def private_read(
     """Reads of data private by default (room-level addresses): a known key or read token,
     whatever ``read_requires_key`` says."""
     _roles(settings, key, tokens=True)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``limit`` bytes; the event loop
+    only collects chunks (parsing is for a worker thread or process)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            msg = f"request body exceeds the limit of {limit} bytes"
+            raise PayloadTooLargeError(msg)
+        chunks.append(chunk)
+    if size > JOIN_IN_THREAD_BYTES:  # copying megabytes together is for a worker thread too
+        return await run_in_threadpool(b"".join, chunks)
+    return b"".join(chunks)
 
 
 State = Annotated[AppState, Depends(get_state)]

@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from api.batch import BatchRequest, answer, spool_path
-from api.deps import State, read_access
+from api.deps import State, read_access, read_body
 from api.errors import PayloadTooLargeError, UnavailableError
 from api.present import as_of_out, grid_out, parents_out, staff_out, version_out
 from api.schemas import BatchOut, LookupOut
@@ -97,17 +97,6 @@ async def lookup(
         fragment = await run_in_threadpool(_fragment, state, index, position)
     body = orjson.dumps(head)[:-1] + b"," + fragment
     return Response(body, media_type="application/json")
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            msg = f"request body exceeds the limit of {limit} bytes"
-            raise PayloadTooLargeError(msg)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _spool(request: Request, path: str, limit: int) -> None:
@@ -220,6 +209,6 @@ async def lookup_batch(
     big = settings.batch_process_bytes
     if big and (declared is None or declared > big):
         return await _in_process(request, state, batch, index)
-    data = await _body(request, settings.max_upload_bytes)
+    data = await read_body(request, settings.max_upload_bytes)
     body, media_type = await run_in_threadpool(answer, data, batch, index)
     return Response(body, media_type=media_type)

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from api.deps import State, read_access, require_role
-from api.errors import BadRequestError, PayloadTooLargeError
+from api.deps import State, read_access, read_body, require_role
+from api.errors import BadRequestError
 from api.present import version_out
 from api.schemas import BandIn, PublishIn, VersionOut
 from api.state import AppState
@@ -64,21 +64,15 @@ async def publish(
 
     The body is ``PublishIn``: ``{"grids": FeatureCollection, "units"?, "cells"?, "band"?}``.
     """
-    limit = state.settings.max_upload_bytes
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    info = await run_in_threadpool(_publish, state, chunks, author, note)
+    data = await read_body(request, state.settings.max_upload_bytes)
+    info = await run_in_threadpool(_publish, state, data, author, note)
     return version_out(info)
 
 
-def _publish(state: AppState, chunks: list[bytes], author: str, note: str) -> VersionInfo:
+def _publish(state: AppState, data: bytes, author: str, note: str) -> VersionInfo:
     """Parse, check and publish (in a worker thread); refresh the live index."""
     try:
-        body = PublishIn.model_validate_json(b"".join(chunks))
+        body = PublishIn.model_validate_json(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
