@@ -241,6 +241,10 @@ def join_parts(
     return out
 
 
+#: Vertices closer than this (m) are float noise, not geometry (far below ``Tolerances.snap_m``).
+NOISE_M = 1e-9
+
+
 def robust_outlines(
     geoms: npt.ArrayLike,
     crs: pyproj.CRS | str | int | None,
@@ -253,6 +257,9 @@ def robust_outlines(
     stray parts up to ``tolerances.gap_m2`` (see :func:`drop_pinholes`).
     """
     out = drop_pinholes(join_parts(geoms, tolerances=tolerances), tolerances=tolerances)
+    # vertices a float-noise apart (left by noding pieces together) become one vertex after
+    # reprojection to degrees, and such repeated points break exact GeoJSON round trips
+    out = np.asarray(shapely.remove_repeated_points(out, NOISE_M), dtype=object)
     if crs is not None and len(out):
         weak = fragile(out, crs)
         if weak.any():
