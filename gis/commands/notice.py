@@ -1,4 +1,4 @@
-"""``wangge notice``: print public-notice maps (公示圖), one PNG and PDF per grid.
+"""``wangge notice``: print public-notice maps (公示图), one PNG and PDF per grid.
 
 ``--date`` must be a real calendar date (``2024-05-01``; full-width digits are accepted);
 ``--out`` may not be an input; the sheets are rendered into a temporary folder and moved into
