@@ -15,8 +15,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ROLES = ("publisher", "staff", "addresses", "reader")
-"""Roles an API key can hold: publish plans, edit staff, import addresses, read (when keyed).
+ROLES = ("publisher", "author", "reviewer", "staff", "addresses", "reader")
+"""Roles an API key can hold: publish plans (author and reviewer at once), submit drafts
+(author), approve or reject them (reviewer), edit staff, import addresses, read (when keyed).
 
 Any key (or a read token) may read what is private by default: room-level addresses."""
 
@@ -34,7 +35,7 @@ class Settings(BaseSettings):
     )
     db_schema: str = Field(default="public", description="PostGIS schema of the store")
     api_keys: dict[str, list[str]] = Field(
-        default_factory=dict, description="API key → roles (publisher, staff, addresses, reader)"
+        default_factory=dict, description="API key → roles (publisher, author, reviewer, staff, addresses, reader)"
     )
     read_requires_key: bool = Field(
         default=False, description="Reads need a key with any role (or a read token)"
