@@ -1,10 +1,11 @@
 # wangge API service: `docker compose up` builds this and runs it against the `db` service.
 
-# 1. The web map's MapLibre GL JS, from npm at the version package-lock.json pins (no CDN).
+# 1. The web map's MapLibre GL JS and the API docs' Swagger UI and ReDoc, from npm at the
+#    versions package-lock.json pins (no CDN; as scripts/ensure-npm.sh installs them).
 FROM node:20-slim AS map-assets
 WORKDIR /build
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --omit=peer --ignore-scripts
 
 # 2. The wheel, with those files in api/static/vendor/ (where /map looks for them first;
 #    scripts/ensure-npm.sh puts them there outside Docker).
@@ -17,6 +18,10 @@ COPY api ./api
 COPY --from=map-assets /build/node_modules/maplibre-gl/dist/maplibre-gl.js \
      /build/node_modules/maplibre-gl/dist/maplibre-gl.css \
      /build/node_modules/maplibre-gl/dist/maplibre-gl.js.map \
+     /build/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+     /build/node_modules/swagger-ui-dist/swagger-ui.css \
+     /build/node_modules/swagger-ui-dist/favicon-32x32.png \
+     /build/node_modules/redoc/bundles/redoc.standalone.js \
      ./api/static/vendor/
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
