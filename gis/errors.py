@@ -102,6 +102,22 @@ class RosterError(WanggeError):
     """A staff roster is malformed or names grids that do not exist."""
 
 
+class RosterProblems(RosterError):  # noqa: N818 - it holds several errors
+    """Every bad row of a roster, one message each (the CLI prints one line per problem).
+
+    Parameters
+    ----------
+    problems
+        One message per problem found, each naming its row.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        shown = "; ".join(self.problems[:5])
+        more = f"; and {len(self.problems) - 5} more" if len(self.problems) > 5 else ""
+        super().__init__(f"{len(self.problems)} problems in the roster: {shown}{more}")
+
+
 class PointOutsideGridsError(WanggeError):
     """A point (or address) lies outside every grid of the plan version asked for."""
 

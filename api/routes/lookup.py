@@ -15,7 +15,7 @@ import os
 import time
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -65,15 +65,28 @@ def _fragment(state: AppState, index: GridIndex, position: int) -> bytes:
     return state.lookups.fragments.put(key, orjson.dumps(body)[1:])  # without the "{"
 
 
-@router.get("/lookup", response_model=LookupOut, responses={404: {"description": "outside"}})
+@router.get(
+    "/lookup",
+    response_model=LookupOut,
+    responses={
+        204: {"description": "outside, when if_outside=empty"},
+        404: {"description": "outside"},
+    },
+)
 async def lookup(
     state: State,
     lon: Annotated[float, Query(description="Longitude (x in an EPSG CRS)", allow_inf_nan=False)],
     lat: Annotated[float, Query(description="Latitude (y in an EPSG CRS)", allow_inf_nan=False)],
     crs: CrsParam = "wgs84",
     as_of: AsOf = None,
+    if_outside: Annotated[
+        Literal["error", "empty"],
+        Query(description="A point outside every grid: error (404, default) or empty (204)"),
+    ] = "error",
 ) -> Response:
-    """The grid holding one point, with its parents, staff and version; 404 when outside.
+    """The grid holding one point, with its parents, staff and version; 404 when outside
+    (204 No Content with ``if_outside=empty``: the web map asks so, as an outside point is
+    an answer there, not an error).
 
     Answered from the in-memory index of the version; the rest of the answer is cached per
     grid, and built off the event loop when it is not (it reads units and staff).
@@ -84,6 +97,8 @@ async def lookup(
         index = await run_in_threadpool(state.live.index, as_of=as_of)
     position = int(index.locate(x, y)[0])
     if position < 0:
+        if if_outside == "empty":
+            return Response(status_code=204)
         msg = f"point ({lon}, {lat}) in {crs} lies outside every grid of version {index.version_id}"
         error = PointOutsideGridsError(msg)
         error.point = (float(x[0]), float(y[0]))  # type: ignore[attr-defined]

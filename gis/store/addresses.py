@@ -3,7 +3,9 @@
 PostGIS keeps them in the store schema's ``addresses``, ``address_names`` and ``staff`` tables
 (:mod:`gis.store.addresses_pg`, migration 0003); the embedded store keeps them in a SQLite file
 next to the GeoPackage (``<name>.registry.sqlite``), so editing them never rewrites the plan
-file. Only public-notice staff fields exist here (name, role, phone, photo): no resident data.
+file. Only public-notice staff fields exist here (name, role, duty, phone, photo): no resident
+data. Staff rows serve a grid, a unit cell or a unit and keep their history (valid from/to,
+:mod:`gis.store.staff_rows`): a roster change closes rows, never deletes them.
 
 Each address row carries its index keys (see :mod:`gis.serving.addresses.table`): the
 normalised address, the exact key below the administrative prefix (``k_body``), the prefix
@@ -29,7 +31,8 @@ import contextlib
 import math
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -38,6 +41,16 @@ import pandas as pd
 
 from gis.errors import AddressError, StoreError
 from gis.store import is_database_url
+from gis.store.staff_rows import (
+    HISTORY_FIELDS,
+    STAFF_FIELDS,
+    TARGETS,
+    Post,
+    StaffChange,
+    history_frame,
+    insert_values,
+    plan_change,
+)
 
 ADDRESS_FIELDS: Final = (
     "address", "region", "street", "compound", "door_number", "building", "unit", "room",
@@ -47,7 +60,6 @@ KEY_FIELDS: Final = (
     "k_norm", "k_body", "k_admin", "k_road", "k_door", "k_place", "k_building", "k_unit",
     "k_floor", "k_room", "k_extra",
 )  # fmt: skip
-STAFF_FIELDS: Final = ("grid_code", "name", "role", "phone", "photo_path")
 CELL: Final = 0.005
 """Side of the point cells of the embedded store, in degrees."""
 ROW_SELECT: Final = (
@@ -69,9 +81,26 @@ CREATE TABLE IF NOT EXISTS addresses (
 CREATE TABLE IF NOT EXISTS address_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE VIRTUAL TABLE IF NOT EXISTS address_names_fts USING fts5(padded, tokenize='trigram');
 CREATE TABLE IF NOT EXISTS staff (
-    id INTEGER PRIMARY KEY, grid_code TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
-    phone TEXT, photo_path TEXT);
+    id INTEGER PRIMARY KEY, grid_code TEXT, cell_code TEXT, unit_code TEXT,
+    name TEXT NOT NULL, role TEXT NOT NULL, duty TEXT, phone TEXT, photo_path TEXT,
+    valid_from TEXT, valid_to TEXT,
+    CHECK ((grid_code IS NOT NULL) + (cell_code IS NOT NULL) + (unit_code IS NOT NULL) = 1));
 """
+STAFF_UPGRADE: Final = """
+ALTER TABLE staff RENAME TO staff_before_history;
+CREATE TABLE staff (
+    id INTEGER PRIMARY KEY, grid_code TEXT, cell_code TEXT, unit_code TEXT,
+    name TEXT NOT NULL, role TEXT NOT NULL, duty TEXT, phone TEXT, photo_path TEXT,
+    valid_from TEXT, valid_to TEXT,
+    CHECK ((grid_code IS NOT NULL) + (cell_code IS NOT NULL) + (unit_code IS NOT NULL) = 1));
+INSERT INTO staff (id, grid_code, name, role, phone, photo_path)
+    SELECT id, grid_code, name, role, phone, photo_path FROM staff_before_history;
+DROP TABLE staff_before_history;
+"""
+"""A roster file made before history: its rows become valid since ever (valid_from NULL)."""
+STAFF_INDEXES: Final = {f"staff_{t}": f"staff ({t}) WHERE valid_to IS NULL" for t in TARGETS}
+TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+"""Staff valid times in the SQLite file: UTC, fixed width, so text order is time order."""
 SQLITE_KEYS: Final = {"k_norm": "TEXT", "k_body": "TEXT", "k_admin": "TEXT",
                       "k_road": "INTEGER", "k_door": "TEXT", "k_place": "INTEGER",
                       "k_building": "TEXT", "k_unit": "TEXT", "k_floor": "TEXT",
@@ -133,12 +162,16 @@ class Registry(Protocol):
         """Rows whose point lies in ``(minlon, minlat, maxlon, maxlat)``."""
         ...
 
-    def read_staff(self) -> pd.DataFrame:
-        """The current public roster (STAFF_FIELDS)."""
+    def read_staff(self, *, as_of: datetime | None = None) -> pd.DataFrame:
+        """The public roster valid at ``as_of`` (default: now): HISTORY_FIELDS."""
         ...
 
-    def replace_staff(self, grid_code: str, rows: list[dict[str, Any]]) -> int:
-        """Replace the staff of one grid."""
+    def replace_staff(self, code: str, rows: list[dict[str, Any]], *, serves: str = "grid") -> int:
+        """Set the staff of one grid, cell or unit (old rows closed, not deleted)."""
+        ...
+
+    def set_staff(self, rosters: Mapping[Post, list[dict[str, Any]]]) -> StaffChange:
+        """Set the staff of several posts in one transaction (old rows closed)."""
         ...
 
     def close(self) -> None:
@@ -236,6 +269,11 @@ class SqliteRegistry:
                 if column not in have:
                     conn.execute(f"ALTER TABLE addresses ADD COLUMN {column} {kind}")
             for name, target in SQLITE_INDEXES.items():
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
+        if "valid_from" not in {r[1] for r in conn.execute("PRAGMA table_info(staff)")}:
+            conn.executescript(f"BEGIN IMMEDIATE; {STAFF_UPGRADE} COMMIT;")
+        with conn:
+            for name, target in STAFF_INDEXES.items():
                 conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
         if conn.execute("SELECT 1 FROM addresses WHERE k_body IS NULL LIMIT 1").fetchone():
             table = self._read(conn)
@@ -380,25 +418,52 @@ class SqliteRegistry:
             )
         return pd.DataFrame(out, columns=list(ROW_COLUMNS))
 
-    def read_staff(self) -> pd.DataFrame:
-        """The roster."""
+    def read_staff(self, *, as_of: datetime | None = None) -> pd.DataFrame:
+        """The roster valid at ``as_of`` (default: now; a naive time is UTC), in the order
+        the rows were opened."""
+        moment = stamp(as_of)
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT {', '.join(STAFF_FIELDS)} FROM staff ORDER BY grid_code, id"
+                f"SELECT {', '.join(HISTORY_FIELDS)} FROM staff "
+                "WHERE (valid_from IS NULL OR valid_from <= ?) "
+                "AND (valid_to IS NULL OR valid_to > ?) ORDER BY id",
+                (moment, moment),
             ).fetchall()
-        return pd.DataFrame([tuple(r) for r in rows], columns=list(STAFF_FIELDS))
+        return history_frame(rows)
 
-    def replace_staff(self, grid_code: str, rows: list[dict[str, Any]]) -> int:
-        """Replace one grid's staff."""
-        table = pd.DataFrame([{**r, "grid_code": grid_code} for r in rows])
-        with self._conn() as conn, conn:
-            conn.execute("DELETE FROM staff WHERE grid_code = ?", (grid_code,))
-            if rows:
-                conn.executemany(
-                    f"INSERT INTO staff ({', '.join(STAFF_FIELDS)}) VALUES (?, ?, ?, ?, ?)",
-                    _rows(table, STAFF_FIELDS),
-                )
+    def replace_staff(self, code: str, rows: list[dict[str, Any]], *, serves: str = "grid") -> int:
+        """Set one post's staff: changed or departed rows closed, new ones opened."""
+        self.set_staff({(f"{serves}_code", code): rows})
         return len(rows)
+
+    def set_staff(self, rosters: Mapping[Post, list[dict[str, Any]]]) -> StaffChange:
+        """Set the staff of every post of ``rosters`` in one transaction."""
+        now = stamp(None)
+        with self._conn() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                current = [
+                    (int(r["id"]), dict(r))
+                    for r in conn.execute(
+                        f"SELECT id, {', '.join(STAFF_FIELDS)} FROM staff WHERE valid_to IS NULL"
+                    )
+                ]
+                wanted = set(rosters)
+                mine = [(i, r) for i, r in current if _post(r) in wanted]
+                close, insert, kept = plan_change(mine, rosters)
+                conn.executemany(
+                    "UPDATE staff SET valid_to = ? WHERE id = ?", [(now, i) for i in close]
+                )
+                conn.executemany(
+                    f"INSERT INTO staff ({', '.join(STAFF_FIELDS)}, valid_from) "
+                    f"VALUES ({', '.join('?' * len(STAFF_FIELDS))}, ?)",
+                    [(*v, now) for v in insert_values(insert)],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return StaffChange(kept=kept, closed=len(close), added=len(insert))
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
@@ -406,6 +471,17 @@ class SqliteRegistry:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _post(row: Mapping[str, Any]) -> Post | None:
+    return next(((t, str(row[t])) for t in TARGETS if row.get(t)), None)
+
+
+def stamp(moment: datetime | None) -> str:
+    """A time (default: now; naive is UTC) as the SQLite file stores it."""
+    when = datetime.now(UTC) if moment is None else moment
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.strftime(TIME_FORMAT)
 
 
 def open_registry(url_or_path: str | Path, *, schema: str = "public") -> Registry:

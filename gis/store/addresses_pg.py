@@ -1,5 +1,7 @@
 """The address registry in PostGIS: ``addresses`` and ``address_names`` (migration 0003) with
-``pg_trgm`` GIN on the names, B-trees on the keys and GiST on the points; and ``staff``.
+``pg_trgm`` GIN on the names, B-trees on the keys and GiST on the points; and ``staff``, whose
+rows serve a grid, a unit cell or a unit and keep their history in ``valid_during``
+(migration 0005; see :mod:`gis.store.staff_rows`).
 
 Lookups reuse a few open connections (one per concurrent caller, kept in a small pool), so a
 lookup costs its queries, not a new connection.
@@ -9,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import queue
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import pandas as pd
@@ -22,13 +25,21 @@ from gis.store.addresses import (
     KEY_FIELDS,
     NUMBER_COLUMNS,
     ROW_COLUMNS,
-    STAFF_FIELDS,
     Row,
     _rows,
     compute_keys,
     keyed_rows,
     name_table,
     padded,
+)
+from gis.store.plan import utc
+from gis.store.staff_rows import (
+    STAFF_FIELDS,
+    Post,
+    StaffChange,
+    history_frame,
+    insert_values,
+    plan_change,
 )
 
 POOL: Final = 4
@@ -192,31 +203,49 @@ class PostgisRegistry:
         )
         return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
 
-    def read_staff(self) -> pd.DataFrame:
-        """The live roster."""
+    def read_staff(self, *, as_of: datetime | None = None) -> pd.DataFrame:
+        """The roster valid at ``as_of`` (default: now; a naive time is UTC), in the order
+        the rows were opened."""
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT {', '.join(STAFF_FIELDS)} FROM staff "
-                "WHERE valid_during IS NULL OR upper_inf(valid_during) ORDER BY grid_code, id"
+                f"SELECT {', '.join(STAFF_FIELDS)}, lower(valid_during), upper(valid_during) "
+                "FROM staff WHERE valid_during IS NULL "
+                "OR valid_during @> coalesce(%s::timestamptz, now()) ORDER BY id",
+                (utc(as_of),),
             ).fetchall()
-        return pd.DataFrame(rows, columns=list(STAFF_FIELDS))
+        return history_frame(rows)
 
-    def replace_staff(self, grid_code: str, rows: list[dict[str, Any]]) -> int:
-        """Close the grid's current staff rows and insert the new ones (history is kept)."""
-        table = pd.DataFrame([{**r, "grid_code": grid_code} for r in rows])
-        with self._store.connect() as conn, conn.transaction():
-            conn.execute(
-                "UPDATE staff SET valid_during = tstzrange(lower(valid_during), now(), '[)') "
-                "WHERE grid_code = %s AND upper_inf(valid_during)",
-                (grid_code,),
-            )
-            for row in _rows(table, STAFF_FIELDS) if rows else []:
-                conn.execute(
-                    f"INSERT INTO staff ({', '.join(STAFF_FIELDS)}, valid_during) "
-                    "VALUES (%s, %s, %s, %s, %s, tstzrange(now(), NULL, '[)'))",
-                    row,
-                )
+    def replace_staff(self, code: str, rows: list[dict[str, Any]], *, serves: str = "grid") -> int:
+        """Set one post's staff: changed or departed rows closed, new ones opened."""
+        self.set_staff({(f"{serves}_code", code): rows})
         return len(rows)
+
+    def set_staff(self, rosters: Mapping[Post, list[dict[str, Any]]]) -> StaffChange:
+        """Set the staff of every post of ``rosters`` in one transaction (rows locked)."""
+        fields = ", ".join(STAFF_FIELDS)
+        with self._store.connect() as conn, conn.transaction(), conn.cursor() as cur:
+            current = []
+            for target in sorted({t for t, _ in rosters}):
+                codes = [c for t, c in rosters if t == target]
+                found = cur.execute(
+                    f"SELECT id, {fields} FROM staff WHERE {target} = ANY(%s) "
+                    "AND upper_inf(valid_during) ORDER BY id FOR UPDATE",
+                    (codes,),
+                ).fetchall()
+                current += [(int(r[0]), dict(zip(STAFF_FIELDS, r[1:], strict=True))) for r in found]
+            close, insert, kept = plan_change(current, rosters)
+            cur.execute(
+                "UPDATE staff SET valid_during = tstzrange(lower(valid_during), now(), '[)') "
+                "WHERE id = ANY(%s)",
+                (close,),
+            )
+            if insert:
+                cur.executemany(
+                    f"INSERT INTO staff ({fields}, valid_during) VALUES "
+                    f"({', '.join(['%s'] * len(STAFF_FIELDS))}, tstzrange(now(), NULL, '[)'))",
+                    insert_values(insert),
+                )
+        return StaffChange(kept=kept, closed=len(close), added=len(insert))
 
     def close(self) -> None:
         """Close the pooled connections and the store's."""

@@ -87,13 +87,18 @@ class Cell(Base):
 
 
 class Staff(Base):
-    """A grid worker's public-notice fields (公示): never residents' data."""
+    """A staff member's public-notice fields (公示) on one post, valid-time ranged: exactly
+    one of ``grid_code``, ``cell_code``, ``unit_code`` (migration 0005); never residents'
+    data, never an ID number."""
 
     __tablename__ = "staff"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    grid_code: Mapped[str] = mapped_column(Text)
+    grid_code: Mapped[str | None] = mapped_column(Text)
+    cell_code: Mapped[str | None] = mapped_column(Text)
+    unit_code: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(Text)
+    duty: Mapped[str | None] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(Text)
     photo_path: Mapped[str | None] = mapped_column(Text)
     valid_during: Mapped[Any] = mapped_column(TSTZRANGE)
