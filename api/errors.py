@@ -44,6 +44,14 @@ class PayloadTooLargeError(ServiceError):
     """A batch or upload above the configured limits."""
 
 
+class RateLimitedError(ServiceError):
+    """Too many requests from one key or client address (``retry_after_s``: when to retry)."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class UnavailableError(ServiceError):
     """The store cannot be reached and nothing cached can answer."""
 
@@ -64,6 +72,7 @@ STATUS_CODES: dict[type[BaseException], int] = {
     gis_errors.PlanRejectedError: 422,
     gis_errors.WanggeError: 422,
     gis_errors.InputTypeError: 422,
+    RateLimitedError: 429,
     UnavailableError: 503,
     gis_errors.StoreError: 503,
 }
@@ -111,6 +120,8 @@ def install(app: FastAPI) -> None:
             logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
             return JSONResponse({"detail": "internal error", "error": "InternalError"}, 500)
         headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+        if isinstance(exc, RateLimitedError):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse(_body(exc), status, headers=headers)
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gis.errors import VersionNotFoundError
 from gis.serving.lookup import LiveIndex
 
 logger = logging.getLogger(__name__)
@@ -29,11 +31,16 @@ class LivePoller:
     interval_s
         Seconds between two refreshes; 0 or less disables polling (publishing through the
         API still refreshes).
+    on_reload
+        Called with the new version's id each time a refresh moves the live index to another
+        version (the service's metrics count them).
     """
 
     live: LiveIndex
     interval_s: float
+    on_reload: list[Callable[[int], None]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _refreshing: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -49,10 +56,36 @@ class LivePoller:
         self._thread = threading.Thread(target=self._run, name="wangge-live-index", daemon=True)
         self._thread.start()
 
+    def refresh(self) -> bool:
+        """Refresh the index once (what each poll does), then tell ``on_reload`` when the
+        live version changed.
+
+        Returns
+        -------
+        bool
+            Whether the store answered (see :meth:`gis.serving.lookup.LiveIndex.refresh`).
+        """
+        with self._refreshing:  # one at a time, so a change is reported once
+            before = self._live_id()
+            answered = self.live.refresh()
+            after = self._live_id()
+        if after is not None and after != before:
+            for hook in self.on_reload:
+                hook(after)
+        return answered
+
+    def _live_id(self) -> int | None:
+        """The live version's id when its index is in memory (None: not loaded, or none)."""
+        try:
+            found = self.live.cached()
+        except VersionNotFoundError:  # nothing published yet
+            return None
+        return found.version_id if found is not None else None
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                self.live.refresh()
+                self.refresh()
             except Exception:  # refresh keeps its own errors; never let the thread die
                 logger.exception("live index refresh failed")
 

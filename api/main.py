@@ -14,7 +14,9 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from api import errors
+from api import errors, limits, ops
+from api.cors import SplitCORS
+from api.observability import Metrics, ObservabilityMiddleware, access_logger
 from api.routes import addresses, auth, docs, features, lookup, map_page, staff, tiles, versions
 from api.schemas import BatchIn, PublishIn
 from api.settings import Settings
@@ -60,7 +62,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (lookup, addresses, features, tiles, versions, staff, auth, map_page, docs):
         app.include_router(module.router)
     _document_bodies(app, (BatchIn, PublishIn))
+    _operations(app, settings, state)
     return app
+
+
+def _operations(app: FastAPI, settings: Settings, state: AppState) -> None:
+    """Health, readiness and metrics; batch rate limits; CORS; request ids and access logs
+    (outermost, so that preflights and refusals are counted and logged too)."""
+    app.include_router(ops.router)
+    limits.install(app, settings)
+    metrics = Metrics.create()
+    app.state.metrics = metrics
+    state.poller.on_reload.append(metrics.index_reloaded)
+    app.add_middleware(
+        SplitCORS,
+        read_origins=settings.cors_read_origins,
+        write_origins=settings.cors_write_origins,
+    )
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=metrics, logger=access_logger(settings.access_log)
+    )
 
 
 def _document_bodies(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:

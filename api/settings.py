@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     )
     db_schema: str = Field(default="public", description="PostGIS schema of the store")
     api_keys: dict[str, list[str]] = Field(
-        default_factory=dict, description="API key → roles (publisher, author, reviewer, staff, addresses, reader)"
+        default_factory=dict,
+        description="API key → roles (publisher, author, reviewer, staff, addresses, reader)",
     )
     read_requires_key: bool = Field(
         default=False, description="Reads need a key with any role (or a read token)"
@@ -69,6 +70,30 @@ class Settings(BaseSettings):
     )
     tile_max_age_s: int = Field(default=31_536_000, ge=0, description="Cache lifetime of tiles")
     title: str = Field(default="wangge grids", description="Service title")
+    cors_read_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Origins whose pages may read (GET, HEAD and the read-only POSTs "
+        '/lookup/batch, /lookup/address/batch, /auth/token); ["*"]: any origin',
+    )
+    cors_write_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins whose pages may write (publish, drafts, staff, addresses); "
+        "none by default",
+    )
+    access_log: bool = Field(
+        default=True,
+        description="One JSON line per request on the api.access logger (stderr unless that "
+        "logger is configured)",
+    )
+    batch_rate_per_s: float = Field(
+        default=0.5,
+        ge=0,
+        description="Batch lookups per second one API key (or client address without a key) "
+        "may send on average; 0: no limit",
+    )
+    batch_burst: int = Field(
+        default=10, ge=1, description="Batch lookups one key may send at once before the rate"
+    )
 
     @property
     def store_url(self) -> str:

@@ -287,7 +287,7 @@ class AppState:
 
     def invalidate_version(self) -> None:
         """A version was published here: re-read the version list, drop what it changes."""
-        self.live.refresh()
+        self.poller.refresh()  # its on_reload hooks hear of the new version
         self.units.clear()
         self.lookups.invalidate_version()
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import State, api_key_header, read_access, require_role
 from api.errors import BadRequestError, NotFoundError, PayloadTooLargeError
+from api.limits import batch_limit
 from api.present import grid_out, index_band, version_out
 from api.schemas import GridOut
 from api.settings import Settings
@@ -159,7 +160,7 @@ def _batch(state: AppState, data: bytes, ctype: str, full: bool, fmt: str) -> Re
 
 @router.post(
     "/lookup/address/batch",
-    dependencies=[Depends(read_access)],
+    dependencies=[Depends(read_access), Depends(batch_limit)],
     responses={413: {"description": "more than 100,000 addresses or too large a body"}},
 )
 async def lookup_address_batch(

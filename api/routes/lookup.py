@@ -26,6 +26,7 @@ from starlette.background import BackgroundTask
 from api.batch import BatchRequest, answer, spool_path
 from api.deps import State, read_access, read_body
 from api.errors import PayloadTooLargeError, UnavailableError
+from api.limits import batch_limit
 from api.present import as_of_out, grid_out, parents_out, staff_out, version_out
 from api.schemas import BatchOut, LookupOut
 from api.state import AppState
@@ -170,6 +171,7 @@ async def _in_process(
 
 @router.post(
     "/lookup/batch",
+    dependencies=[Depends(batch_limit)],
     response_model=BatchOut,
     responses={413: {"description": "too many points or too large a body"}},
     openapi_extra={
