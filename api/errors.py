@@ -60,6 +60,10 @@ class MissingDependencyError(UnavailableError):
     """The request needs an optional package (a pip extra) that is not installed."""
 
 
+class OgcParameterError(BadRequestError):
+    """An OGC API query parameter that is invalid or not defined for the route (400)."""
+
+
 STATUS_CODES: dict[type[BaseException], int] = {
     AuthMissingError: 401,
     AuthForbiddenError: 403,
@@ -68,6 +72,7 @@ STATUS_CODES: dict[type[BaseException], int] = {
     gis_errors.PointOutsideGridsError: 404,
     PayloadTooLargeError: 413,
     gis_errors.BatchTooLargeError: 413,
+    OgcParameterError: 400,
     BadRequestError: 422,
     gis_errors.PlanRejectedError: 422,
     gis_errors.WanggeError: 422,
@@ -109,6 +114,34 @@ def validation_message(exc: RequestValidationError) -> str:
         seen = "" if value is None or isinstance(value, dict) else f" (got {shown})"
         parts.append(f"{where}: {err.get('msg', 'invalid')}{seen}")
     return "; ".join(parts) or "invalid request"
+
+
+OGC_CODES: dict[int, str] = {
+    400: "InvalidParameterValue", 401: "AuthenticationRequired", 403: "Forbidden",
+    404: "NotFound", 413: "PayloadTooLarge", 500: "InternalError", 503: "ServiceUnavailable",
+}  # fmt: skip
+"""The ``code`` of an OGC exception body, by status."""
+
+
+def ogc_error(request: Request, exc: BaseException) -> JSONResponse:
+    """The response to ``exc`` on an OGC API route: the OGC exception body ``{code,
+    description}`` (with ``detail`` and ``error`` as on every other route). OGC API Features
+    says 400 where the rest of the service says 422 (an invalid or unknown parameter)."""
+    if isinstance(exc, RequestValidationError):
+        status, message = 400, validation_message(exc)
+    elif isinstance(exc, StarletteHTTPException):
+        status, message = exc.status_code, str(exc.detail)
+    else:
+        found = status_for(exc)
+        if found is None:
+            logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
+            found, exc = 500, ServiceError("internal error")
+        status, message = (400 if found == 422 else found), str(exc)
+    name = "ValidationError" if isinstance(exc, RequestValidationError) else type(exc).__name__
+    body = {"code": OGC_CODES.get(status, "Error"), "description": message,
+            "detail": message, "error": name}  # fmt: skip
+    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+    return JSONResponse(body, status, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -1,9 +1,11 @@
 """What the service publishes of a plan: GeoJSON features, vector tiles and the basemap.
 
 Everything here is in EPSG:4326 in and out, except tile encoding, which works in Web
-Mercator (EPSG:3857) as vector tiles must. GeoJSON follows RFC 7946: exterior rings
-counter-clockwise, holes clockwise, coordinates in full double precision (no rounding, so a
-client copying the features gets the stored geometries back exactly).
+Mercator (EPSG:3857) as vector tiles must, and features asked for in another CRS
+(:class:`OutputCrs`: CRS84, EPSG:4326 or CGCS2000 EPSG:4490, the two EPSG ones with the
+latitude first, as EPSG defines their axes). GeoJSON follows RFC 7946: exterior rings
+counter-clockwise (judged in lon/lat), holes clockwise, coordinates in full double precision
+(no rounding, so a client copying the features gets the stored geometries back exactly).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import shapely
 from shapely.geometry import mapping
 
 from gis import columns as col
+from gis.errors import CRSError
 from gis.options import Band
 
 WEB_MERCATOR: Final = "EPSG:3857"
@@ -28,6 +31,88 @@ HALF_WORLD_M: Final = 20037508.342789244
 TILE_EXTENT: Final = 4096
 TILE_BUFFER: Final = 64
 BASEMAP_LAYERS: Final = {"roads": ("highway", "name"), "buildings": ("building", "name")}
+CRS84: Final = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+EPSG_URI: Final = "http://www.opengis.net/def/crs/EPSG/0/"
+
+
+@dataclass(frozen=True)
+class OutputCrs:
+    """A CRS features can be served in (OGC API Features Part 2).
+
+    Attributes
+    ----------
+    uri
+        Its OGC URI (what ``crs`` / ``bbox-crs`` name and ``Content-Crs`` says).
+    epsg
+        The EPSG code the coordinates are transformed to (CRS84 is EPSG:4326 in lon/lat).
+    lat_first
+        Whether coordinates are (lat, lon), as EPSG:4326 and EPSG:4490 define their axes.
+    title
+        What users read.
+    """
+
+    uri: str
+    epsg: int
+    lat_first: bool
+    title: str
+
+
+SERVED_CRS: Final = (
+    OutputCrs(CRS84, 4326, False, "WGS 84（经度, 纬度）"),
+    OutputCrs(f"{EPSG_URI}4490", 4490, True, "CGCS2000 国家大地坐标系（纬度, 经度）"),
+    OutputCrs(f"{EPSG_URI}4326", 4326, True, "WGS 84（纬度, 经度）"),
+)
+
+
+def output_crs(name: str | None) -> OutputCrs:
+    """The served CRS named by ``name``: an OGC URI, ``EPSG:4490`` or ``[EPSG:4490]``
+    (default CRS84).
+
+    Raises
+    ------
+    CRSError
+        Not one of :data:`SERVED_CRS`.
+    """
+    if name is None:
+        return SERVED_CRS[0]
+    text = name.strip().strip("[]")
+    upper = text.upper()
+    for crs in SERVED_CRS:
+        curie = "OGC:CRS84" if crs.uri == CRS84 else f"EPSG:{crs.epsg}"
+        if text == crs.uri or upper == curie:
+            return crs
+    known = ", ".join(c.uri for c in SERVED_CRS)
+    raise CRSError(f"crs {name[:120]!r} is not served; use one of {known}")
+
+
+def to_output_crs(gdf: gpd.GeoDataFrame, crs: OutputCrs) -> gpd.GeoDataFrame:
+    """``gdf`` (EPSG:4326) with its geometries in ``crs``, still in x = lon order (the axis
+    swap for latitude-first CRSs happens when the features are written, see
+    :func:`to_features`)."""
+    return gdf if crs.epsg == 4326 else gdf.to_crs(epsg=crs.epsg)
+
+
+def bbox_to_lonlat(
+    bbox: tuple[float, float, float, float], crs: OutputCrs
+) -> tuple[float, float, float, float]:
+    """A bbox given in ``crs`` (its own axis order) as lon/lat on EPSG:4326."""
+    x0, y0, x1, y1 = bbox
+    if crs.lat_first:
+        x0, y0, x1, y1 = y0, x0, y1, x1
+    if crs.epsg == 4326:
+        return (x0, y0, x1, y1)
+    box = gpd.GeoSeries([shapely.box(x0, y0, x1, y1)], crs=crs.epsg).to_crs(4326)
+    b = box.total_bounds
+    return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+
+
+def geometry_to_lonlat(geom: shapely.Geometry, crs: OutputCrs) -> shapely.Geometry:
+    """A geometry given in ``crs`` (its own axis order), as lon/lat on EPSG:4326."""
+    if crs.lat_first:
+        geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
+    if crs.epsg == 4326:
+        return geom
+    return gpd.GeoSeries([geom], crs=crs.epsg).to_crs(4326).iloc[0]
 
 
 def load_class(households: int, kind: str, band: Band) -> str:
@@ -49,24 +134,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def geometry_geojson(geom: shapely.Geometry) -> dict[str, Any]:
-    """RFC 7946 geometry: right-hand-rule rings, full precision."""
+def geometry_geojson(geom: shapely.Geometry, *, lat_first: bool = False) -> dict[str, Any]:
+    """RFC 7946 geometry: right-hand-rule rings (in lon/lat), full precision; with
+    ``lat_first`` the coordinates are then written (lat, lon)."""
     oriented: Any = shapely.orient_polygons(geom, exterior_cw=False)
+    if lat_first:
+        oriented = shapely.transform(oriented, lambda xy: xy[:, ::-1])
     return dict(mapping(oriented))
 
 
-def to_features(gdf: gpd.GeoDataFrame, *, id_field: str) -> list[dict[str, Any]]:
-    """GeoJSON features (EPSG:4326) of ``gdf``, ``id`` taken from ``id_field``."""
-    props = [c for c in gdf.columns if c != gdf.geometry.name]
-    records = gdf[props].to_dict("records")
+def to_features(
+    gdf: gpd.GeoDataFrame, *, id_field: str, crs: OutputCrs | None = None
+) -> list[dict[str, Any]]:
+    """GeoJSON features of ``gdf`` (EPSG:4326), ``id`` taken from ``id_field``, geometries in
+    ``crs`` (default CRS84) in that CRS's axis order."""
+    crs = crs or SERVED_CRS[0]
+    frame = to_output_crs(gdf, crs)
+    props = [c for c in frame.columns if c != frame.geometry.name]
+    records = frame[props].to_dict("records")
     return [
         {
             "type": "Feature",
             "id": str(rec[id_field]),
-            "geometry": geometry_geojson(geom),
+            "geometry": geometry_geojson(geom, lat_first=crs.lat_first),
             "properties": {k: _plain(v) for k, v in rec.items()},
         }
-        for rec, geom in zip(records, gdf.geometry.to_numpy(), strict=True)
+        for rec, geom in zip(records, frame.geometry.to_numpy(), strict=True)
     ]
 
 
