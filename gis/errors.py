@@ -115,7 +115,8 @@ class RosterProblems(RosterError):  # noqa: N818 - it holds several errors
         self.problems = list(problems)
         shown = "; ".join(self.problems[:5])
         more = f"; and {len(self.problems) - 5} more" if len(self.problems) > 5 else ""
-        super().__init__(f"{len(self.problems)} problems in the roster: {shown}{more}")
+        count = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
+        super().__init__(f"{count} in the roster: {shown}{more}")
 
 
 class PointOutsideGridsError(WanggeError):

@@ -117,7 +117,7 @@ def _english(text: str) -> str:
 ROLES: Final = {
     **{_english(k): k for k in ROLE_SET},
     **{_english(r.english): k for k, r in ROLE_SET.items()},
-    **{name: k for k, r in ROLE_SET.items() for name in (r.label, *r.names)},
+    **{unicodedata.normalize("NFKC", n): k for k, r in ROLE_SET.items() for n in (r.label, *r.names)},
     "worker full time": "worker", "full time worker": "worker", "worker part time": "worker",
     "part time worker": "worker", "street leader": "town_head", "micro grid worker":
     "micro_worker",
@@ -384,7 +384,7 @@ def _columns(raw: pd.DataFrame) -> pd.DataFrame:
     return raw.fillna("").astype(str).apply(lambda s: s.str.strip())
 
 
-def _check_row(row: Mapping[str, str], targets: Targets) -> dict[str, Any]:
+def _check_row(row: Mapping[Any, str], targets: Targets) -> dict[str, Any]:
     """One roster row checked → its public fields (raises on the first problem)."""
     named = [(t, row[t]) for t in TARGETS if row.get(t, "")]
     if len(named) != 1:
@@ -436,7 +436,7 @@ def check_roster(raw: pd.DataFrame, *, targets: Targets | None = None) -> pd.Dat
         rows.append(out)
     if problems:
         raise RosterProblems(problems)
-    return pd.DataFrame(rows, columns=list(PUBLIC_FIELDS))
+    return pd.DataFrame(rows, columns=list(PUBLIC_FIELDS), dtype=object)
 
 
 def _check_person(
@@ -472,3 +472,28 @@ def grids_without_worker(
 def public_roster(roster: pd.DataFrame) -> pd.DataFrame:
     """Only the public-notice fields, whatever the frame holds."""
     return roster[[c for c in PUBLIC_FIELDS if c in roster]].copy()
+
+
+def unit_levels(
+    units: Mapping[str, Mapping[str, Any]], parent_codes: Iterable[str]
+) -> dict[str, str | None]:
+    """Unit code → level of every unit a staff row may serve: the units of a version, and
+    every unit above its grids as a lookup names them (a town known only by the 12-digit
+    code of its communities too), so that a lookup's escalation contacts can be staffed.
+
+    Parameters
+    ----------
+    units
+        Unit code → ``{"unit_name", "level", "parent_code"}`` (may be empty).
+    parent_codes
+        The grids' ``parent_code`` values.
+    """
+    from gis.serving.lookup import parent_chain  # noqa: PLC0415 - rules stay light to import
+
+    levels: dict[str, str | None] = {
+        str(c): (None if u.get("level") is None else str(u.get("level"))) for c, u in units.items()
+    }
+    for parent in sorted({str(p) for p in parent_codes if p}):
+        for unit in parent_chain(parent, None, {c: dict(u) for c, u in units.items()}):
+            levels.setdefault(str(unit["code"]), unit["level"])
+    return levels

@@ -37,7 +37,7 @@ class StaffChange:
     added: int
 
 
-def post_of(row: Mapping[str, Any]) -> Post:
+def post_of(row: Mapping[Any, Any]) -> Post:
     """The post a stored row serves (its one target column that is set)."""
     for target in TARGETS:
         value = row.get(target)
@@ -71,7 +71,7 @@ def rosters_from(table: pd.DataFrame, *, posts: Iterable[Post] = ()) -> dict[Pos
     when the table has no row for it)."""
     out: dict[Post, list[dict[str, Any]]] = {p: [] for p in posts}
     for row in table.rename(columns={"photo": "photo_path"}).to_dict("records"):
-        out.setdefault(post_of(row), []).append(row)
+        out.setdefault(post_of(row), []).append({str(k): v for k, v in row.items()})
     return out
 
 
