@@ -11,12 +11,13 @@ counter-clockwise (judged in lon/lat), holes clockwise, coordinates in full doub
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyogrio
 import shapely
@@ -181,6 +182,15 @@ def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     return (minx, maxy - size, minx + size, maxy)
 
 
+def feature_ids(codes: pd.Series) -> npt.NDArray[np.int64]:
+    """Tile feature ids: 1 + the rank of each code among the layer's codes in code-point order
+    (what PostgreSQL's ``ORDER BY code COLLATE "C"`` gives, so PostGIS and memory tiles give a
+    grid the same id)."""
+    text = codes.astype(str).to_numpy()
+    order = {code: i + 1 for i, code in enumerate(sorted(set(text)))}
+    return np.array([order[c] for c in text], dtype=np.int64)
+
+
 @dataclass
 class TileSource:
     """Layers projected to Web Mercator once, encoded to Mapbox Vector Tiles on request.
@@ -189,17 +199,28 @@ class TileSource:
     ----------
     layers
         Layer name → frame (any CRS) whose non-geometry columns become tile properties.
+    id_fields
+        Layer name → the code column its feature ids are ranked by (:func:`feature_ids`);
+        a layer not named gets its row number (from 1) as id.
     """
 
     layers: dict[str, gpd.GeoDataFrame]
+    id_fields: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._projected = {
             name: gdf.to_crs(WEB_MERCATOR) for name, gdf in self.layers.items() if not gdf.empty
         }
+        self._ids = {
+            name: feature_ids(gdf[self.id_fields[name]])
+            if name in self.id_fields
+            else np.arange(1, len(gdf) + 1, dtype=np.int64)
+            for name, gdf in self._projected.items()
+        }
 
     def encode(self, z: int, x: int, y: int) -> bytes:
-        """The tile ``z/x/y`` (extent 4096, buffer 64), empty layers left out."""
+        """The tile ``z/x/y`` (extent 4096, buffer 64), empty layers left out; every feature
+        has its id."""
         bounds = tile_bounds(z, x, y)
         pad = (bounds[2] - bounds[0]) * TILE_BUFFER / TILE_EXTENT
         clip = (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
@@ -220,9 +241,10 @@ class TileSource:
             features = [
                 {
                     "geometry": g,
+                    "id": int(fid),
                     "properties": {k: _plain(v) for k, v in p.items() if _plain(v) is not None},
                 }
-                for g, p in zip(geoms, props, strict=True)
+                for g, p, fid in zip(geoms, props, self._ids[name][hits], strict=True)
                 if not shapely.is_empty(g)
             ]
             if features:

@@ -93,7 +93,8 @@ def test_tilejson_and_basemap(service: Service) -> None:
         body = tj.json()
         live = service.store.version().id
         assert body["tiles"][0].endswith(f"/tiles/{live}/{{z}}/{{x}}/{{y}}.mvt")
-        assert "OpenStreetMap" in body["attribution"]
+        assert "wangge" in body["attribution"]  # the plan is ours, not OpenStreetMap's
+        assert "OpenStreetMap" not in body["attribution"]
         assert tj.headers["cache-control"] == "no-cache"
         x, y = tiles_over(tuple(body["bounds"]), 15)[0]
         base = client.get(f"/basemap/15/{x}/{y}.mvt")
