@@ -8,22 +8,34 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import geopandas as gpd
+import pandas as pd
 
 from api.errors import UnavailableError
-from api.schemas import AsOfOut, BandOut, GridOut, ParentOut, StaffOut, VersionOut
+from api.schemas import (
+    AsOfOut,
+    BandOut,
+    ContactOut,
+    GridOut,
+    ParentOut,
+    StaffOut,
+    StaffRecordOut,
+    VersionOut,
+)
 from gis import columns as col
 from gis.errors import RosterError
 from gis.options import Band
-from gis.rules.staff import ROLE_LABELS, check_role
+from gis.rules.staff import check_role, role_label, unit_levels
 from gis.serving.features import load_class
 from gis.serving.lookup import GridIndex, parent_chain
 from gis.store import VersionInfo
 from gis.store.base import as_of_note
+from gis.store.staff_rows import SERVES, post_of
 
 if TYPE_CHECKING:  # api.state imports api.batch, which imports this module
     from api.state import AppState, Roster, UnitTable
@@ -153,30 +165,31 @@ def photo_url(photo_dir: Path | None, stored: str | None) -> str | None:
     return f"{PHOTO_ROUTE}{photo_id(stored)}{path.suffix.lower()}"
 
 
-def _role(stored: object) -> tuple[str, str]:
+def _role(stored: object, duty: str | None) -> tuple[str, str]:
     """(role, label) of a stored role; a role stored before roles were checked is shown as
     stored."""
     try:
         role = check_role(stored)
     except RosterError:
         return str(stored), str(stored)
-    return role, ROLE_LABELS[role]
+    return role, role_label(role, duty)
+
+
+def _person(row: Mapping[Any, Any], photo_dir: Path | None) -> StaffOut:
+    """The public fields of a stored staff row (only these: never an ID, never a path)."""
+    duty = row.get("duty") or None
+    role, label = _role(row["role"], duty)
+    return StaffOut(
+        name=row["name"], role=role, role_label=label, duty=duty, phone=row["phone"],
+        photo_url=photo_url(photo_dir, row["photo_path"]),
+    )  # fmt: skip
 
 
 def _read_roster(state: AppState) -> Roster:
     roster: Roster = {}
     photo_dir = state.settings.photo_dir
     for row in state.registry.read_staff().to_dict("records"):
-        role, label = _role(row["role"])
-        roster.setdefault(str(row["grid_code"]), []).append(
-            StaffOut(
-                name=row["name"],
-                role=role,
-                role_label=label,
-                phone=row["phone"],
-                photo_url=photo_url(photo_dir, row["photo_path"]),
-            )
-        )
+        roster.setdefault(post_of(row), []).append(_person(row, photo_dir))
     return roster
 
 
@@ -189,11 +202,70 @@ def staff_photo(state: AppState, name: str) -> Path | None:
     return None
 
 
-def staff_out(state: AppState, grid_code: str) -> list[StaffOut]:
-    """Public-notice staff of a grid (cached; empty when unknown or unreadable)."""
+def staff_out(state: AppState, code: str, *, serves: str = "grid") -> list[StaffOut]:
+    """Public-notice staff of a grid, unit cell or unit now (cached; empty when unknown or
+    unreadable)."""
     try:
         roster = state.lookups.staff.get_or_build(lambda: _read_roster(state))
     except Exception as exc:
         logger.warning("staff roster unavailable: %s", exc)
         return []
-    return roster.get(grid_code, [])
+    return roster.get((SERVES[serves], code), [])
+
+
+def _moment(value: Any) -> datetime | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+
+def staff_records(
+    state: AppState, code: str, *, serves: str = "grid", as_of: datetime | None = None
+) -> list[StaffRecordOut]:
+    """The staff of one post as of a time (default: now), each with since when and until
+    when they held it; read from the store (the history is not cached)."""
+    post = (SERVES[serves], code)
+    photo_dir = state.settings.photo_dir
+    return [
+        StaffRecordOut(
+            **_person(row, photo_dir).model_dump(),
+            valid_from=_moment(row["valid_from"]),
+            valid_to=_moment(row["valid_to"]),
+        )
+        for row in state.registry.read_staff(as_of=as_of).to_dict("records")
+        if post_of(row) == post
+    ]
+
+
+def contacts_out(state: AppState, parents: list[ParentOut]) -> list[ContactOut]:
+    """The escalation contacts above a grid: each unit of ``parents`` with its staff."""
+    return [
+        ContactOut(
+            code=p.code, name=p.name, level=p.level, staff=staff_out(state, p.code, serves="unit")
+        )
+        for p in parents
+    ]
+
+
+def post_exists(state: AppState, index: GridIndex, serves: str, code: str) -> str | None:
+    """None when the version of ``index`` has the grid, cell or unit ``code``, else why not.
+
+    A unit is any unit of the version or above its grids (:func:`gis.rules.staff.unit_levels`);
+    the level of a unit comes back through :func:`unit_level`."""
+    assert index.version is not None
+    if serves == "grid":
+        found = index.position(code) is not None
+    elif serves == "cell":
+        cells = state.layer(index.version.id, "cells")
+        found = len(cells) > 0 and code in set(cells["cell_code"].astype(str))
+    else:
+        found = code in _unit_levels(state, index)
+    return None if found else f"no {serves} {code!r} in version {index.version.id}"
+
+
+def _unit_levels(state: AppState, index: GridIndex) -> dict[str, str | None]:
+    assert index.version is not None
+    return unit_levels(unit_table(state, index.version.id), index.grids[col.PARENT_CODE])
+
+
+def unit_level(state: AppState, index: GridIndex, code: str) -> str | None:
+    """The level of unit ``code`` in the version of ``index`` (None: not known)."""
+    return _unit_levels(state, index).get(code)

@@ -5,9 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from gis.rules.staff import check_name, check_phone, check_role
+from gis.rules.staff import (
+    check_duty,
+    check_id_number,
+    check_name,
+    check_phone,
+    check_photo,
+    parse_role,
+)
 
 MAX_PHOTO_CHARS = 500
 
@@ -63,15 +70,37 @@ class ParentOut(BaseModel):
 
 
 class StaffOut(BaseModel):
-    """A grid worker's public-notice details (公示): name, role, phone and a photo URL.
+    """A staff member's public-notice details (公示): name, role, duty, phone and a photo URL.
 
-    Never a file path: a stored photo is served by the service at ``photo_url``."""
+    Never a file path (a stored photo is served by the service at ``photo_url``), never an ID
+    number or a home address."""
 
     name: str
-    role: str = Field(description="leader, worker, assistant or instructor")
-    role_label: str = Field(description="The role as the notice prints it (网格员…)")
+    role: str = Field(
+        description="leader, worker, instructor, assistant, micro_worker, cell_informant, "
+        "building_head, community_secretary, community_director, town_secretary, town_head"
+    )
+    role_label: str = Field(description="The role as the notice prints it (专职网格员, 楼栋长…)")
+    duty: str | None = Field(default=None, description="A 网格员's: full_time or part_time")
     phone: str | None = None
     photo_url: str | None = Field(default=None, description="Served image, or an http(s) URL")
+
+
+class StaffRecordOut(StaffOut):
+    """A staff member on one post, with the time they held it (``valid_to`` null: still)."""
+
+    valid_from: datetime | None = Field(description="Since when (null: before history)")
+    valid_to: datetime | None = None
+
+
+class ContactOut(BaseModel):
+    """An escalation contact point (小事不出网格、大事逐级上报): a unit above the grid and
+    its staff (社区书记/主任, 街道书记/主任…)."""
+
+    code: str
+    name: str | None = None
+    level: str | None = None
+    staff: list[StaffOut] = Field(default_factory=list)
 
 
 class StaffIn(BaseModel):
@@ -79,11 +108,20 @@ class StaffIn(BaseModel):
 
     name: str = Field(max_length=200)
     role: str = Field(max_length=50, description="English, Simplified or Traditional Chinese")
+    duty: str | None = Field(
+        default=None, max_length=50, description="For 网格员: full_time/专职 or part_time/兼职"
+    )
     phone: str = Field(max_length=200)
     photo: str | None = Field(
         default=None,
         max_length=MAX_PHOTO_CHARS,
         description="An http(s) image URL, or a file name in the service's photo folder",
+    )
+    id_number: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Resident ID for real-name registration: checked, then dropped (never "
+        "stored or served); one person per ID in a request",
     )
 
     @field_validator("name")
@@ -91,10 +129,19 @@ class StaffIn(BaseModel):
     def _name(cls, value: str) -> str:
         return check_name(value)
 
-    @field_validator("role")
+    @model_validator(mode="after")
+    def _role_and_duty(self) -> StaffIn:
+        role, implied = parse_role(self.role)
+        duty = check_duty(self.duty, role) or implied
+        if implied and duty != implied:
+            raise ValueError(f"role {self.role!r} and duty {self.duty!r} disagree")
+        self.role, self.duty = role, duty
+        return self
+
+    @field_validator("id_number")
     @classmethod
-    def _role(cls, value: str) -> str:
-        return check_role(value)
+    def _id_number(cls, value: str | None) -> str | None:
+        return check_id_number(value) if value and value.strip() else None
 
     @field_validator("phone")
     @classmethod
@@ -104,13 +151,7 @@ class StaffIn(BaseModel):
     @field_validator("photo")
     @classmethod
     def _photo(cls, value: str | None) -> str | None:
-        text = (value or "").strip()
-        if not text:
-            return None
-        if not text.isprintable() or ".." in text.replace("\\", "/").split("/"):
-            msg = "photo must be an http(s) URL or a file name in the photo folder"
-            raise ValueError(msg)
-        return text
+        return check_photo(value)
 
 
 class TokenOut(BaseModel):
@@ -155,7 +196,11 @@ class LookupOut(BaseModel):
     crs: str
     grid: GridOut
     parents: list[ParentOut] = Field(description="Community … town, nearest first")
-    staff: list[StaffOut] = Field(default_factory=list)
+    staff: list[StaffOut] = Field(default_factory=list, description="The grid's staff now")
+    contacts: list[ContactOut] = Field(
+        default_factory=list,
+        description="Escalation contacts: each unit above the grid (nearest first), its staff",
+    )
     version: VersionOut
     as_of: AsOfOut | None = None
 

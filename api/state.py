@@ -54,8 +54,8 @@ V = TypeVar("V")
 
 UnitTable = dict[str, dict[str, Any]]
 """Unit code → ``{"unit_name", "level", "parent_code"}`` of one version."""
-Roster = dict[str, list[StaffOut]]
-"""Grid code → its public staff."""
+Roster = dict[tuple[str, str], list[StaffOut]]
+"""(grid_code | cell_code | unit_code, code) → the public staff of that post."""
 FragmentKey = tuple[int, bool, int]
 """(version id, whether it was live, grid position) of a cached lookup answer."""
 TileKey = tuple[int, int, int, int]

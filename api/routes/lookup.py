@@ -27,7 +27,14 @@ from api.batch import BatchRequest, answer, spool_path
 from api.deps import State, read_access, read_body
 from api.errors import PayloadTooLargeError, UnavailableError
 from api.limits import batch_limit
-from api.present import as_of_out, grid_out, parents_out, staff_out, version_out
+from api.present import (
+    as_of_out,
+    contacts_out,
+    grid_out,
+    parents_out,
+    staff_out,
+    version_out,
+)
 from api.schemas import BatchOut, LookupOut
 from api.state import AppState
 from gis.errors import PointOutsideGridsError
@@ -56,10 +63,12 @@ def _fragment(state: AppState, index: GridIndex, position: int) -> bytes:
     the event loop)."""
     assert index.version is not None
     record = index.record(position)
+    parents = parents_out(state, index, record)
     body = {
         "grid": grid_out(record, index.version.band).model_dump(mode="json"),
-        "parents": [p.model_dump(mode="json") for p in parents_out(state, index, record)],
+        "parents": [p.model_dump(mode="json") for p in parents],
         "staff": [s.model_dump(mode="json") for s in staff_out(state, str(record["grid_code"]))],
+        "contacts": [c.model_dump(mode="json") for c in contacts_out(state, parents)],
         "version": version_out(index.version).model_dump(mode="json"),
     }
     key = (index.version.id, index.version.live, position)

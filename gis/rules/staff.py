@@ -117,10 +117,14 @@ def _english(text: str) -> str:
 ROLES: Final = {
     **{_english(k): k for k in ROLE_SET},
     **{_english(r.english): k for k, r in ROLE_SET.items()},
-    **{unicodedata.normalize("NFKC", n): k for k, r in ROLE_SET.items() for n in (r.label, *r.names)},
+    **{
+        unicodedata.normalize("NFKC", n): k
+        for k, r in ROLE_SET.items()
+        for n in (r.label, *r.names)
+    },
     "worker full time": "worker", "full time worker": "worker", "worker part time": "worker",
-    "part time worker": "worker", "street leader": "town_head", "micro grid worker":
-    "micro_worker",
+    "part time worker": "worker", "street leader": "town_head",
+    "micro grid worker": "micro_worker",
 }  # fmt: skip
 """Accepted spellings (Simplified, English) → canonical role."""
 DUTY_NAMES: Final = {"full time": "full_time", "专职": "full_time", "part time": "part_time",

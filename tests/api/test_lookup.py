@@ -290,8 +290,8 @@ def test_writes_need_a_key_with_the_right_role(service: Service) -> None:
         body = client.get("/lookup", params={"lon": p.x, "lat": p.y}).json()
         missing = client.get("/grids/nope/staff")
     assert body["staff"] == [  # canonical role, Simplified label, never a file path
-        {"name": "王芳", "role": "worker", "role_label": "网格员", "phone": "021-12345678",
-         "photo_url": None}
+        {"name": "王芳", "role": "worker", "role_label": "网格员", "duty": None,
+         "phone": "021-12345678", "photo_url": None}
     ]  # fmt: skip
     assert missing.status_code == 404
 
