@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gis.commands import addresses, assign, blocks, notice, plan, serve, store
+from gis.commands import addresses, assign, blocks, notice, plan, serve, staff, store
 
 app = typer.Typer(
     name="wangge",
@@ -26,6 +26,7 @@ store.register(app)
 notice.register(app)
 serve.register(app)
 addresses.register(app)  # after serve: its addresses group (import, lookup, list) wins
+staff.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point
