@@ -63,7 +63,9 @@ def version_out(info: VersionInfo | None) -> VersionOut:
     return VersionOut(
         id=info.id, created_at=info.created_at, author=info.author, note=info.note,
         valid_from=info.valid_from, valid_to=info.valid_to, live=info.live, grids=info.grids,
-        band=band_out(info.band),
+        band=band_out(info.band), state=info.state, submitted_at=info.submitted_at,
+        reviewer=info.reviewer, reviewed_at=info.reviewed_at, review_note=info.review_note,
+        rollback_of=info.rollback_of,
     )  # fmt: skip
 
 

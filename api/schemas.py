@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -48,17 +48,43 @@ class PublishIn(BaseModel):
 
 
 class VersionOut(BaseModel):
-    """A plan version."""
+    """A plan version: in review, live, or once live."""
 
     id: int
     created_at: datetime
     author: str
     note: str
-    valid_from: datetime
+    valid_from: datetime | None = Field(description="Start of its valid time; null: never live")
     valid_to: datetime | None
     live: bool
     grids: int
     band: BandOut = Field(description="The band the version's grids are judged by (load)")
+    state: Literal["draft", "submitted", "approved", "rejected"] = Field(
+        description="draft → submitted → approved (live) or rejected"
+    )
+    submitted_at: datetime | None = None
+    reviewer: str | None = None
+    reviewed_at: datetime | None = None
+    review_note: str = Field(default="", description="The reviewer's note (a rejection's reason)")
+    rollback_of: int | None = Field(default=None, description="The version a rollback restores")
+
+
+class AuditOut(BaseModel):
+    """One step taken on a plan version: who, when, what."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: Literal["draft", "submit", "approve", "reject", "rollback", "publish"]
+    label: str = Field(description="The step in Simplified Chinese (提交审核, 审核通过 …)")
+    version_id: int | None
+    detail: dict[str, Any]
+
+
+class ReviewIn(BaseModel):
+    """An approval or rejection: the reviewer's note (required to reject: the reason)."""
+
+    note: str = Field(default="", max_length=2000)
 
 
 class ParentOut(BaseModel):

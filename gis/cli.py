@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gis.commands import addresses, assign, blocks, notice, plan, serve, staff, store
+from gis.commands import addresses, assign, blocks, notice, plan, review, serve, staff, store
 
 app = typer.Typer(
     name="wangge",
@@ -23,6 +23,7 @@ blocks.register(app)
 plan.register(app)
 assign.register(app)
 store.register(app)
+review.register(app)
 notice.register(app)
 serve.register(app)
 addresses.register(app)  # after serve: its addresses group (import, lookup, list) wins

@@ -94,6 +94,19 @@ class VersionNotFoundError(StoreError):
     """No plan version has the requested id, or none was live at the requested time."""
 
 
+class ReviewError(WanggeError):
+    """A plan version cannot take this step of review (approve a rejected version, submit
+    one that is not a draft, reject without a reason)."""
+
+
+class SelfReviewError(ReviewError):
+    """The author of a version tried to approve or reject it: author and reviewer differ."""
+
+
+class RetiredCodeError(PlanRejectedError):
+    """A plan gives out again a grid code that an earlier version retired."""
+
+
 class CodeError(WanggeError):
     """A unit code does not fit the code scheme, or codes collide."""
 

@@ -20,7 +20,7 @@ from gis.inputs.prepare import Estimate, Prepared, prepare_blocks
 from gis.inputs.read import Area, read_layer
 from gis.inputs.read import read_area as gis_read_area
 from gis.outputs.files import check_writable, reason
-from gis.store.geopackage import plan_store_versions
+from gis.store.gpkg_tables import plan_store_versions
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -30,9 +30,10 @@ from gis.inputs.read import check_boundary
 from gis.outputs.files import write_json
 from gis.outputs.plan_file import read_band
 from gis.store import Store, is_database_url, open_store
-from gis.store.base import as_of_note, check_author
+from gis.store.base import as_of_note
 from gis.store.diff import PlanDiff
 from gis.store.plan_io import export_version, read_plan
+from gis.store.review import check_person
 
 DEFAULT_STORE = "wangge-plans.gpkg"
 
@@ -88,34 +89,68 @@ def _as_of(value: str | None) -> datetime | None:
         raise OptionError(msg) from exc
 
 
+PlanArg = Annotated[Path, typer.Argument(help="Plan file (GeoPackage layer 'grids', …)")]
+NoteOpt = Annotated[str, typer.Option("--note", help="Why: the change note")]
+LayerOpt = Annotated[str | None, typer.Option("--layer", help="Grids layer (default 'grids')")]
+UnitsOpt = Annotated[
+    Path | None,
+    typer.Option("--units", help="Units file: grids must cover each unit (gap < 1 m²)"),
+]
+UnitsLayerOpt = Annotated[str | None, typer.Option("--units-layer")]
+CellsLayerOpt = Annotated[
+    str | None, typer.Option("--cells-layer", help="Unit cells layer in the plan file")
+]
+ParametersOpt = Annotated[
+    Path | None, typer.Option("--parameters", help="JSON file of partition parameters")
+]
+ReportOpt = Annotated[
+    Path | None, typer.Option("--report", help="JSON report to keep with the version")
+]
+
+
 def publish_command(
-    plan: Annotated[Path, typer.Argument(help="Plan file (GeoPackage layer 'grids', …)")],
+    plan: PlanArg,
     author: Annotated[str, typer.Option("--author", help="Who publishes")],
-    note: Annotated[str, typer.Option("--note", help="Why: the change note")] = "",
-    layer: Annotated[
-        str | None, typer.Option("--layer", help="Grids layer (default 'grids')")
-    ] = None,
-    units: Annotated[
-        Path | None,
-        typer.Option("--units", help="Units file: grids must cover each unit (gap < 1 m²)"),
-    ] = None,
-    units_layer: Annotated[str | None, typer.Option("--units-layer")] = None,
-    cells_layer: Annotated[
-        str | None, typer.Option("--cells-layer", help="Unit cells layer in the plan file")
-    ] = None,
-    parameters: Annotated[
-        Path | None, typer.Option("--parameters", help="JSON file of partition parameters")
-    ] = None,
-    report: Annotated[
-        Path | None, typer.Option("--report", help="JSON report to keep with the version")
-    ] = None,
+    note: NoteOpt = "",
+    layer: LayerOpt = None,
+    units: UnitsOpt = None,
+    units_layer: UnitsLayerOpt = None,
+    cells_layer: CellsLayerOpt = None,
+    parameters: ParametersOpt = None,
+    report: ReportOpt = None,
     store: StoreOpt = DEFAULT_STORE,
     schema: SchemaOpt = "public",
     verbose: common.VerboseOpt = False,
 ) -> None:
-    """Publish a plan as the new live version (validated, all or nothing)."""
+    """Publish a plan as the new live version (validated, all or nothing).
+
+    For one user who both authors and approves; where a reviewer approves, use submit.
+    """
     common.setup_logging(verbose)
-    author = check_author(author)
+    author = check_person(author, "author", "--author")
+    inputs = plan_inputs(plan, store, layer, units, units_layer, cells_layer, parameters, report)
+    started = time.perf_counter()
+    with _open(store, schema, create=True) as opened:
+        info = opened.publish(author=author, note=note, **inputs)
+    assert info.valid_from is not None
+    common.console.print(
+        f"published version {info.id}: {info.grids} grids, band {info.band}, live from "
+        f"{info.valid_from.isoformat()} ({time.perf_counter() - started:.2f} s) → {store}"
+    )
+
+
+def plan_inputs(
+    plan: Path,
+    store: str,
+    layer: str | None,
+    units: Path | None,
+    units_layer: str | None,
+    cells_layer: str | None,
+    parameters: Path | None,
+    report: Path | None,
+) -> dict[str, Any]:
+    """What a publish or a submit stores, read from the plan file and its side files (grids,
+    band, units, cells, parameters, report); a store that is one of them is refused."""
     common.refuse_overwrite(store_files(store), [plan, units, parameters, report], output="store")
     grids = read_plan(plan, layer=layer)
     band = read_band(plan)
@@ -131,22 +166,14 @@ def publish_command(
         if col.UNIT_CODE not in unit_gdf:
             unit_gdf = check_boundary(unit_gdf)
     cells = read_plan(plan, layer=cells_layer) if cells_layer is not None else None
-    started = time.perf_counter()
-    with _open(store, schema, create=True) as opened:
-        info = opened.publish(
-            grids,
-            author=author,
-            note=note,
-            parameters=_json_file(parameters, "parameters"),
-            report=_json_file(report, "report"),
-            units=unit_gdf,
-            cells=cells,
-            band=band,
-        )
-    common.console.print(
-        f"published version {info.id}: {info.grids} grids, band {info.band}, live from "
-        f"{info.valid_from.isoformat()} ({time.perf_counter() - started:.2f} s) → {store}"
-    )
+    return {
+        "grids": grids,
+        "parameters": _json_file(parameters, "parameters"),
+        "report": _json_file(report, "report"),
+        "units": unit_gdf,
+        "cells": cells,
+        "band": band,
+    }
 
 
 def versions_command(
@@ -155,15 +182,16 @@ def versions_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead")] = False,
     verbose: common.VerboseOpt = False,
 ) -> None:
-    """List the plan versions, oldest first; the live one is marked."""
+    """List the plan versions, oldest first, drafts included; the live one is marked."""
     common.setup_logging(verbose)
     with _open(store, schema) as opened:
-        infos = opened.versions()
+        infos = opened.versions(drafts=True)
     if as_json:
         common.console.print_json(data=[v.to_dict() for v in infos])
         return
     table = Table(title=f"Plan versions in {store}")
-    for name in ("id", "live", "valid from", "valid to", "grids", "band", "author", "note"):
+    columns = ("id", "live", "state", "valid from", "valid to", "grids", "band", "author")
+    for name in (*columns, "reviewer", "note"):
         table.add_column(
             name, justify="right" if name in ("id", "grids") else "left", no_wrap=name == "band"
         )
@@ -171,12 +199,14 @@ def versions_command(
         table.add_row(
             str(v.id),
             "●" if v.live else "",
-            v.valid_from.isoformat(timespec="seconds"),
+            v.state,
+            v.valid_from.isoformat(timespec="seconds") if v.valid_from else "",
             v.valid_to.isoformat(timespec="seconds") if v.valid_to else "",
             str(v.grids),
             str(v.band),
             v.author,
-            v.note,
+            v.reviewer or "",
+            v.review_note if v.state == "rejected" else v.note,
         )
     common.console.print(table)
 

@@ -360,11 +360,15 @@ class LiveIndex:
             if live:
                 return live[-1].id
         else:
-            starts = [v.valid_from for v in versions]
+            # in order of going live (a draft approved late goes live after later ids)
+            started = [(v.valid_from, v) for v in versions if v.valid_from is not None]
+            started.sort(key=lambda pair: pair[0])
+            ordered = [v for _, v in started]
+            starts = [start for start, _ in started]
             i = bisect.bisect_right(starts, moment) - 1
-            end = versions[i].valid_to if i >= 0 else None
+            end = ordered[i].valid_to if i >= 0 else None
             if i >= 0 and (end is None or moment < end):
-                return versions[i].id
+                return ordered[i].id
         when = f"at {moment.isoformat()}" if moment is not None else "now"
         msg = f"no plan version was live {when}; publish one first"
         raise VersionNotFoundError(msg)

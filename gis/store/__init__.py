@@ -1,8 +1,9 @@
 """Versioned plan storage: PostGIS (system of record) or a GeoPackage file (embedded default).
 
 Both stores offer the same interface (:class:`Store`) and pass the same contract tests:
-publish a plan atomically as a new version, list versions, read any version or the one live
-"as of" a time, find the grid holding a point at a time, and diff two versions.
+publish a plan atomically as a new version (or propose it for review: submit, approve, reject,
+roll back, each step in an append-only audit log), list versions, read any version or the one
+live "as of" a time, find the grid holding a point at a time, and diff two versions.
 
 Examples
 --------
@@ -27,8 +28,17 @@ from gis.errors import MissingExtraError, StoreError
 from gis.options import Band
 from gis.store.diff import PlanDiff, diff_plans
 from gis.store.plan import VersionInfo
+from gis.store.review import AuditEntry
 
-__all__ = ["PlanDiff", "Store", "VersionInfo", "diff_plans", "is_database_url", "open_store"]
+__all__ = [
+    "AuditEntry",
+    "PlanDiff",
+    "Store",
+    "VersionInfo",
+    "diff_plans",
+    "is_database_url",
+    "open_store",
+]
 
 DATABASE_URL = re.compile(r"^postgres(ql)?(\+\w+)?://")
 
@@ -53,24 +63,76 @@ class Store(Protocol):
         refuse bad plans."""
         ...
 
-    def versions(self) -> list[VersionInfo]:
-        """Every version, oldest first."""
+    def propose(
+        self,
+        grids: gpd.GeoDataFrame,
+        *,
+        author: str,
+        note: str = "",
+        parameters: dict[str, Any] | None = None,
+        report: dict[str, Any] | None = None,
+        units: gpd.GeoDataFrame | None = None,
+        cells: gpd.GeoDataFrame | None = None,
+        band: Band | None = None,
+        submit: bool = True,
+    ) -> VersionInfo:
+        """Store a checked plan for review (submitted, or a draft); never live until approved."""
+        ...
+
+    def submit(self, version_id: int, *, author: str) -> VersionInfo:
+        """Send a draft for approval."""
+        ...
+
+    def approve(self, version_id: int, *, reviewer: str, note: str = "") -> VersionInfo:
+        """Approve a submitted version (reviewer ≠ author): live from now on."""
+        ...
+
+    def reject(self, version_id: int, *, reviewer: str, reason: str) -> VersionInfo:
+        """Reject a version in review, with the reason."""
+        ...
+
+    def rollback(self, version_id: int, *, author: str, note: str = "") -> VersionInfo:
+        """Re-publish an earlier approved version as a new live version."""
+        ...
+
+    def audit(self, version_id: int | None = None) -> list[AuditEntry]:
+        """The append-only audit log, oldest first."""
+        ...
+
+    def retired_codes(self) -> set[str]:
+        """Grid codes retired by an earlier version: never given out again."""
+        ...
+
+    def versions(self, *, drafts: bool = False) -> list[VersionInfo]:
+        """Every approved version (with ``drafts``, every stored one), oldest first."""
         ...
 
     def version(
-        self, version_id: int | None = None, *, as_of: datetime | None = None
+        self,
+        version_id: int | None = None,
+        *,
+        as_of: datetime | None = None,
+        drafts: bool = False,
     ) -> VersionInfo:
         """One version by id, or the one live at ``as_of`` (default: now)."""
         ...
 
     def read_grids(
-        self, version_id: int | None = None, *, as_of: datetime | None = None
+        self,
+        version_id: int | None = None,
+        *,
+        as_of: datetime | None = None,
+        drafts: bool = False,
     ) -> gpd.GeoDataFrame:
         """The grids of one version, EPSG:4326."""
         ...
 
     def read_cells(
-        self, version_id: int | None = None, *, as_of: datetime | None = None
+        self,
+        version_id: int | None = None,
+        *,
+        as_of: datetime | None = None,
+        drafts: bool = False,
     ) -> gpd.GeoDataFrame:
         """The unit cells of one version, EPSG:4326."""
         ...

@@ -44,7 +44,7 @@ import os
 import re
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -56,7 +56,18 @@ import pyogrio
 from gis import columns as col
 from gis.errors import OutputError, StoreError, VersionNotFoundError
 from gis.outputs.files import WRITE_ERRORS, atomic_path, cannot_write, reason
-from gis.store.base import BaseStore
+from gis.store.base import BaseStore, Guard
+from gis.store.gpkg_tables import (
+    ADDED_COLUMNS,
+    VERSION_COLUMNS,
+    VERSIONS_DDL,
+    table_columns,
+    tables,
+    time_text,
+    upgrade,
+    version_row,
+    write_audit,
+)
 from gis.store.plan import (
     CELL_COLUMNS,
     GRID_COLUMNS,
@@ -65,103 +76,20 @@ from gis.store.plan import (
     UNIT_COLUMNS,
     VERSION_ID,
     VersionInfo,
-    band_of,
     check_coverage,
     check_overlaps,
     pick_grid,
     utc,
 )
+from gis.store.review import AuditEntry
 
 logger = logging.getLogger(__name__)
-
-TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 SIDE_FILES: Final = ("", "-journal", "-wal", "-shm")
 """What a publish's temporary folder may hold: the store's copy and its SQLite side files."""
 
 MARGIN_BYTES: Final = 2**20
 """Free space kept beyond the estimate of what a publish writes (1 MiB)."""
-
-VERSIONS_DDL: Final = """
-CREATE TABLE IF NOT EXISTS plan_versions (
-    id INTEGER PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    author TEXT NOT NULL,
-    note TEXT NOT NULL,
-    parameters TEXT NOT NULL,
-    report TEXT NOT NULL,
-    valid_from TEXT NOT NULL,
-    valid_to TEXT,
-    grid_count INTEGER NOT NULL,
-    band_min INTEGER,
-    band_max INTEGER,
-    band_target INTEGER
-);
-INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description)
-VALUES ('plan_versions', 'attributes', 'plan_versions', 'wangge plan versions');
-"""
-
-
-BAND_COLUMNS: Final = ("band_min", "band_max", "band_target")
-"""Columns of ``plan_versions`` added when the band was first stored (absent in older files)."""
-
-VERSION_COLUMNS: Final = (
-    "id", "created_at", "author", "note", "parameters", "report", "valid_from", "valid_to",
-    "grid_count",
-)  # fmt: skip
-
-
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
-
-
-def _upgrade(conn: sqlite3.Connection) -> None:
-    """Add the band columns to a ``plan_versions`` table written before they existed."""
-    have = _columns(conn, "plan_versions")
-    for name in BAND_COLUMNS:
-        if name not in have:
-            conn.execute(f"ALTER TABLE plan_versions ADD COLUMN {name} INTEGER")
-
-
-def plan_store_versions(path: str | Path) -> int | None:
-    """How many versions the wangge plan store at ``path`` holds; None when it is none (a
-    missing file, another GeoPackage, anything unreadable)."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        uri = path.resolve().as_uri() + "?mode=ro"
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
-            row = conn.execute("SELECT count(*) FROM plan_versions").fetchone()
-    except (sqlite3.Error, OSError, ValueError):
-        return None
-    return int(row[0])
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
-
-
-def _parse(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def _version(r: tuple[Any, ...]) -> VersionInfo:
-    created, valid_from = _parse(r[1]), _parse(r[6])
-    assert created is not None
-    assert valid_from is not None
-    return VersionInfo(
-        id=int(r[0]),
-        created_at=created,
-        author=r[2],
-        note=r[3],
-        parameters=json.loads(r[4]),
-        report=json.loads(r[5]),
-        valid_from=valid_from,
-        valid_to=_parse(r[7]),
-        grids=int(r[8]),
-        band=band_of((r[9], r[10], r[11]), int(r[0])),
-    )
 
 
 class GeoPackageStore(BaseStore):
@@ -286,12 +214,13 @@ class GeoPackageStore(BaseStore):
         return {str(name) for name, _ in pyogrio.list_layers(path)}
 
     # ---- publishing ------------------------------------------------------------------------
-    def _publish(
+    def _store(
         self,
         grids: gpd.GeoDataFrame,
         units: gpd.GeoDataFrame | None,
         cells: gpd.GeoDataFrame,
         meta: dict[str, Any],
+        guard: Guard,
     ) -> int:
         if self.path.exists():
             self.versions()  # a file that is no plan store is refused before any lock file
@@ -299,12 +228,12 @@ class GeoPackageStore(BaseStore):
             self._checkpoint("locked")
             check_overlaps(grids)
             check_coverage(grids, units)
+            guard()
             self._checkpoint("validated")
             previous = self.versions()
-            moment = datetime.now(UTC)
-            if previous and moment <= previous[-1].valid_from:
-                moment = previous[-1].valid_from + timedelta(microseconds=1)
-            version_id = previous[-1].id + 1 if previous else 1
+            everything = self._all_versions()
+            moment = self._next_moment()
+            version_id = everything[-1].id + 1 if everything else 1
             self._check_space(grids, units, cells)
             try:
                 with atomic_path(self.path) as tmp:
@@ -320,6 +249,14 @@ class GeoPackageStore(BaseStore):
             except (OutputError, *WRITE_ERRORS) as exc:
                 raise self._not_published(exc, previous) from exc
         return version_id
+
+    def _next_moment(self) -> datetime:
+        """Now, or just after the live version's start when the clock says otherwise."""
+        moment = datetime.now(UTC)
+        starts = [v.valid_from for v in self.versions() if v.valid_from is not None]
+        if starts and moment <= max(starts):
+            moment = max(starts) + timedelta(microseconds=1)
+        return moment
 
     def _not_published(self, exc: Exception, previous: list[VersionInfo]) -> StoreError:
         why = (exc if isinstance(exc, OutputError) else cannot_write(self.path, exc)).reason
@@ -371,15 +308,23 @@ class GeoPackageStore(BaseStore):
     def _write_version(
         self, path: Path, version_id: int, moment: datetime, meta: dict[str, Any], count: int
     ) -> None:
-        stamp = _stamp(moment)
+        """The version's row (and its audit entries); an approved one goes live at ``moment``,
+        one in review gets the empty valid time ``[moment, moment)``: never in force."""
+        stamp = time_text(moment)
+        state = meta["state"]
+        live = state == "approved"
         with contextlib.closing(sqlite3.connect(path)) as conn, conn:
             conn.executescript(VERSIONS_DDL)
-            _upgrade(conn)
-            conn.execute("UPDATE plan_versions SET valid_to = ? WHERE valid_to IS NULL", (stamp,))
+            upgrade(conn)
+            if live:
+                conn.execute(
+                    "UPDATE plan_versions SET valid_to = ? WHERE valid_to IS NULL", (stamp,)
+                )
             conn.execute(
                 "INSERT INTO plan_versions (id, created_at, author, note, parameters, report, "
-                "valid_from, valid_to, grid_count, band_min, band_max, band_target) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+                "valid_from, valid_to, grid_count, band_min, band_max, band_target, state, "
+                "submitted_at, reviewer, reviewed_at, rollback_of) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     version_id,
                     stamp,
@@ -388,31 +333,116 @@ class GeoPackageStore(BaseStore):
                     json.dumps(meta["parameters"], ensure_ascii=False),
                     json.dumps(meta["report"], ensure_ascii=False),
                     stamp,
+                    None if live else stamp,
                     count,
                     *meta["band"],
+                    state,
+                    None if state == "draft" else stamp,
+                    meta["author"] if live else None,
+                    stamp if live else None,
+                    meta["rollback_of"],
                 ),
             )
+            write_audit(conn, meta["audit"], version_id, stamp)
+
+    def _review(
+        self, version_id: int, change: dict[str, Any], guard: Callable[[VersionInfo], None]
+    ) -> None:
+        """One step of review, in place: a single SQLite transaction on ``plan_versions`` and
+        ``audit_log`` (no layer is written, so no copy is needed), under the publishers'
+        lock. An approval closes the live version and opens this one at the same instant."""
+        with self._locked():
+            guard(self.version(version_id, drafts=True))
+            self._checkpoint("validated")
+            stamp = time_text(self._next_moment())
+            state = change["state"]
+            try:
+                with contextlib.closing(sqlite3.connect(self.path)) as conn, conn:
+                    if state == "approved":
+                        conn.execute(
+                            "UPDATE plan_versions SET valid_to = ? "
+                            "WHERE valid_to IS NULL AND state = 'approved'",
+                            (stamp,),
+                        )
+                        conn.execute(
+                            "UPDATE plan_versions SET valid_from = ?, valid_to = NULL WHERE id = ?",
+                            (stamp, version_id),
+                        )
+                    if state == "submitted":
+                        conn.execute(
+                            "UPDATE plan_versions SET state = ?, submitted_at = ? WHERE id = ?",
+                            (state, stamp, version_id),
+                        )
+                    else:
+                        conn.execute(
+                            "UPDATE plan_versions SET state = ?, reviewer = ?, reviewed_at = ?, "
+                            "review_note = ? WHERE id = ?",
+                            (state, change["reviewer"], stamp, change["review_note"], version_id),
+                        )
+                    self._checkpoint("switched")
+                    write_audit(conn, change["audit"], version_id, stamp)
+            except (sqlite3.Error, *WRITE_ERRORS) as exc:
+                why = reason(exc) if isinstance(exc, OSError) else str(exc)
+                msg = f"cannot change version {version_id} in {self.path}: {why}; nothing changed"
+                raise StoreError(msg) from exc
 
     # ---- reading ---------------------------------------------------------------------------
-    def versions(self) -> list[VersionInfo]:
-        """Every published version, oldest first (none while the file does not exist)."""
-        if not self.path.exists():
-            return []
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection; a file that is no plan store is one StoreError."""
         uri = self.path.resolve().as_uri() + "?mode=ro"
         try:
             with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
-                have = _columns(conn, "plan_versions")
-                band = [c if c in have else "NULL" for c in BAND_COLUMNS]  # older files: none
-                rows = conn.execute(
-                    f"SELECT {', '.join([*VERSION_COLUMNS, *band])} FROM plan_versions ORDER BY id"
-                ).fetchall()
+                yield conn
         except sqlite3.DatabaseError as exc:
             msg = (
                 f"{self.path} is not a wangge plan store ({exc}); give the store's path, or "
                 "publish into a new .gpkg"
             )
             raise StoreError(msg) from exc
-        return [_version(r) for r in rows]
+
+    def _all_versions(self) -> list[VersionInfo]:
+        """Every stored version, oldest first (none while the file does not exist)."""
+        if not self.path.exists():
+            return []
+        with self._reading() as conn:
+            have = table_columns(conn, "plan_versions")
+            added = [c if c in have else old for c, (_, old) in ADDED_COLUMNS.items()]
+            rows = conn.execute(
+                f"SELECT {', '.join([*VERSION_COLUMNS, *added])} FROM plan_versions ORDER BY id"
+            ).fetchall()
+        return [version_row(r) for r in rows]
+
+    def audit(self, version_id: int | None = None) -> list[AuditEntry]:
+        """The audit log (every step, or those on one version), oldest first."""
+        if not self.path.exists():
+            return []
+        with self._reading() as conn:
+            if "audit_log" not in tables(conn):
+                return []
+            where = "" if version_id is None else f" WHERE version_id = {int(version_id)}"
+            rows = conn.execute(
+                f"SELECT id, at, actor, action, version_id, detail FROM audit_log{where} "
+                "ORDER BY id"
+            ).fetchall()
+        return [
+            AuditEntry(int(r[0]), datetime.fromisoformat(r[1]), r[2], r[3], r[4], json.loads(r[5]))
+            for r in rows
+        ]
+
+    def _codes_by_version(self) -> dict[int, set[str]]:
+        approved = [v.id for v in self.versions()]
+        if not approved or "grids" not in self._layers(self.path):
+            return {}
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {VERSION_ID}, {col.GRID_CODE} FROM grids WHERE {VERSION_ID} IN "
+                f"({', '.join(str(int(v)) for v in approved)})"
+            ).fetchall()
+        found: dict[int, set[str]] = {v: set() for v in approved}
+        for version_id, code in rows:
+            found[int(version_id)].add(str(code))
+        return found
 
     def _read(
         self,
@@ -446,9 +476,15 @@ class GeoPackageStore(BaseStore):
         published at or before ``as_of``.
         """
         moment = utc(as_of)
-        known = [v.id for v in self.versions() if moment is None or v.valid_from <= moment]
+        started = {
+            v.id: v.valid_from
+            for v in self.versions()
+            if v.valid_from is not None and (moment is None or v.valid_from <= moment)
+        }
         units = self._read("units", UNIT_COLUMNS)
-        units = units[units[VERSION_ID].isin(known)].sort_values([VERSION_ID, col.UNIT_CODE])
+        units = units[units[VERSION_ID].isin(list(started))]
+        units = units.assign(_start=units[VERSION_ID].map(started))  # approval order, not id
+        units = units.sort_values(["_start", col.UNIT_CODE], kind="stable")
         units = units.drop_duplicates(col.UNIT_CODE, keep="last").sort_values(col.UNIT_CODE)
         return gpd.GeoDataFrame(
             units[[*UNIT_COLUMNS, "geometry"]].reset_index(drop=True), geometry="geometry"

@@ -37,7 +37,8 @@ class Unit(Base):
 
 
 class PlanVersion(Base):
-    """One published plan: who, when, why, with which parameters, report and household band.
+    """One stored plan: who, when, why, with which parameters, report and household band, and
+    where it is in review (``state``; a version not approved has the empty valid time).
 
     The band (``band_min``, ``band_max``, ``band_target``) is all NULL for a version
     published without one (and for every version published before revision 0002).
@@ -54,6 +55,38 @@ class PlanVersion(Base):
     band_max: Mapped[int | None] = mapped_column(Integer)
     band_target: Mapped[int | None] = mapped_column(Integer)
     valid_during: Mapped[Any] = mapped_column(TSTZRANGE)
+    state: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewer: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str] = mapped_column(Text)
+    rollback_of: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("plan_versions.id"))
+
+
+class PendingUnit(Base):
+    """An administrative unit a version in review brings; in force once it is approved."""
+
+    __tablename__ = "pending_units"
+    version_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("plan_versions.id"), primary_key=True
+    )
+    unit_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    unit_name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str | None] = mapped_column(Text)
+    parent_code: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False))
+
+
+class AuditLog(Base):
+    """One step on a plan version (append-only: a trigger refuses UPDATE, DELETE, TRUNCATE)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    version_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("plan_versions.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
 class Grid(Base):

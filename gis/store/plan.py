@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -81,24 +81,39 @@ NUDGE: Final = NUDGE_DEG
 lookup side of the one ownership rule (:mod:`gis.geometry.ownership`)."""
 
 
+State = Literal["draft", "submitted", "approved", "rejected"]
+STATES: Final[tuple[State, ...]] = ("draft", "submitted", "approved", "rejected")
+"""Where a version is in review: stored, sent for approval, in force (now or once), refused."""
+
+
 @dataclasses.dataclass(frozen=True)
 class VersionInfo:
-    """One published plan version.
+    """One stored plan version: in review, in force, or once in force.
 
     Attributes
     ----------
     id
-        Version number, increasing in publishing order.
+        Version number, increasing in the order versions were stored (drafts included).
     created_at
-        When it was published (UTC); also the start of its valid time.
+        When it was stored (UTC); for a plain publish also the start of its valid time.
+    author, note
+        Who proposed it and why.
     valid_from, valid_to
         Half-open valid time ``[valid_from, valid_to)``; ``valid_to`` is None while live.
+        Both None for a version that was never approved: it was never in force.
     grids
         How many grids the version holds.
     band
         The household band the plan was drawn for (the default :class:`~gis.options.Band`
         for a version published without one); the service colours and reports the version
         by it.
+    state
+        One of :data:`STATES`: ``draft``, ``submitted``, ``approved`` or ``rejected``.
+    submitted_at, reviewer, reviewed_at, review_note
+        When it was sent for approval; who approved or rejected it, when, and why (a
+        rejection's reason).
+    rollback_of
+        For a rollback, the earlier version whose plan this one re-publishes.
     """
 
     id: int
@@ -107,24 +122,50 @@ class VersionInfo:
     note: str
     parameters: dict[str, Any]
     report: dict[str, Any]
-    valid_from: datetime
+    valid_from: datetime | None
     valid_to: datetime | None
     grids: int
     band: Band = dataclasses.field(default_factory=Band)
+    state: State = "approved"
+    submitted_at: datetime | None = None
+    reviewer: str | None = None
+    reviewed_at: datetime | None = None
+    review_note: str = ""
+    rollback_of: int | None = None
+
+    @property
+    def approved(self) -> bool:
+        """Whether it was approved (it is, or once was, in force)."""
+        return self.state == "approved"
 
     @property
     def live(self) -> bool:
         """Whether this is the version in force now."""
-        return self.valid_to is None
+        return self.approved and self.valid_from is not None and self.valid_to is None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (timestamps as ISO 8601)."""
         out = dataclasses.asdict(self)
-        for key in ("created_at", "valid_from", "valid_to"):
+        for key in ("created_at", "valid_from", "valid_to", "submitted_at", "reviewed_at"):
             value = out[key]
             out[key] = value.isoformat() if value is not None else None
         out["live"] = self.live
         return out
+
+
+def state_of(value: object, version_id: int) -> State:
+    """A stored version's state, checked (a store edited by hand may hold anything).
+
+    Raises
+    ------
+    StoreError
+        When it is none of :data:`STATES`.
+    """
+    for state in STATES:
+        if value == state:
+            return state
+    msg = f"plan version {version_id} stores an unknown state {value!r}; expected {STATES}"
+    raise StoreError(msg)
 
 
 BandRow = tuple[int | None, int | None, int | None]

@@ -30,7 +30,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Final
 
@@ -44,7 +44,7 @@ from psycopg.types.json import Jsonb
 
 from gis import columns as col
 from gis.errors import StoreError, StoreUnavailableError
-from gis.store.base import BaseStore
+from gis.store.base import BaseStore, Guard
 from gis.store.plan import (
     CELL_COLUMNS,
     GRID_COLUMNS,
@@ -59,8 +59,10 @@ from gis.store.plan import (
     band_of,
     gap_error,
     overlap_error,
+    state_of,
     utc,
 )
+from gis.store.review import AuditEntry
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +133,33 @@ VERSIONS: Final = """
 SELECT v.id, v.created_at, v.author, v.note, v.parameters, v.report,
        lower(v.valid_during), upper(v.valid_during),
        (SELECT count(*) FROM grids g WHERE g.version_id = v.id),
-       v.band_min, v.band_max, v.band_target
+       v.band_min, v.band_max, v.band_target,
+       v.state, v.submitted_at, v.reviewer, v.reviewed_at, v.review_note, v.rollback_of
 FROM plan_versions v ORDER BY v.id
+"""
+
+PENDING_UNITS: Final = """
+INSERT INTO pending_units (version_id, unit_code, unit_name, level, parent_code, geom)
+SELECT %(v)s, unit_code, unit_name, level, parent_code, ST_SetSRID(geom, 4326) FROM staging_units
+"""
+
+UNITS_OF_DRAFT: Final = """
+CREATE TEMP TABLE staging_units ON COMMIT DROP AS
+SELECT unit_code, unit_name, level, parent_code, geom FROM pending_units
+WHERE version_id = %(v)s
+"""
+
+GO_LIVE: Final = tuple(
+    f"UPDATE {table} SET valid_during = tstzrange(%(ts)s, NULL, '[)') WHERE {key} = %(v)s"
+    for table, key in (("grids", "version_id"), ("cells", "version_id"))
+)
+"""An approved draft's rows, in force from the approval on (they were stored never in force;
+its ``plan_versions`` row changes state and valid time in one statement, which the CHECK
+tying the two needs)."""
+
+AUDIT: Final = """
+INSERT INTO audit_log (at, actor, action, version_id, detail)
+VALUES (coalesce(%(ts)s, clock_timestamp()), %(actor)s, %(action)s, %(v)s, %(detail)s)
 """
 
 
@@ -254,70 +281,155 @@ class PostgisStore(BaseStore):
                 self._conn = None
 
     # ---- publishing ------------------------------------------------------------------------
-    def _publish(
+    def _store(
         self,
         grids: gpd.GeoDataFrame,
         units: gpd.GeoDataFrame | None,
         cells: gpd.GeoDataFrame,
         meta: dict[str, Any],
+        guard: Guard,
     ) -> int:
+        live = meta["state"] == "approved"
         with self._database("publish"), self.connect() as conn, conn.transaction():
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
-                (LOCK_NAMESPACE, self.schema),
-            )
-            self._checkpoint("locked")
+            self._lock_publishers(conn)
             self._stage(conn, grids, units, cells)
             self._validate(conn, units is not None and not units.empty)
+            guard()
             self._checkpoint("validated")
-            row = conn.execute(
-                "SELECT greatest(clock_timestamp(), (SELECT lower(valid_during) "
-                "+ interval '1 microsecond' FROM plan_versions WHERE upper_inf(valid_during)))"
-            ).fetchone()
-            assert row is not None
-            ts = row[0]
-            for statement in SWITCH:
-                conn.execute(statement, {"ts": ts})
-            band_min, band_max, band_target = meta["band"]
-            new = conn.execute(
-                "INSERT INTO plan_versions (created_at, author, note, parameters, report, "
-                "band_min, band_max, band_target, valid_during) VALUES (%(ts)s, %(author)s, "
-                "%(note)s, %(parameters)s, %(report)s, %(band_min)s, %(band_max)s, "
-                "%(band_target)s, tstzrange(%(ts)s, NULL, '[)')) RETURNING id",
-                {
-                    "ts": ts,
-                    "author": meta["author"],
-                    "note": meta["note"],
-                    "parameters": Jsonb(meta["parameters"]),
-                    "report": Jsonb(meta["report"]),
-                    "band_min": band_min,
-                    "band_max": band_max,
-                    "band_target": band_target,
-                },
-            ).fetchone()
-            assert new is not None
-            version_id = int(new[0])
+            ts = self._next_moment(conn)
+            if live:
+                for statement in SWITCH:
+                    conn.execute(statement, {"ts": ts})
+            version_id = self._insert_version(conn, meta, ts)
             self._checkpoint("switched")
-            params = {"v": version_id, "ts": ts}
+            params = {"v": version_id, "ts": ts if live else None}
+            during = "tstzrange(%(ts)s, NULL, '[)')" if live else "'empty'::tstzrange"
             conn.execute(
                 "INSERT INTO grids (version_id, grid_code, kind, households, parent_code, "
                 "parent_name, area_m2, geom, valid_during) SELECT %(v)s, grid_code, kind, "
                 "households, parent_code, parent_name, area_m2, ST_SetSRID(geom, 4326), "
-                "tstzrange(%(ts)s, NULL, '[)') FROM staging_grids",
+                f"{during} FROM staging_grids",
                 params,
             )
             self._checkpoint("grids written")
             conn.execute(
                 "INSERT INTO cells (version_id, cell_code, grid_code, households, geom, "
                 "valid_during) SELECT %(v)s, cell_code, grid_code, households, "
-                "ST_SetSRID(geom, 4326), tstzrange(%(ts)s, NULL, '[)') FROM staging_cells",
+                f"ST_SetSRID(geom, 4326), {during} FROM staging_cells",
                 params,
             )
             if units is not None and not units.empty:
-                for statement in UNITS_SWITCH:
-                    conn.execute(statement, {"ts": ts})
+                for statement in UNITS_SWITCH if live else (PENDING_UNITS,):
+                    conn.execute(statement, {"ts": ts, "v": version_id})
+            self._audit(conn, meta["audit"], version_id, ts)
             self._checkpoint("written")
         return version_id
+
+    def _lock_publishers(self, conn: psycopg.Connection[Any]) -> None:
+        """Queue behind any other publisher or reviewer of this schema (until commit)."""
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
+            (LOCK_NAMESPACE, self.schema),
+        )
+        self._checkpoint("locked")
+
+    def _next_moment(self, conn: psycopg.Connection[Any]) -> datetime:
+        """Now, read after the lock, never before the live version's start."""
+        row = conn.execute(
+            "SELECT greatest(clock_timestamp(), (SELECT lower(valid_during) "
+            "+ interval '1 microsecond' FROM plan_versions WHERE upper_inf(valid_during)))"
+        ).fetchone()
+        assert row is not None
+        return row[0]
+
+    def _insert_version(
+        self, conn: psycopg.Connection[Any], meta: dict[str, Any], ts: datetime
+    ) -> int:
+        state = meta["state"]
+        live = state == "approved"
+        band_min, band_max, band_target = meta["band"]
+        new = conn.execute(
+            "INSERT INTO plan_versions (created_at, author, note, parameters, report, "
+            "band_min, band_max, band_target, state, submitted_at, reviewer, reviewed_at, "
+            "rollback_of, valid_during) VALUES (%(ts)s, %(author)s, %(note)s, %(parameters)s, "
+            "%(report)s, %(band_min)s, %(band_max)s, %(band_target)s, %(state)s, "
+            "%(submitted)s, %(reviewer)s, %(reviewed)s, %(rollback_of)s, "
+            + ("tstzrange(%(ts)s, NULL, '[)')" if live else "'empty'::tstzrange")
+            + ") RETURNING id",
+            {
+                "ts": ts,
+                "author": meta["author"],
+                "note": meta["note"],
+                "parameters": Jsonb(meta["parameters"]),
+                "report": Jsonb(meta["report"]),
+                "band_min": band_min,
+                "band_max": band_max,
+                "band_target": band_target,
+                "state": state,
+                "submitted": None if state == "draft" else ts,
+                "reviewer": meta["author"] if live else None,
+                "reviewed": ts if live else None,
+                "rollback_of": meta["rollback_of"],
+            },
+        ).fetchone()
+        assert new is not None
+        return int(new[0])
+
+    def _audit(
+        self,
+        conn: psycopg.Connection[Any],
+        entries: list[dict[str, Any]],
+        version_id: int,
+        ts: datetime | None,
+    ) -> None:
+        for entry in entries:
+            conn.execute(
+                AUDIT,
+                {
+                    "ts": ts,
+                    "actor": entry["actor"],
+                    "action": entry["action"],
+                    "v": version_id,
+                    "detail": Jsonb(entry["detail"]),
+                },
+            )
+
+    def _review(
+        self, version_id: int, change: dict[str, Any], guard: Callable[[VersionInfo], None]
+    ) -> None:
+        """One step of review in one transaction, under the publishers' lock; an approval
+        closes the live version and opens this one (rows and units) at the same instant."""
+        state = change["state"]
+        with self._database("review a version"), self.connect() as conn, conn.transaction():
+            self._lock_publishers(conn)
+            guard(self.version(version_id, drafts=True))
+            self._checkpoint("validated")
+            ts = self._next_moment(conn)
+            params = {"v": version_id, "ts": ts, "state": state}
+            if state == "approved":
+                for statement in SWITCH:
+                    conn.execute(statement, {"ts": ts})
+                for statement in GO_LIVE:
+                    conn.execute(statement, params)
+                conn.execute(UNITS_OF_DRAFT, params)
+                for statement in UNITS_SWITCH:
+                    conn.execute(statement, params)
+            if state == "submitted":
+                conn.execute(
+                    "UPDATE plan_versions SET state = %(state)s, submitted_at = %(ts)s "
+                    "WHERE id = %(v)s",
+                    params,
+                )
+            else:
+                conn.execute(
+                    "UPDATE plan_versions SET state = %(state)s, reviewer = %(reviewer)s, "
+                    "reviewed_at = %(ts)s, review_note = %(note)s, valid_during = CASE "
+                    "WHEN %(state)s = 'approved' THEN tstzrange(%(ts)s, NULL, '[)') "
+                    "ELSE valid_during END WHERE id = %(v)s",
+                    {**params, "reviewer": change["reviewer"], "note": change["review_note"]},
+                )
+            self._checkpoint("switched")
+            self._audit(conn, change["audit"], version_id, ts)
 
     def _stage(
         self,
@@ -359,8 +471,8 @@ class PostgisStore(BaseStore):
                 raise gap_error([(str(u), float(a), [str(c) for c in near]) for u, a, near in gaps])
 
     # ---- reading ---------------------------------------------------------------------------
-    def versions(self) -> list[VersionInfo]:
-        """Every published version, oldest first."""
+    def _all_versions(self) -> list[VersionInfo]:
+        """Every stored version, oldest first."""
         with self._lock, self._database("list the plan versions"):
             rows = self._reader().execute(VERSIONS).fetchall()
         return [
@@ -375,9 +487,37 @@ class PostgisStore(BaseStore):
                 valid_to=r[7],
                 grids=int(r[8]),
                 band=band_of((r[9], r[10], r[11]), int(r[0])),
+                state=state_of(r[12], int(r[0])),
+                submitted_at=r[13],
+                reviewer=r[14],
+                reviewed_at=r[15],
+                review_note=str(r[16] or ""),
+                rollback_of=None if r[17] is None else int(r[17]),
             )
             for r in rows
         ]
+
+    def audit(self, version_id: int | None = None) -> list[AuditEntry]:
+        """The audit log (every step, or those on one version), oldest first."""
+        where = "" if version_id is None else "WHERE version_id = %(v)s "
+        query = (
+            f"SELECT id, at, actor, action, version_id, detail FROM audit_log {where}ORDER BY id"
+        )
+        with self._lock, self._database("read the audit log"):
+            rows = self._reader().execute(query, {"v": version_id}).fetchall()
+        return [AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], dict(r[5] or {})) for r in rows]
+
+    def _codes_by_version(self) -> dict[int, set[str]]:
+        query = (
+            "SELECT g.version_id, g.grid_code FROM grids g JOIN plan_versions v "
+            "ON v.id = g.version_id WHERE v.state = 'approved'"
+        )
+        with self._lock, self._database("read the grid codes"):
+            rows = self._reader().execute(query).fetchall()
+        found: dict[int, set[str]] = {}
+        for version_id, code in rows:
+            found.setdefault(int(version_id), set()).add(str(code))
+        return found
 
     def _frame(
         self, query: sql.Composable | str, params: dict[str, Any], columns: list[str]

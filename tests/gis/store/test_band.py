@@ -18,7 +18,7 @@ from gis.options import Band
 from gis.outputs.files import write_layers
 from gis.outputs.plan_file import plan_info_frame
 from gis.store import Store, open_store
-from gis.store.geopackage import BAND_COLUMNS
+from gis.store.gpkg_tables import BAND_COLUMNS
 from gis.store.migrate import alembic_config, upgrade
 
 
