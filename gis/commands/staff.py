@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from gis.store import Store
 
 DEFAULT_STORE = "wangge-plans.gpkg"
+UNIT_FIELDS = ("unit_name", "level", "parent_code")
 StoreOpt = Annotated[
     str,
     typer.Option(
@@ -42,19 +43,24 @@ SchemaOpt = Annotated[str, typer.Option("--schema", help="PostGIS schema of the 
 
 
 def targets_of(store: Store) -> Targets:
-    """The grids, unit cells and units (with their levels) of the store's live version."""
-    from gis.rules.staff import Targets  # noqa: PLC0415
+    """The grids, unit cells and units (with their levels) of the store's live version; a
+    unit is any unit of the version or above its grids, as a lookup names them
+    (:func:`gis.rules.staff.unit_levels`)."""
+    import pandas as pd  # noqa: PLC0415
+
+    from gis.rules.staff import Targets, unit_levels  # noqa: PLC0415
 
     grids = store.read_grids()
     cells = store.read_cells()
     units = store.read_units()
+    table = {
+        str(r["unit_code"]): {k: None if pd.isna(r[k]) else r[k] for k in UNIT_FIELDS}
+        for r in units.drop(columns=units.geometry.name).to_dict("records")
+    }
     return Targets(
         grids=frozenset(grids["grid_code"].astype(str)),
         cells=frozenset(cells["cell_code"].astype(str)) if len(cells) else frozenset(),
-        units={
-            str(code): (None if level is None else str(level))
-            for code, level in zip(units["unit_code"], units["level"], strict=True)
-        },
+        units=unit_levels(table, grids["parent_code"].astype(str)),
     )
 
 
