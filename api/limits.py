@@ -17,7 +17,6 @@ Routes take the limit as a dependency, ``dependencies=[Depends(batch_limit)]``;
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import time
@@ -32,21 +31,14 @@ from api.auth import roles_of
 from api.deps import api_key_header
 from api.errors import RateLimitedError
 from api.observability import key_id
+from api.responses import ERROR_REF, declare
 from api.settings import Settings
 
 MAX_BUCKETS: Final = 10_000
 RESPONSE_429: Final[dict[str, Any]] = {
     "description": "Too many batches: wait the seconds in Retry-After",
     "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}},
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"detail": {"type": "string"}, "error": {"type": "string"}},
-                "required": ["detail", "error"],
-            }
-        }
-    },
+    "content": {"application/json": {"schema": ERROR_REF}},
 }
 
 
@@ -135,8 +127,9 @@ async def batch_limit(
 def install(app: FastAPI, settings: Settings) -> None:
     """Put the batch limiter on ``app`` and document 429 on every route that takes it."""
     app.state.batch_limiter = RateLimiter.from_settings(settings)
-    for route in app.routes:
-        if isinstance(route, APIRoute) and any(
-            d.dependency is batch_limit for d in route.dependencies
-        ):
-            route.responses.setdefault(429, copy.deepcopy(RESPONSE_429))
+
+    def answers(route: APIRoute) -> dict[int, dict[str, Any]]:
+        limited = any(d.dependency is batch_limit for d in route.dependencies)
+        return {429: RESPONSE_429} if limited else {}
+
+    declare(app, answers)

@@ -13,8 +13,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.routing import Route
 
-from api import errors, limits, ops
+from api import errors, limits, ops, responses
 from api.cors import SplitCORS
 from api.observability import Metrics, ObservabilityMiddleware, access_logger
 from api.routes import addresses, auth, docs, features, lookup, map_page, staff, tiles, versions
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     _document_bodies(app, (BatchIn, PublishIn))
     _operations(app, settings, state)
+    responses.document(app)  # the 401/403/404 each route can give, the real error body
     return app
 
 
@@ -80,7 +82,10 @@ def _operations(app: FastAPI, settings: Settings, state: AppState) -> None:
         write_origins=settings.cors_write_origins,
     )
     app.add_middleware(
-        ObservabilityMiddleware, metrics=metrics, logger=access_logger(settings.access_log)
+        ObservabilityMiddleware,
+        metrics=metrics,
+        logger=access_logger(settings.access_log),
+        routes=[route for route in app.routes if isinstance(route, Route)],
     )
 
 

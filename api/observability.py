@@ -27,12 +27,14 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACCESS_LOGGER: Final = "api.access"
@@ -139,14 +141,22 @@ def request_id_from(given: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def route_of(scope: Scope) -> str:
+def route_of(scope: Scope, routes: Sequence[BaseRoute] = ()) -> str:
     """The route template a request matched (``/grids/{grid_code}/staff``), or a fixed label:
     ``<preflight>`` for a CORS preflight answered before routing, ``<unmatched>`` else (raw
-    paths never become labels: one per URL would grow without bound)."""
+    paths never become labels: one per URL would grow without bound).
+
+    API routes name themselves in the scope; ``routes`` (plain Starlette routes, such as
+    ``/openapi.json``) are matched again here when none did.
+    """
     route = scope.get("route")
     path = getattr(route, "path", None)
     if isinstance(path, str):
         return path
+    for candidate in routes:
+        path = getattr(candidate, "path", None)
+        if isinstance(path, str) and candidate.matches(scope)[0] is Match.FULL:
+            return path
     headers = Headers(scope=scope)
     if scope.get("method") == "OPTIONS" and "access-control-request-method" in headers:
         return "<preflight>"
@@ -193,12 +203,22 @@ class ObservabilityMiddleware:
         Where requests are counted.
     logger
         The access logger (None: no access log).
+    routes
+        Plain routes to name in metrics and logs (API routes name themselves).
     """
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, logger: logging.Logger | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        logger: logging.Logger | None,
+        routes: Sequence[BaseRoute] = (),
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.logger = logger
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request, timing it and counting it whatever happens."""
@@ -226,7 +246,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             duration_s = time.perf_counter() - start
-            route = route_of(scope)
+            route = route_of(scope, self.routes)
             self.metrics.observe(scope["method"], route, status, duration_s, outside=outside)
             if self.logger is not None and self.logger.isEnabledFor(logging.INFO):
                 client = scope.get("client")

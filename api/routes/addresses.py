@@ -37,6 +37,8 @@ from gis.store.addresses import check_import
 
 router = APIRouter(tags=["addresses"])
 MAX_BATCH_ADDRESSES: Final = 100_000
+NO_NUL: Final = r"^[^\x00]*$"
+"""An address never holds a NUL character (the address index cannot search one)."""
 ROLE: Final = "addresses"
 
 
@@ -104,11 +106,24 @@ def _answer(state: AppState, m: AddressMatch, limit: int, full: bool) -> Address
     )  # fmt: skip
 
 
-@router.get("/lookup/address", response_model=AddressOut, dependencies=[Depends(read_access)])
+@router.get(
+    "/lookup/address",
+    response_model=AddressOut,
+    dependencies=[Depends(read_access)],
+    responses={404: {"description": "no plan version is live"}},
+)
 def lookup_address(
     state: State,
     full: Annotated[bool, Depends(may_list)],
-    q: Annotated[str, Query(min_length=1, max_length=200, description="Free-text address")],
+    q: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=NO_NUL,
+            description="Free-text address (no NUL character)",
+        ),
+    ],
     limit: Annotated[int, Query(ge=1, le=50, description="Candidates (addresses role)")] = 5,
 ) -> AddressOut:
     """The standard address a free-text address means, how sure that is, and its grid."""
@@ -125,7 +140,7 @@ def _queries(data: bytes, ctype: str) -> list[str]:
         if "address" not in cols:
             msg = f"the CSV needs an 'address' column; columns seen: {list(frame.columns)}"
             raise BadRequestError(msg)
-        return frame[cols["address"]].astype(str).tolist()
+        return _without_nul(frame[cols["address"]].astype(str).tolist())
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -133,7 +148,15 @@ def _queries(data: bytes, ctype: str) -> list[str]:
     items = body.get("addresses") if isinstance(body, dict) else None
     if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
         raise BadRequestError('JSON body must be {"addresses": ["…", …]} (strings)')
-    return items
+    return _without_nul(items)
+
+
+def _without_nul(queries: list[str]) -> list[str]:
+    """The queries, refused when one holds a NUL character (the index cannot search it)."""
+    bad = next((i for i, q in enumerate(queries) if "\x00" in q), None)
+    if bad is not None:
+        raise BadRequestError(f"address {bad} holds a NUL character (\\x00); remove it")
+    return queries
 
 
 def _batch(state: AppState, data: bytes, ctype: str, full: bool, fmt: str) -> Response:
@@ -161,7 +184,10 @@ def _batch(state: AppState, data: bytes, ctype: str, full: bool, fmt: str) -> Re
 @router.post(
     "/lookup/address/batch",
     dependencies=[Depends(read_access), Depends(batch_limit)],
-    responses={413: {"description": "more than 100,000 addresses or too large a body"}},
+    responses={
+        404: {"description": "no plan version is live"},
+        413: {"description": "more than 100,000 addresses or too large a body"},
+    },
 )
 async def lookup_address_batch(
     request: Request,

@@ -182,7 +182,10 @@ async def _in_process(
     "/lookup/batch",
     dependencies=[Depends(batch_limit)],
     response_model=BatchOut,
-    responses={413: {"description": "too many points or too large a body"}},
+    responses={
+        404: {"description": "no plan version was live (at as_of)"},
+        413: {"description": "too many points or too large a body"},
+    },
     openapi_extra={
         "requestBody": {
             "content": {

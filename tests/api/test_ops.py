@@ -245,10 +245,14 @@ def test_metrics_count_requests_and_lookups(tmp_path: Path) -> None:
         assert client.post("/lookup/batch", json=body).status_code == 200
         answered = {"route": "/lookup/batch", "outcome": "answered"}
         assert eventually(lambda: sample(client, "wangge_lookups_total", **answered) == 1)
-        r = client.get("/grids/NOPE/staff")
-        assert r.status_code == 404
-        labels = {"route": "/grids/{grid_code}/staff", "status": "404"}
+        r = client.get("/grids/NOPE/addresses")  # the template is the label, not the path
+        assert r.status_code == 401
+        labels = {"route": "/grids/{grid_code}/addresses", "status": "401"}
         assert eventually(lambda: sample(client, "wangge_http_requests_total", **labels) == 1)
+
+        assert client.get("/openapi.json").status_code == 200  # a plain route, not an API one
+        openapi = {"method": "GET", "route": "/openapi.json", "status": "200"}
+        assert eventually(lambda: sample(client, "wangge_http_requests_total", **openapi) == 1)
 
     with running(tmp_path / "second") as (other, _):  # a registry per app
         assert sample(other, "wangge_lookups_total", **inside) == 0
@@ -276,3 +280,15 @@ def test_batches_over_the_limit_get_429_and_other_keys_do_not(tmp_path: Path) ->
         assert client.post("/lookup/batch", json=body).status_code == 429
         made_up = {"X-API-Key": "not-a-key"}  # an unknown key is no fresh bucket
         assert client.post("/lookup/batch", json=body, headers=made_up).status_code == 429
+
+
+def test_the_openapi_declares_the_errors_routes_give(tmp_path: Path) -> None:
+    with running(tmp_path) as (client, _):
+        paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/lookup/batch", "/lookup/address/batch"):
+        assert "Retry-After" in paths[path]["post"]["responses"]["429"]["headers"]
+    assert "429" not in paths["/lookup"]["get"]["responses"]
+    assert {"401", "403"} <= set(paths["/addresses"]["post"]["responses"])
+    assert {"401", "403", "404"} <= set(paths["/grids/{grid_code}/addresses"]["get"]["responses"])
+    assert "403" not in paths["/lookup/address"]["get"]["responses"]  # no role needed
+    assert set(paths["/ready"]["get"]["responses"]) == {"200", "503"}
