@@ -179,7 +179,7 @@ def test_roster_naming_a_missing_grid_is_refused(rural_gpkg: Path, tmp_path: Pat
     refused(
         ["partition", rural_gpkg, "--code-scheme", "village6", "--roster", roster],
         tmp_path / "o.gpkg",
-        "do not exist in the plan",
+        "grid '201199' does not exist in the plan",
     )
 
 
