@@ -1,5 +1,8 @@
 """Running the app with uvicorn: in the foreground (``wangge serve``) or in a thread (tests,
-benchmarks) on a loopback port."""
+benchmarks) on a loopback port.
+
+uvicorn's own access log stays off (``access_log=False``): the app writes one JSON line per
+request itself, with its request id and hashed key (:mod:`api.observability`)."""
 
 from __future__ import annotations
 
