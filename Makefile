@@ -42,7 +42,7 @@ test: venv ## test-setup, lint, then pytest (fails when no tests are collected)
 	$(BIN)/deptry .
 	$(BIN)/pytest
 
-demo: venv ## partition the Shanghai sample, publish it, serve map + lookup API on :8000
+demo: venv ## partition the Shanghai sample, publish it with 示例 staff and addresses, serve map + API on :8000
 	bash scripts/ensure-npm.sh
 	mkdir -p out
 	$(BIN)/wangge partition data/shanghai_bund.gpkg --seed 1 --code-scheme stats12 \
@@ -50,7 +50,12 @@ demo: venv ## partition the Shanghai sample, publish it, serve map + lookup API 
 	$(BIN)/wangge publish out/shanghai_plan.gpkg --store out/wangge-plans.gpkg \
 		--units data/shanghai_bund.gpkg --units-layer boundary \
 		--author demo --note "Shanghai sample, demonstration boundaries"
-	@echo "map: http://127.0.0.1:$(PORT)/map   lookup: http://127.0.0.1:$(PORT)/lookup?lon=121.48452&lat=31.24946"
+	# SYNTHETIC sample addresses and staff roster (示例; see data/README.md)
+	$(BIN)/wangge addresses import data/shanghai_bund_addresses_sample.csv \
+		--store out/wangge-plans.gpkg --replace
+	$(BIN)/python data/demo_samples.py load-staff --store out/wangge-plans.gpkg
+	@echo "map: http://127.0.0.1:$(PORT)/map   docs: http://127.0.0.1:$(PORT)/docs   lookup: http://127.0.0.1:$(PORT)/lookup?lon=121.48452&lat=31.24946"
+	@echo "try the address search with 上海市黄浦区四川中路21号 (or 四川中路21號)"
 	$(BIN)/wangge serve --store out/wangge-plans.gpkg --basemap data/shanghai_bund.gpkg \
 		--port $(PORT)
 
