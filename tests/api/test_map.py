@@ -222,9 +222,8 @@ def check_english(page: playwright.Page, service: Service) -> None:
     page.reload()
     page.wait_for_function("window.wangge && window.wangge.ready === true", timeout=60_000)
     assert page.inner_text("#search button") == "Search"  # remembered
-    page.goto(page.url.replace("/map", "/map?lang=zh", 1))
-    page.wait_for_function("window.wangge && window.wangge.ready === true", timeout=60_000)
-    assert page.inner_text("#search button") == "搜索"
+    page.goto(page.url.replace("/map", "/map?lang=zh", 1))  # the strings come before the map
+    page.wait_for_function("document.querySelector('#search button').textContent === '搜索'")
     assert page.evaluate("localStorage.getItem('wangge.lang')") == "zh"
 
 
