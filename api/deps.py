@@ -7,6 +7,7 @@ default (room-level addresses) always needs one (:func:`private_read`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from fastapi.security import APIKeyHeader
 
 from api.auth import roles_of, token_roles
 from api.errors import AuthForbiddenError, AuthMissingError, PayloadTooLargeError
+from api.observability import key_id
 from api.settings import Settings
 from api.state import AppState
 
@@ -59,6 +61,44 @@ def require_role(role: str) -> Callable[..., Awaitable[None]]:
     return check
 
 
+DRAFT_ROLES = ("publisher", "author", "reviewer")
+"""Roles whose keys may read versions not yet approved (drafts, submitted, rejected)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Caller:
+    """Who sent a write: the key's id (a hash, never the key) and its roles."""
+
+    key_id: str
+    roles: tuple[str, ...]
+
+
+def require_any_role(*roles: str) -> Callable[..., Awaitable[Caller]]:
+    """A dependency admitting keys holding one of ``roles`` (401 no key, 403 none of them);
+    it gives the route the :class:`Caller`, so steps can be told apart by key."""
+
+    async def check(
+        settings: Annotated[Settings, Depends(get_settings)],
+        key: Annotated[str | None, Security(api_key_header)],
+    ) -> Caller:
+        held = _roles(settings, key)
+        if not set(roles) & set(held):
+            raise AuthForbiddenError(f"the API key holds none of the roles {list(roles)}")
+        return Caller(key_id=str(key_id(key)), roles=tuple(held))
+
+    return check
+
+
+async def may_read_drafts(
+    settings: Annotated[Settings, Depends(get_settings)],
+    key: Annotated[str | None, Security(api_key_header)],
+) -> bool:
+    """Whether the request's key may read versions in review (:data:`DRAFT_ROLES`); no key
+    or another role: False (the route then shows approved versions only)."""
+    held = roles_of(settings, key) if key else None
+    return bool(held and set(DRAFT_ROLES) & set(held))
+
+
 async def read_access(
     settings: Annotated[Settings, Depends(get_settings)],
     key: Annotated[str | None, Security(api_key_header)],
@@ -93,3 +133,4 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 State = Annotated[AppState, Depends(get_state)]
+DraftReader = Annotated[bool, Depends(may_read_drafts)]

@@ -74,6 +74,8 @@ STATUS_CODES: dict[type[BaseException], int] = {
     gis_errors.BatchTooLargeError: 413,
     OgcParameterError: 400,
     BadRequestError: 422,
+    gis_errors.SelfReviewError: 403,
+    gis_errors.ReviewError: 409,
     gis_errors.PlanRejectedError: 422,
     gis_errors.WanggeError: 422,
     gis_errors.InputTypeError: 422,

@@ -18,7 +18,18 @@ from starlette.routing import Route
 from api import errors, limits, ops, responses
 from api.cors import SplitCORS
 from api.observability import Metrics, ObservabilityMiddleware, access_logger
-from api.routes import addresses, auth, docs, features, lookup, map_page, staff, tiles, versions
+from api.routes import (
+    addresses,
+    auth,
+    docs,
+    features,
+    lookup,
+    map_page,
+    review,
+    staff,
+    tiles,
+    versions,
+)
 from api.schemas import BatchIn, PublishIn
 from api.settings import Settings
 from api.state import AppState
@@ -60,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.wangge = state
     errors.install(app)
-    for module in (lookup, addresses, features, tiles, versions, staff, auth, map_page, docs):
+    routers = (lookup, addresses, features, tiles, versions, review, staff, auth, map_page, docs)
+    for module in routers:
         app.include_router(module.router)
     _document_bodies(app, (BatchIn, PublishIn))
     _operations(app, settings, state)

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from api.deps import State, read_access, read_body, require_role
-from api.errors import BadRequestError
+from api.deps import DraftReader, State, read_access, read_body, require_role
+from api.errors import AuthForbiddenError, BadRequestError
 from api.present import version_out
 from api.schemas import BandIn, PublishIn, VersionOut
 from api.state import AppState
@@ -25,9 +25,20 @@ router = APIRouter(tags=["versions"])
 
 
 @router.get("/versions", response_model=list[VersionOut], dependencies=[Depends(read_access)])
-def list_versions(state: State) -> list[VersionOut]:
-    """Every published version, oldest first (from the cached list)."""
-    return [version_out(v) for v in state.live.versions]
+def list_versions(
+    state: State,
+    may_read_drafts: DraftReader,
+    drafts: Annotated[
+        bool, Query(description="Also versions in review (a key with author/reviewer role)")
+    ] = False,
+) -> list[VersionOut]:
+    """Every approved version, oldest first (from the cached list); with ``drafts`` and a key
+    that may read them, every stored version, in review or rejected too."""
+    if not drafts:
+        return [version_out(v) for v in state.live.versions]
+    if not may_read_drafts:
+        raise AuthForbiddenError("reading drafts needs a key with the author or reviewer role")
+    return [version_out(v) for v in state.store.versions(drafts=True)]
 
 
 def _frame(collection: Any, what: str) -> gpd.GeoDataFrame | None:
@@ -69,8 +80,14 @@ async def publish(
     return version_out(info)
 
 
-def _publish(state: AppState, data: bytes, author: str, note: str) -> VersionInfo:
-    """Parse, check and publish (in a worker thread); refresh the live index."""
+def plan_body(data: bytes) -> dict[str, Any]:
+    """The plan a publish or draft body holds (``PublishIn``), as store arguments.
+
+    Raises
+    ------
+    BadRequestError
+        The body is not a usable ``PublishIn``.
+    """
     try:
         body = PublishIn.model_validate_json(data)
     except ValidationError as exc:
@@ -80,10 +97,18 @@ def _publish(state: AppState, data: bytes, author: str, note: str) -> VersionInf
         raise BadRequestError(f"the publish body is not usable: {problems}") from exc
     frame = _frame(body.grids, "grids")
     assert frame is not None
-    info = state.store.publish(
-        frame, author=author, note=note, units=_frame(body.units, "units"),
-        cells=_frame(body.cells, "cells"), parameters={"via": "api"}, band=_band(body.band),
-    )  # fmt: skip
+    return {
+        "grids": frame,
+        "units": _frame(body.units, "units"),
+        "cells": _frame(body.cells, "cells"),
+        "parameters": {"via": "api"},
+        "band": _band(body.band),
+    }
+
+
+def _publish(state: AppState, data: bytes, author: str, note: str) -> VersionInfo:
+    """Parse, check and publish (in a worker thread); refresh the live index."""
+    info = state.store.publish(author=author, note=note, **plan_body(data))
     state.invalidate_version()
     return info
 

@@ -58,6 +58,7 @@ class Store(Protocol):
         units: gpd.GeoDataFrame | None = None,
         cells: gpd.GeoDataFrame | None = None,
         band: Band | None = None,
+        context: dict[str, Any] | None = None,
     ) -> VersionInfo:
         """Publish a plan (and the band it was drawn for) as the new live version, atomically;
         refuse bad plans."""
@@ -75,23 +76,47 @@ class Store(Protocol):
         cells: gpd.GeoDataFrame | None = None,
         band: Band | None = None,
         submit: bool = True,
+        context: dict[str, Any] | None = None,
     ) -> VersionInfo:
         """Store a checked plan for review (submitted, or a draft); never live until approved."""
         ...
 
-    def submit(self, version_id: int, *, author: str) -> VersionInfo:
+    def submit(
+        self, version_id: int, *, author: str, context: dict[str, Any] | None = None
+    ) -> VersionInfo:
         """Send a draft for approval."""
         ...
 
-    def approve(self, version_id: int, *, reviewer: str, note: str = "") -> VersionInfo:
+    def approve(
+        self,
+        version_id: int,
+        *,
+        reviewer: str,
+        note: str = "",
+        context: dict[str, Any] | None = None,
+    ) -> VersionInfo:
         """Approve a submitted version (reviewer ≠ author): live from now on."""
         ...
 
-    def reject(self, version_id: int, *, reviewer: str, reason: str) -> VersionInfo:
+    def reject(
+        self,
+        version_id: int,
+        *,
+        reviewer: str,
+        reason: str,
+        context: dict[str, Any] | None = None,
+    ) -> VersionInfo:
         """Reject a version in review, with the reason."""
         ...
 
-    def rollback(self, version_id: int, *, author: str, note: str = "") -> VersionInfo:
+    def rollback(
+        self,
+        version_id: int,
+        *,
+        author: str,
+        note: str = "",
+        context: dict[str, Any] | None = None,
+    ) -> VersionInfo:
         """Re-publish an earlier approved version as a new live version."""
         ...
 

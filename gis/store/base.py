@@ -136,6 +136,7 @@ class BaseStore(ABC):
         units: gpd.GeoDataFrame | None = None,
         cells: gpd.GeoDataFrame | None = None,
         band: Band | None = None,
+        context: dict[str, Any] | None = None,
     ) -> VersionInfo:
         """Publish a plan as the new live version, all at once or not at all.
 
@@ -158,6 +159,8 @@ class BaseStore(ABC):
         band
             The household band the plan was drawn for, kept with the version
             (:attr:`VersionInfo.band`; the default band when None).
+        context
+            More to say in the audit entry of this step (e.g. which API key took it).
 
         Returns
         -------
@@ -175,7 +178,7 @@ class BaseStore(ABC):
         """
         return self._new_version(
             grids, author=author, note=note, parameters=parameters, report=report,
-            units=units, cells=cells, band=band, state="approved",
+            units=units, cells=cells, band=band, state="approved", context=context,
         )  # fmt: skip
 
     def propose(
@@ -190,6 +193,7 @@ class BaseStore(ABC):
         cells: gpd.GeoDataFrame | None = None,
         band: Band | None = None,
         submit: bool = True,
+        context: dict[str, Any] | None = None,
     ) -> VersionInfo:
         """Store a plan for review: checked like a publish, never in force until approved.
 
@@ -204,13 +208,14 @@ class BaseStore(ABC):
         return self._new_version(
             grids, author=author, note=note, parameters=parameters, report=report,
             units=units, cells=cells, band=band, state="submitted" if submit else "draft",
+            context=context,
         )  # fmt: skip
 
     def _new_version(
         self, grids: gpd.GeoDataFrame, *, author: str, note: str, state: str,
         parameters: dict[str, Any] | None, report: dict[str, Any] | None,
         units: gpd.GeoDataFrame | None, cells: gpd.GeoDataFrame | None, band: Band | None,
-        rollback_of: int | None = None,
+        rollback_of: int | None = None, context: dict[str, Any] | None = None,
     ) -> VersionInfo:  # fmt: skip
         author = check_person(author, "author", "--author")
         prepared = prepare_grids(grids)
@@ -218,7 +223,12 @@ class BaseStore(ABC):
         action = {"approved": "publish", "draft": "draft", "submitted": "submit"}[state]
         if rollback_of is not None:
             action = "rollback"
-        detail = {"note": str(note), "grids": len(prepared), "rollback_of": rollback_of}
+        detail = {
+            **jsonable(context),
+            "note": str(note),
+            "grids": len(prepared),
+            "rollback_of": rollback_of,
+        }
         meta = {
             "author": author,
             "note": str(note),
@@ -242,7 +252,9 @@ class BaseStore(ABC):
         return self.version(version_id, drafts=True)
 
     # ---- review ----------------------------------------------------------------------------
-    def submit(self, version_id: int, *, author: str) -> VersionInfo:
+    def submit(
+        self, version_id: int, *, author: str, context: dict[str, Any] | None = None
+    ) -> VersionInfo:
         """Send a draft for approval.
 
         Raises
@@ -252,9 +264,16 @@ class BaseStore(ABC):
         """
         author = check_person(author, "author", "--author")
         change = {"state": "submitted", "submitted": True}
-        return self._step(version_id, author, "submit", change, {}, check_submit)
+        return self._step(version_id, author, "submit", change, jsonable(context), check_submit)
 
-    def approve(self, version_id: int, *, reviewer: str, note: str = "") -> VersionInfo:
+    def approve(
+        self,
+        version_id: int,
+        *,
+        reviewer: str,
+        note: str = "",
+        context: dict[str, Any] | None = None,
+    ) -> VersionInfo:
         """Approve a submitted version: it goes live now, the live one is closed.
 
         Raises
@@ -273,9 +292,17 @@ class BaseStore(ABC):
             check_review(info, reviewer, "approve")
             check_not_retired(self._codes_by_version_of(info.id), self.retired_codes())
 
-        return self._step(version_id, reviewer, "approve", change, {"note": str(note)}, guard)
+        detail = {**jsonable(context), "note": str(note)}
+        return self._step(version_id, reviewer, "approve", change, detail, guard)
 
-    def reject(self, version_id: int, *, reviewer: str, reason: str) -> VersionInfo:
+    def reject(
+        self,
+        version_id: int,
+        *,
+        reviewer: str,
+        reason: str,
+        context: dict[str, Any] | None = None,
+    ) -> VersionInfo:
         """Reject a draft or submitted version, with the reason; it can never go live.
 
         Raises
@@ -290,9 +317,17 @@ class BaseStore(ABC):
         def guard(info: VersionInfo) -> None:
             check_review(info, reviewer, "reject")
 
-        return self._step(version_id, reviewer, "reject", change, {"reason": reason}, guard)
+        detail = {**jsonable(context), "reason": reason}
+        return self._step(version_id, reviewer, "reject", change, detail, guard)
 
-    def rollback(self, version_id: int, *, author: str, note: str = "") -> VersionInfo:
+    def rollback(
+        self,
+        version_id: int,
+        *,
+        author: str,
+        note: str = "",
+        context: dict[str, Any] | None = None,
+    ) -> VersionInfo:
         """Re-publish an earlier approved version's plan as a new live version.
 
         Raises
@@ -309,7 +344,7 @@ class BaseStore(ABC):
         return self._new_version(
             grids, author=author, note=note, parameters=info.parameters, report=info.report,
             units=None if units.empty else units, cells=cells if len(cells) else None,
-            band=info.band, state="approved", rollback_of=info.id,
+            band=info.band, state="approved", rollback_of=info.id, context=context,
         )  # fmt: skip
 
     def _step(
