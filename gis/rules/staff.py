@@ -20,7 +20,7 @@ role                     中文            serves           who
 ``community_secretary``  社区（村）书记  unit: community  escalation contact of a community
 ``community_director``   社区（村）主任  unit: community  escalation contact of a community
 ``town_secretary``       街道（镇）书记  unit: town       escalation contact of a town
-``town_head``            街道（镇）主任  unit: town       escalation contact of a town
+``town_head``            街道主任（镇长）unit: town       escalation contact of a town
 =======================  ==============  ===============  ====================================
 
 专职 (full-time) and 兼职 (part-time) grid workers are **one role with a duty**
@@ -94,7 +94,7 @@ ROLE_SET: Final = {
         ("街道书记", "街道党工委书记", "镇书记", "镇党委书记", "乡党委书记"), "town",
     ),
     "town_head": Role(
-        "街道（镇）主任", "town head", ("unit",),
+        "街道主任（镇长）", "town head", ("unit",),
         ("街道主任", "街道办事处主任", "街道办主任", "镇长", "乡长"), "town",
     ),
 }  # fmt: skip

@@ -139,6 +139,11 @@ def test_a_roster_is_imported_reported_and_its_history_kept(
     assert ("G3", "李四", "worker", "part_time") not in now
     assert ("G1", "张三", "worker", "full_time") in now  # posts the file does not name: kept
     assert sorted(read_staff(store_args, as_of=between)) == sorted(first)
+    roster.write_text("grid_code,name,role,phone\nG1,张三,网格员,13800000001\n", encoding="utf-8")
+    code, output = in_process("staff", "import", roster, "--replace", *store_args)
+    assert code == 0, output
+    assert read_staff(store_args) == [("G1", "张三", "worker", "")]  # the rest closed
+    assert len(read_staff(store_args, as_of=between)) == len(first)
     stored = open_registry(store_args[1], schema=store_args[3] if len(store_args) > 2 else "public")
     try:
         text = stored.read_staff().to_csv() + stored.read_staff(as_of=between).to_csv()
