@@ -31,7 +31,7 @@
       kind: "类型", households: "户数", parent: "所属", staff: "网格员", none: "—",
       kinds: { ordinary: "普通网格", dedicated: "专属网格" },
       loads: { under: "低于标准", within: "在标准内", over: "高于标准", dedicated: "专属网格" },
-      roles: {}, photoAlt: "网格员照片", close: "关闭",
+      roles: {}, photoAlt: "网格员照片", close: "关闭", paren: (x) => `（${x}）`,
       keyPrompt: "此地图需要访问密钥。请输入您的密钥（只用于换取短期令牌，不会保存在本页）。",
       keyLabel: "访问密钥", keyEnter: "进入", keyInvalid: "密钥无效，请重新输入",
       tokenExpired: "令牌已过期，请重新输入密钥",
@@ -58,7 +58,7 @@
       searchTitle: "An address (Simplified or Traditional Chinese) or a coordinate (lon,lat)",
       crsLabel: "Coordinate system", search: "Search", version: "Version",
       versionLabel: "Plan version", live: "live", layers: "Layers", units: "Communities",
-      grids: "Grids", cells: "Unit cells", dedicated: "Dedicated grids", underBand: "Under band",
+      grids: "Grids", cells: "Unit cells", dedicated: "Dedicated", underBand: "Under band",
       withinBand: "Within band", overBand: "Over band",
       legendTitle: "Households per grid, judged by the band of the version shown",
       under: (n) => `under ${n}`, over: (n) => `over ${n}`,
@@ -68,7 +68,7 @@
       loads: { under: "under band", within: "within band", over: "over band", dedicated: "dedicated" },
       roles: { leader: "grid leader", worker: "grid worker", assistant: "grid assistant",
         instructor: "grid instructor" },
-      photoAlt: "Photo of the grid worker", close: "Close",
+      photoAlt: "Photo of the grid worker", close: "Close", paren: (x) => ` (${x}) `,
       keyPrompt: "This map needs an access key. Enter yours (it is only traded for a short-lived token and never kept in this page).",
       keyLabel: "Access key", keyEnter: "Enter", keyInvalid: "Invalid key, please try again",
       tokenExpired: "The token has expired, please enter the key again",
@@ -222,10 +222,12 @@
     if (r.ok) { img.src = URL.createObjectURL(await r.blob()); }
   }
 
-  // a message is kept as a function of the language, so the switch re-words it
-  function message(render) {
-    state.message = render || null;
+  // a message is kept as a function of the language, so the switch re-words it; its kind
+  // (info, notice, error) gives its colour
+  function message(render, kind = "error") {
+    state.message = render ? [render, kind] : null;
     $("message").textContent = render ? render() : "";
+    $("message").className = render ? kind : "";
   }
 
   // The legend shows the band of the version on the map (each version has its own band).
@@ -261,14 +263,14 @@
     state.panelCode = g.grid_code;
     const parents = result.parents.map((p) => `${esc(p.name || "")} ${esc(p.code)}`).join(" › ");
     const staff = result.staff.length
-      ? result.staff.map((s) => `${esc(s.name)}（${esc(roleName(s))}）${esc(s.phone || "")}`).join("<br>")
+      ? result.staff.map((s) => `${esc(s.name)}${esc(t("paren", roleName(s)))}${esc(s.phone || "")}`).join("<br>")
       : t("none");
     const photo = (result.staff.find((s) => s.photo_url) || {}).photo_url;
     const panel = $("panel");
     panel.innerHTML = `<button type="button" class="close" aria-label="${esc(t("close"))}" title="${esc(t("close"))}">×</button>
       <h2 id="panel-code">${esc(g.grid_code)}</h2><dl>
       <dt>${esc(t("kind"))}</dt><dd id="panel-kind">${esc(t("kinds")[g.kind] || g.kind)}</dd>
-      <dt>${esc(t("households"))}</dt><dd id="panel-households">${esc(g.households)}（${esc(t("loads")[g.load] || g.load)}）</dd>
+      <dt>${esc(t("households"))}</dt><dd id="panel-households">${esc(g.households)}${esc(t("paren", t("loads")[g.load] || g.load))}</dd>
       <dt>${esc(t("parent"))}</dt><dd>${parents || t("none")}</dd>
       <dt>${esc(t("staff"))}</dt><dd id="panel-staff">${staff}${photo ? `<img class="photo" alt="${esc(t("photoAlt"))}" data-src="${esc(photo)}">` : ""}</dd>
       <dt>${esc(t("version"))}</dt><dd>v${esc(result.version.id)}</dd></dl>`;
@@ -285,7 +287,7 @@
       const result = await getJSON(`/lookup?${q}`);
       highlight(result ? result.grid.grid_code : null);
       showPanel(result);
-      message(result ? null : () => t("outside"));
+      message(result ? null : () => t("outside"), "notice");
       return result;
     } catch (err) {
       highlight(null);
@@ -308,15 +310,16 @@
     try {
       const found = await getJSON(`/lookup/address?${new URLSearchParams({ q: text, limit: 1 })}`);
       const best = found.candidates[0];
-      if (found.match === "none" || !best) { message(() => t("noAddress")); return; }
+      if (found.match === "none" || !best) { message(() => t("noAddress"), "notice"); return; }
       if (found.match === "ambiguous") {
         const names = found.candidates.map((c) => c.address).join("；");
-        message(() => t("ambiguous", names));
+        message(() => t("ambiguous", names), "notice");
         return;
       }
       map.flyTo({ center: [best.lon, best.lat], zoom: Math.max(map.getZoom(), 15) });
       const result = await lookupAt(best.lon, best.lat, "wgs84");
-      if (result) { message(() => t("found", best.address, t(found.match === "exact" ? "exact" : "probable"))); }
+      const sure = found.match === "exact" ? "exact" : "probable";
+      if (result) { message(() => t("found", best.address, t(sure)), sure === "exact" ? "info" : "notice"); }
     } catch (err) { message(() => failure(err)); }
   }
 
@@ -413,7 +416,7 @@
     for (const v of (state.versions || []).slice().reverse()) {
       const o = document.createElement("option");
       o.value = v.id;
-      o.textContent = `v${v.id}${v.live ? `（${t("live")}）` : ""} ${v.valid_from.slice(0, 10)}`;
+      o.textContent = `v${v.id}${v.live ? t("paren", t("live")).trimEnd() : ""} ${v.valid_from.slice(0, 10)}`;
       select.appendChild(o);
     }
     select.value = chosen || state.version;
@@ -450,7 +453,7 @@
     showBand(state.shownVersion);
     fillVersions();
     if (state.lastResult) { showPanel(state.lastResult); }
-    if (state.message) { message(state.message); }
+    if (state.message) { message(...state.message); }
     if (map) { addMapControls(); }
   }
 
