@@ -293,11 +293,13 @@ def test_map_loads_clicks_and_searches(staffed_service: Service, address_csv: Pa
 def test_docs_pages_load_from_the_service_alone(gpkg_service: Service) -> None:
     """/docs (Swagger UI) and /redoc (ReDoc) render the API with no request off loopback."""
     watch = Watch()
+    ARTIFACTS.mkdir(exist_ok=True)
     with browser_page(watch) as page:
         page.goto(f"{gpkg_service.url}/docs")
         page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
         title = page.inner_text(".swagger-ui .info .title")
         operations = page.locator(".swagger-ui .opblock").count()
+        page.screenshot(path=str(ARTIFACTS / "docs.png"))
         page.goto(f"{gpkg_service.url}/redoc")
         page.wait_for_selector(".api-content h1", timeout=30_000)
         heading = page.inner_text(".api-content h1")
@@ -309,6 +311,14 @@ def test_docs_pages_load_from_the_service_alone(gpkg_service: Service) -> None:
     assert sections > 3
     assert watch.outside == []
     assert watch.errors == []
+    with gpkg_service.client() as client:
+        css = client.get("/static/docs/swagger-ui.css")
+        redoc = client.get("/static/docs/redoc.standalone.js")
+        assert client.get("/static/docs/package.json").status_code == 404  # only what pages load
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
+    assert redoc.status_code == 200
+    assert b"cdn.redoc.ly" not in redoc.content  # its one outside image swapped for an inline one
 
 
 def test_map_works_when_reads_need_a_key(
