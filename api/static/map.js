@@ -39,6 +39,7 @@
       needKey: "需要访问密钥（或令牌已过期）", forbidden: "此密钥无权进行该操作",
       notFound: "未找到所查询的内容", tooLarge: "请求太大，请分批提交",
       badInput: (m) => `输入有误：${m}`, unavailable: "服务暂时不可用，请稍后再试",
+      tooMany: "请求过于频繁，请稍后再试",
       failed: (s) => `服务出错（${s}）`, noAddress: "未找到匹配的地址",
       ambiguous: (names) => `有多个可能的地址：${names}。请补充道路门牌、小区或区县`,
       exact: "精确匹配", probable: "可能匹配，请核对", found: (a, sure) => `${a}（${sure}）`,
@@ -78,6 +79,7 @@
       forbidden: "This key may not do that", notFound: "Nothing found",
       tooLarge: "Request too large; send it in parts", badInput: (m) => `Invalid input: ${m}`,
       unavailable: "Service unavailable for now; try again later",
+      tooMany: "Too many requests; try again shortly",
       failed: (s) => `Service error (${s})`, noAddress: "No matching address",
       ambiguous: (names) => `Several addresses may match: ${names}. Add the road and door number, compound or district`,
       exact: "exact match", probable: "probable match, please check",
@@ -91,6 +93,7 @@
       },
     },
   };
+  state.strings = STRINGS;
   const LANG_KEY = "wangge.lang";
   // ?lang=en (or zh) chooses, and is remembered; else the choice kept; else Chinese
   function chosenLanguage() {
@@ -164,6 +167,7 @@
     if (err.status === 404) { return t("notFound"); }
     if (err.status === 413) { return t("tooLarge"); }
     if (err.status === 422 || err.status === 400) { return t("badInput", err.message); }
+    if (err.status === 429) { return t("tooMany"); }
     if (err.status === 503) { return t("unavailable"); }
     return t("failed", err.status);
   }

@@ -210,6 +210,11 @@ def check_view_tools(page: playwright.Page) -> None:
 def check_english(page: playwright.Page, service: Service) -> None:
     """The switch puts every string in English, is remembered, and ?lang= chooses too."""
     band = service.store.version().band
+    keys = page.evaluate(
+        "Object.fromEntries(Object.entries(wangge.strings).map(([lang, s]) =>"
+        " [lang, Object.keys(s).concat(Object.keys(s.maplibre)).sort()]))"
+    )
+    assert keys["en"] == keys["zh"]  # one table: every string in both languages
     page.click("#lang button[data-lang='en']")
     assert page.inner_text("#legend-under") == f"under {band.min_households}"
     assert page.inner_text("#search button") == "Search"
