@@ -72,6 +72,7 @@ def open_service(store_copy: Path) -> Iterator[Running]:
         Settings(
             store_path=store_copy, api_keys=KEYS, poll_interval_s=0,
             batch_process_bytes=1024, photo_dir=store_copy.parent / "photos",
+            batch_rate_per_s=0,  # no batch limit here: tests/api/test_ops.py tests it
         )
     )  # fmt: skip
     yield running
