@@ -53,7 +53,8 @@ demo: venv ## partition the Shanghai sample, publish it with 示例 staff and ad
 	# SYNTHETIC sample addresses and staff roster (示例; see data/README.md)
 	$(BIN)/wangge addresses import data/shanghai_bund_addresses_sample.csv \
 		--store out/wangge-plans.gpkg --replace
-	$(BIN)/python data/demo_samples.py load-staff --store out/wangge-plans.gpkg
+	$(BIN)/wangge staff import data/shanghai_bund_staff_sample.csv \
+		--store out/wangge-plans.gpkg --replace
 	@echo "map: http://127.0.0.1:$(PORT)/map   docs: http://127.0.0.1:$(PORT)/docs   lookup: http://127.0.0.1:$(PORT)/lookup?lon=121.48452&lat=31.24946"
 	@echo "try the address search with 上海市黄浦区四川中路21号 (or 四川中路21號)"
 	$(BIN)/wangge serve --store out/wangge-plans.gpkg --basemap data/shanghai_bund.gpkg \

@@ -6,14 +6,13 @@ Shanghai number exists), and the addresses give real road names of the Shanghai 
 
 Usage::
 
-    python data/demo_samples.py build --plan out/shanghai_plan.gpkg   # rewrite both CSVs
-    python data/demo_samples.py load-staff --store out/wangge-plans.gpkg
+    python data/demo_samples.py --plan out/shanghai_plan.gpkg   # rewrite both CSVs
 
-``build`` takes the grid codes from a plan made as ``make demo`` makes it (seed 1,
+It takes the grid codes from a plan made as ``make demo`` makes it (seed 1,
 ``--code-scheme stats12``) and the buildings and roads from ``data/shanghai_bund.gpkg``.
-``load-staff`` puts the roster into a plan store (the addresses go in with
-``wangge addresses import``); rows naming a grid the live version lacks are skipped with a
-warning (the roster is then older than the partitioner: run ``build`` again).
+``make demo`` stores them with ``wangge staff import`` and ``wangge addresses import``; the
+first refuses a roster naming a grid the plan lacks (the partitioner changed its grids):
+run this again then.
 """
 
 from __future__ import annotations
@@ -104,59 +103,16 @@ def build_addresses() -> pd.DataFrame:
     return table.drop_duplicates("address").sort_values("address").reset_index(drop=True)
 
 
-def load_staff(store: str, roster_path: Path) -> int:
-    """Put the roster into the store's registry, one grid at a time; rows for grids the live
-    version does not have are skipped (logged). Returns the rows stored."""
-    from gis.rules.staff import Targets, check_roster  # noqa: PLC0415
-    from gis.store import open_store  # noqa: PLC0415
-    from gis.store.addresses import open_registry  # noqa: PLC0415
-
-    with open_store(store) as plans:
-        codes = set(plans.read_grids()["grid_code"].astype(str))
-    raw = pd.read_csv(roster_path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
-    unknown = sorted(set(raw["grid_code"]) - codes)
-    if unknown:
-        logger.warning(
-            "%d roster rows name grids the live version lacks (%s…): skipped; rebuild the "
-            "roster with `python data/demo_samples.py build`",
-            len(unknown),
-            ", ".join(unknown[:3]),
-        )
-    targets = Targets(grids=frozenset(codes))
-    roster = check_roster(raw[raw["grid_code"].isin(codes)], targets=targets)
-    registry = open_registry(store)
-    try:
-        for code, people in roster.groupby("grid_code"):
-            rows = [
-                {"name": p["name"], "role": p["role"], "duty": p["duty"] or None,
-                 "phone": p["phone"], "photo_path": p["photo"] or None}
-                for p in people.to_dict("records")
-            ]  # fmt: skip
-            registry.replace_staff(str(code), rows)
-    finally:
-        registry.close()
-    return len(roster)
-
-
 def main() -> None:
-    """``build`` or ``load-staff`` (see the module docstring)."""
+    """Rewrite both CSVs (see the module docstring)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    build = sub.add_parser("build", help="rewrite the sample roster and addresses")
-    build.add_argument("--plan", type=Path, required=True, help="plan made as `make demo` does")
-    load = sub.add_parser("load-staff", help="put the sample roster into a plan store")
-    load.add_argument("--store", required=True, help=".gpkg store or postgresql:// URL")
-    load.add_argument("--roster", type=Path, default=ROSTER)
+    parser.add_argument("--plan", type=Path, required=True, help="plan made as `make demo` does")
     args = parser.parse_args()
-    if args.command == "build":
-        build_roster(args.plan).to_csv(ROSTER, index=False)
-        addresses = build_addresses()
-        addresses.to_csv(ADDRESSES, index=False)
-        logger.info("wrote %s and %s (%d addresses)", ROSTER.name, ADDRESSES.name, len(addresses))
-    else:
-        count = load_staff(args.store, args.roster)
-        logger.info("stored %d 示例 staff rows in %s", count, args.store)
+    build_roster(args.plan).to_csv(ROSTER, index=False)
+    addresses = build_addresses()
+    addresses.to_csv(ADDRESSES, index=False)
+    logger.info("wrote %s and %s (%d addresses)", ROSTER.name, ADDRESSES.name, len(addresses))
 
 
 if __name__ == "__main__":
