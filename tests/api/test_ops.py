@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from shapely.geometry import box
 
+from api.limits import RateLimiter
 from api.main import create_app
 from api.server import serve_in_thread
 from api.settings import Settings
@@ -292,3 +293,24 @@ def test_the_openapi_declares_the_errors_routes_give(tmp_path: Path) -> None:
     assert {"401", "403", "404"} <= set(paths["/grids/{grid_code}/addresses"]["get"]["responses"])
     assert "403" not in paths["/lookup/address"]["get"]["responses"]  # no role needed
     assert set(paths["/ready"]["get"]["responses"]) == {"200", "503"}
+
+
+def test_a_bucket_refills_at_its_rate_and_holds_at_most_its_burst() -> None:
+    limiter = RateLimiter(rate_per_s=2.0, burst=3)
+    assert [limiter.take("a", 0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.take("a", 0.0) == pytest.approx(0.5)  # a token every 0.5 s
+    assert limiter.take("a", 0.25) == pytest.approx(0.25)
+    assert limiter.take("a", 0.5) == 0.0
+    assert limiter.take("b", 0.5) == 0.0  # another caller, another bucket
+    assert [limiter.take("a", 100.0) for _ in range(3)] == [0.0, 0.0, 0.0]  # full again,
+    assert limiter.take("a", 100.0) == pytest.approx(0.5)  # but never above the burst
+    assert RateLimiter(rate_per_s=0, burst=1).take("a", 0.0) == 0.0  # 0: no limit
+
+
+def test_the_least_recently_seen_bucket_is_forgotten_first() -> None:
+    limiter = RateLimiter(rate_per_s=0.001, burst=1, max_buckets=2)
+    assert limiter.take("x", 0.0) == limiter.take("y", 0.0) == 0.0
+    assert limiter.take("x", 0.0) > 0  # x: seen last, empty
+    assert limiter.take("z", 0.0) == 0.0  # a third bucket: y is forgotten
+    assert limiter.take("x", 0.0) > 0  # x is not
+    assert limiter.take("y", 0.0) == 0.0  # y starts full again
