@@ -3,6 +3,7 @@
 #
 #   * installs the Debian packages the tests need, only when they are missing:
 #     gdal-bin (ogr2ogr), chromium (map tests), fonts-noto-cjk (Chinese labels),
+#     python3-qgis (QGIS as a real OGC API / vector tile client, for /usr/bin/python3),
 #     PostgreSQL 15 + PostGIS 3 when no server listens on the test port, or just
 #     postgresql-<major>-postgis-3 when the running server lacks PostGIS;
 #   * starts the local cluster (pg_ctlcluster 15 main start) when nothing listens;
@@ -76,6 +77,11 @@ missing=()
 command -v ogr2ogr >/dev/null 2>&1 || missing+=(gdal-bin)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 have_pkg fonts-noto-cjk || missing+=(fonts-noto-cjk)
+# QGIS draws the OGC collection and the live tiles in tests/api/test_ogc_clients.py, run by the
+# system python (Debian's bindings; its OAPIF and vector tile providers come with it).
+if ! { [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1; }; then
+    missing+=(python3-qgis)
+fi
 
 # --- 2. a PostgreSQL server on the test port -------------------------------------------------
 INSTALLED_SERVER=0
@@ -92,7 +98,7 @@ fi
 if [[ ${#missing[@]} -gt 0 ]]; then
     apt_install "${missing[@]}"
 else
-    log "system packages present (gdal-bin, chromium, fonts-noto-cjk, psql)"
+    log "system packages present (gdal-bin, chromium, fonts-noto-cjk, python3-qgis, psql)"
 fi
 
 CLUSTER="$PG_MAJOR_DEFAULT/main"
