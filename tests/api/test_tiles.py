@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
+import shutil
+import subprocess
+import time
+from pathlib import Path
 
+import httpx
 import mapbox_vector_tile
 import pytest
 import shapely
-from service_helpers import Service
+from service_helpers import BAND_V1, Service
 
+from api.main import create_app
+from api.server import serve_in_thread
 from gis.serving.features import tile_bounds
+from gis.store import open_store
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -81,9 +93,12 @@ def test_postgis_and_memory_tiles_agree(gpkg_service: Service, pg_service: Servi
                 data = client.get(f"/tiles/2/14/{x}/{y}.mvt").content
             layers = mapbox_vector_tile.decode(data) if data else {}
             sets.append(
-                {f["properties"]["grid_code"] for f in layers.get("grids", {}).get("features", [])}
+                {
+                    (f["properties"]["grid_code"], f["id"])
+                    for f in layers.get("grids", {}).get("features", [])
+                }
             )
-        assert sets[0] == sets[1]
+        assert sets[0] == sets[1]  # the same grids, with the same feature ids
 
 
 def test_tilejson_and_basemap(service: Service) -> None:
@@ -103,3 +118,128 @@ def test_tilejson_and_basemap(service: Service) -> None:
         assert client.get("/tiles/1/3/8/0.mvt").status_code == 422
         assert client.get("/tiles/1/23/0/0.mvt").status_code == 422
         assert client.get("/tiles/99/3/1/1.mvt").status_code == 404
+
+
+def _grid_tile(service: Service, z: int = 15) -> tuple[int, int]:
+    c = service.store.read_grids().geometry.iloc[0].representative_point()
+    return tile_of(c.x, c.y, z)
+
+
+def test_tile_features_have_ids_ranked_by_code(service: Service) -> None:
+    live = service.store.version()
+    codes = sorted(service.store.read_grids(live.id)["grid_code"].astype(str))
+    want = {code: i + 1 for i, code in enumerate(codes)}
+    x, y = _grid_tile(service)
+    with service.client() as client:
+        layers = mapbox_vector_tile.decode(client.get(f"/tiles/{live.id}/15/{x}/{y}.mvt").content)
+    grids = layers["grids"]["features"]
+    assert grids
+    got = {f["properties"]["grid_code"]: f["id"] for f in grids}
+    assert all(isinstance(i, int) and i > 0 for i in got.values())
+    assert got == {code: want[code] for code in got}
+    for label in layers.get("grid_labels", {"features": []})["features"]:
+        assert label["id"] == want[label["properties"]["grid_code"]]  # a label has its grid's id
+
+
+def test_tiles_are_gzipped_when_the_client_accepts_it(gpkg_service: Service) -> None:
+    x, y = _grid_tile(gpkg_service)
+    with gpkg_service.client() as client:
+        plain = client.get(f"/tiles/2/15/{x}/{y}.mvt", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        with client.stream(
+            "GET", f"/tiles/2/15/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"}
+        ) as r:
+            raw = b"".join(r.iter_raw())
+            assert r.headers["content-encoding"] == "gzip"
+            assert "accept-encoding" in r.headers["vary"].lower()
+        refused = client.get(f"/tiles/2/15/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip;q=0"})
+    assert raw[:2] == b"\x1f\x8b"
+    assert len(raw) < len(plain.content)
+    assert gzip.decompress(raw) == plain.content
+    assert mapbox_vector_tile.decode(gzip.decompress(raw))["grids"]["features"]
+    assert "content-encoding" not in refused.headers
+
+
+def test_the_live_alias_follows_a_publish(gpkg_service: Service, tmp_path: Path) -> None:
+    grids = gpkg_service.store.read_grids(1).drop(columns=["version_id", "area_m2"])
+    path = tmp_path / "plans.gpkg"
+    store = open_store(path)
+    store.publish(grids, author="tests", note="first", band=BAND_V1)
+    settings = gpkg_service.settings.model_copy(update={"store_path": path, "poll_interval_s": 0.2})
+    server = serve_in_thread(create_app(settings))
+    x, y = _grid_tile(gpkg_service)
+    code = grids["grid_code"].iloc[0]
+
+    def live_households(client: httpx.Client) -> tuple[str, int]:
+        r = client.get(f"/tiles/live/15/{x}/{y}.mvt")
+        assert r.status_code == 200
+        assert r.headers["cache-control"] == "public, max-age=60"
+        feats = mapbox_vector_tile.decode(r.content)["grids"]["features"]
+        found = next(f for f in feats if f["properties"]["grid_code"] == code)
+        return r.headers["content-location"], int(found["properties"]["households"])
+
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            tj = client.get("/tiles/live.json").json()
+            assert tj["tiles"] == [f"{server.url}/tiles/live/{{z}}/{{x}}/{{y}}.mvt"]
+            style = client.get("/tiles/style.json").json()
+            assert style["sources"]["plan"]["tiles"] == tj["tiles"]
+            where, first = live_households(client)
+            assert where == f"/tiles/1/15/{x}/{y}.mvt"
+            second = grids.copy()
+            second["households"] = second["households"] + 7
+            store.publish(second, author="tests", note="second", band=BAND_V1)
+            deadline = time.monotonic() + 15
+            while where.startswith("/tiles/1/") and time.monotonic() < deadline:
+                time.sleep(0.2)
+                where, now = live_households(client)
+            assert where == f"/tiles/2/15/{x}/{y}.mvt"
+            assert now == first + 7
+            assert client.get("/tiles/live.json").json()["tiles"] == tj["tiles"]  # unchanged
+            assert client.get("/tiles/live.json").json()["plan_version"] == 2
+    finally:
+        server.stop()
+        store.close()
+
+
+def test_style_json_is_valid_and_attributes_each_source(gpkg_service: Service) -> None:
+    with gpkg_service.client() as client:
+        style_r = client.get("/tiles/style.json")
+        assert style_r.headers["content-type"].startswith("application/vnd.mapbox.style+json")
+        style = style_r.json()
+        v1 = client.get("/tiles/1/style.json").json()
+        landing = client.get("/").json()
+        collections = client.get("/collections").json()["collections"]
+        basemap = client.get("/basemap/tilejson.json").json()
+        tj = client.get("/tiles/live.json").json()
+    assert style["version"] == 8
+    plan, base = style["sources"]["plan"], style["sources"]["basemap"]
+    assert "wangge" in plan["attribution"]
+    assert "OpenStreetMap" not in plan["attribution"]
+    assert "OpenStreetMap" in base["attribution"]
+    assert "ODbL" in base["attribution"]
+    assert "OpenStreetMap" in basemap["attribution"]
+    assert v1["sources"]["plan"]["tiles"][0].endswith("/tiles/1/{z}/{x}/{y}.mvt")
+    assert "第 1 版" in v1["sources"]["plan"]["attribution"]
+    tile_layers = {layer["id"] for layer in tj["vector_layers"]}
+    for layer in style["layers"]:
+        if layer["type"] != "background":
+            assert layer["source"] in style["sources"]
+        if layer.get("source") == "plan":
+            assert layer["source-layer"] in tile_layers
+    fills = [la for la in style["layers"] if la["type"] == "fill" and la["source"] == "plan"]
+    assert {la["filter"][2] for la in fills} == {"under", "within", "over", "dedicated"}
+    assert any(la["type"] == "symbol" for la in style["layers"])  # labels
+    for links in [landing["links"], *[c["links"] for c in collections]]:
+        rels = {link["rel"]: link["href"] for link in links}
+        assert rels["tiles"].endswith("/tiles/live.json")
+        assert rels["stylesheet"].endswith("/tiles/style.json")
+    validator = REPO / "node_modules/@maplibre/maplibre-gl-style-spec/dist/gl-style-validate.mjs"
+    if not validator.exists() or shutil.which("node") is None:
+        pytest.fail("MapLibre's style validator is missing: run scripts/ensure-npm.sh")
+    for doc in (style, v1):
+        done = subprocess.run(
+            ["node", str(validator)], input=json.dumps(doc), capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
