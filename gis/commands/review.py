@@ -1,8 +1,11 @@
-"""``wangge submit | approve | reject | rollback | audit``: a plan goes live once reviewed.
+"""``wangge submit | approve | reject | rollback | adjust | audit``: a plan goes live once
+reviewed.
 
 A street office proposes (``submit``: checked like a publish, stored, never in force), the
 district approves (``approve``: live from then on) or rejects it with a reason; ``rollback``
-re-publishes an earlier approved plan as a new version. Author and reviewer must differ;
+re-publishes an earlier approved plan as a new version; ``adjust`` adjusts the live plan to
+changed households and submits the result (:mod:`gis.workbench.stored`). Author and reviewer
+must differ;
 ``wangge publish`` is the one-step path for a single user who holds both roles. Every step
 is in the store's append-only audit log (``audit``). The rules are in
 :mod:`gis.store.review`; the store is ``--store`` as for ``publish``.
@@ -30,10 +33,14 @@ from gis.commands.store import (
     UnitsLayerOpt,
     UnitsOpt,
     plan_inputs,
+    store_files,
 )
 from gis.errors import OptionError
+from gis.inputs.read import read_area
+from gis.pipeline import blocks_of_area
 from gis.store import VersionInfo, open_store
 from gis.store.review import ACTION_LABELS, check_person
+from gis.workbench.stored import adjust_version
 
 VersionArg = Annotated[int, typer.Argument(help="Version id (wangge versions lists them)")]
 ReviewerOpt = Annotated[str, typer.Option("--reviewer", help="Who reviews (not the author)")]
@@ -140,6 +147,49 @@ def rollback_command(
     _said(info, f"re-publishes version {info.rollback_of}, live", store, started)
 
 
+def adjust_command(
+    area: Annotated[Path, typer.Argument(help="The area the live plan was drawn from (.gpkg)")],
+    households: Annotated[
+        Path, typer.Option("--households", help="The new household features (points/polygons)")
+    ],
+    author: Annotated[str, typer.Option("--author", help="Who proposes the adjustment")],
+    note: NoteOpt = "",
+    version: Annotated[
+        int | None, typer.Option("--version", help="Version to adjust (default: live)")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the repair's searches")] = 0,
+    draft: Annotated[
+        bool, typer.Option("--draft", help="Store as a draft, not yet sent for approval")
+    ] = False,
+    store: StoreOpt = DEFAULT_STORE,
+    schema: SchemaOpt = "public",
+    verbose: common.VerboseOpt = False,
+) -> None:
+    """Adjust the live plan to changed households, minimally, and submit it for approval.
+
+    Grids the change leaves in the band keep their geometry and code; redrawn grids get new
+    codes in the plan's own scheme, never a code any earlier version retired.
+    """
+    common.setup_logging(verbose)
+    author = check_person(author, "author", "--author")
+    common.refuse_overwrite(store_files(store), [area, households], output="store")
+    started = time.perf_counter()
+    before = read_area(area)
+    blockset, _, _ = blocks_of_area(before)
+    changed, _, _ = blocks_of_area(read_area(area, households=households))
+    with open_store(store, schema=schema, create=False) as opened:
+        result, info = adjust_version(
+            opened, blockset, changed.households, author=author, note=note,
+            version_id=version, seed=seed, submit=not draft,
+        )  # fmt: skip
+    common.console.print(
+        f"{len(result.out_of_band)} grid(s) left the band, {len(result.changed)} redrawn, "
+        f"≈{result.households_moved} of {result.households_total} households change grid",
+        highlight=False,
+    )
+    _said(info, "stored as a draft" if draft else "submitted for approval", store, started)
+
+
 def audit_command(
     version: Annotated[
         int | None, typer.Option("--version", help="Only the steps on this version")
@@ -179,6 +229,7 @@ def register(app: typer.Typer) -> None:
         ("approve", approve_command),
         ("reject", reject_command),
         ("rollback", rollback_command),
+        ("adjust", adjust_command),
         ("audit", audit_command),
     ):
         app.command(name)(common.handle_errors(command))

@@ -28,7 +28,7 @@ from gis.commands import common
 from gis.errors import InputFileError, OptionError
 from gis.inputs.read import check_boundary
 from gis.outputs.files import write_json
-from gis.outputs.plan_file import read_band
+from gis.outputs.plan_file import read_band, read_plan_info
 from gis.store import Store, is_database_url, open_store
 from gis.store.base import as_of_note
 from gis.store.diff import PlanDiff
@@ -166,9 +166,13 @@ def plan_inputs(
         if col.UNIT_CODE not in unit_gdf:
             unit_gdf = check_boundary(unit_gdf)
     cells = read_plan(plan, layer=cells_layer) if cells_layer is not None else None
+    kept = _json_file(parameters, "parameters") or {}
+    scheme = (read_plan_info(plan) or {}).get("code_scheme")
+    if isinstance(scheme, str) and scheme:  # so adjust codes new grids the plan's own way
+        kept.setdefault("code_scheme", scheme)
     return {
         "grids": grids,
-        "parameters": _json_file(parameters, "parameters"),
+        "parameters": kept or None,
         "report": _json_file(report, "report"),
         "units": unit_gdf,
         "cells": cells,

@@ -299,8 +299,18 @@ def _collect_layers(
         ("sites", sites),
     ):
         if path is not None:
-            layers[name] = read_layer(path)
+            layers[name] = read_layer(path, _role_layer(Path(path), name))
     return layers
+
+
+def _role_layer(path: Path, name: str) -> str | None:
+    """The layer of a separate file to read for role ``name``: the one of that name when the
+    file holds several (e.g. ``--households area2.gpkg`` picks its ``households`` layer),
+    else its only (or first) layer."""
+    if path.suffix.lower() in (*PARQUET_SUFFIXES, *OSM_SUFFIXES) or not path.exists():
+        return None
+    names = list_layers(path)
+    return name if len(names) > 1 and name in names else None
 
 
 def check_boundary(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -85,6 +85,35 @@ class CodeResult:
     retired: frozenset[str]
 
 
+def scheme_of(codes: Iterable[object], parents: Iterable[object]) -> str | None:
+    """The one scheme every code fits (with its parent unit's code), or None.
+
+    Read back from a stored plan, which keeps codes but not always the scheme that made
+    them; a plan whose codes follow no single scheme gives None.
+    """
+    fits: set[str] | None = None
+    for code, parent in zip(map(str, codes), map(str, parents), strict=True):
+        mine = {scheme for scheme in SCHEMES if _fits(code, parent, scheme)}
+        fits = mine if fits is None else fits & mine
+        if not fits:
+            return None
+    if not fits:
+        return None
+    return next(s for s in SCHEMES if s in fits)  # SCHEMES order breaks a tie
+
+
+def _fits(code: str, parent: str, scheme: str) -> bool:
+    width = _SEQ_WIDTH[scheme]
+    tail = code[-width:]
+    if not tail.isdigit():
+        return False
+    if scheme == "village6":
+        return len(code) == 6 and code.isdigit() and code[:3] == parent[-3:]
+    if scheme == "local":
+        return code == f"{parent}-{tail}"
+    return code == f"{parent}{tail}" and len(parent) == 12 and parent.isdigit()
+
+
 def check_unit_code(code: str, scheme: str) -> None:
     """Refuse a unit code that does not fit ``scheme``.
 

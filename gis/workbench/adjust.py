@@ -33,6 +33,7 @@ matched one to one by shared households), the figure to compare with a full re-p
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import geopandas as gpd
@@ -242,6 +243,7 @@ def adjust(
     *,
     seed: int | np.random.Generator | None = None,
     blockset: BlockSet | None = None,
+    retired: Iterable[str] = (),
 ) -> Adjustment:
     """Restore the band after households changed, touching as few grids as possible.
 
@@ -255,6 +257,9 @@ def adjust(
         Seed or generator for the repair's searches.
     blockset
         What the plan was drawn from (default: the plan's own blocks).
+    retired
+        Codes retired by earlier versions (a store's
+        :meth:`~gis.store.Store.retired_codes`): redrawn grids never get one of them.
 
     Returns
     -------
@@ -293,7 +298,8 @@ def adjust(
     moved_mask = labels != new_labels
     changed = sorted(int(g) for g in set(labels[moved_mask]) | set(new_labels[moved_mask]))
     atoms = atoms.assign(**{col.GRID_ID: new_labels})
-    grids = recode(plan, rebuild_grids(recounted, atoms, changed, tolerances=plan.tolerances))
+    rebuilt = rebuild_grids(recounted, atoms, changed, tolerances=plan.tolerances)
+    grids = recode(plan, rebuilt, retired=retired)
     # every grid (dedicated ones too) holds what the ownership rule counts in it
     feats = households.to_crs(grids.crs)
     grids[col.HOUSEHOLDS] = ownership.count_households(grids.geometry.to_numpy(), feats)

@@ -502,11 +502,12 @@ def _relabel(
     return Edit(new, changed_ids)
 
 
-def recode(plan: Plan, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Codes for redrawn grids in the plan's own scheme; unchanged grids keep theirs."""
+def recode(plan: Plan, grids: gpd.GeoDataFrame, *, retired: Iterable[str] = ()) -> gpd.GeoDataFrame:
+    """Codes for redrawn grids in the plan's own scheme; unchanged grids keep theirs; no
+    ``retired`` code (e.g. a store's :meth:`~gis.store.Store.retired_codes`) is given out."""
     if plan.code_scheme is None or col.GRID_CODE not in plan.grids:
         return grids
-    codes = assign_codes(grids, scheme=plan.code_scheme, previous=plan.grids)
+    codes = assign_codes(grids, scheme=plan.code_scheme, previous=plan.grids, retired=retired)
     return grids.assign(**{col.GRID_CODE: codes.codes.to_numpy()})
 
 

@@ -18,7 +18,6 @@ import geopandas as gpd
 import psycopg
 import pytest
 from psycopg import sql
-from shapely.geometry import box
 
 from api.main import create_app
 from api.server import serve_in_thread
@@ -27,26 +26,13 @@ from gis import columns as col
 from gis.store import Store, open_store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from service_helpers import BAND_V1, BAND_V2, Service
+from service_helpers import BAND_V1, BAND_V2, Service, squares_plan
 
 logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "data" / "shanghai_bund.gpkg"
 KEYS = {"pub-key": ["publisher"], "staff-key": ["staff"], "addr-key": ["addresses"],
         "reader-key": ["reader"]}  # fmt: skip
-
-
-def squares_plan(n: int = 6) -> gpd.GeoDataFrame:
-    """A hand-built plan: n×n squares of 200 m in UTM 51N by the Bund (fallback sample)."""
-    x0, y0, step = 355_400.0, 3_456_500.0, 200.0
-    rows = [
-        {col.GRID_CODE: f"31010100200100{r}{c}", col.KIND: "ordinary",
-         col.HOUSEHOLDS: 300 + 37 * r * c,
-         col.PARENT_CODE: "310101002001", col.PARENT_NAME: "外滩北演示社区(演示)",
-         "geometry": box(x0 + c * step, y0 + r * step, x0 + (c + 1) * step, y0 + (r + 1) * step)}
-        for r in range(n) for c in range(n)
-    ]  # fmt: skip
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:32651")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import geopandas as gpd
 import httpx
 import pytest
 import shapely
-from conftest import squares_plan
+from service_helpers import squares_plan
 
 from api.main import create_app
 from api.server import serve_in_thread

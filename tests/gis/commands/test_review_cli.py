@@ -101,3 +101,60 @@ def test_refused_steps_are_one_line_and_change_nothing(tmp_path: Path) -> None:
     after = snapshot(folder)
     one_error_line(wangge("approve", 2, "--store", store, "--reviewer", "乙"), "rejected")
     assert snapshot(folder) == after
+
+
+def _lattice_area(path: Path, households: dict[int, int]) -> Path:
+    """A SYNTHETIC area: one 12-digit community of 6×4 street blocks of 100 m (UTM 51N) with
+    one household point per block (100 households, or ``households[block]``)."""
+    import geopandas as gpd  # noqa: PLC0415
+    from shapely.geometry import LineString, Point, box  # noqa: PLC0415
+
+    x0, y0, step, nx_, ny_ = 355_000.0, 3_456_000.0, 100.0, 6, 4
+    crs = "EPSG:32651"
+    boundary = gpd.GeoDataFrame(
+        {"name": ["示例社区"], "code": ["310101002001"], "level": ["community"],
+         "parent_code": ["310101002"]},
+        geometry=[box(x0, y0, x0 + nx_ * step, y0 + ny_ * step)], crs=crs,
+    )  # fmt: skip
+    lines = [LineString([(x0 + i * step, y0), (x0 + i * step, y0 + ny_ * step)])
+             for i in range(nx_ + 1)]  # fmt: skip
+    lines += [LineString([(x0, y0 + j * step), (x0 + nx_ * step, y0 + j * step)])
+              for j in range(ny_ + 1)]  # fmt: skip
+    roads = gpd.GeoDataFrame({"highway": ["residential"] * len(lines)}, geometry=lines, crs=crs)
+    points = [Point(x0 + (i + 0.5) * step, y0 + (j + 0.5) * step)
+              for j in range(ny_) for i in range(nx_)]  # fmt: skip
+    counts = [households.get(b, 100) for b in range(len(points))]
+    homes = gpd.GeoDataFrame({"households": counts}, geometry=points, crs=crs)
+    for name, layer in (("boundary", boundary), ("roads", roads), ("households", homes)):
+        layer.to_file(path, layer=name)
+    return path
+
+
+def test_adjust_submits_a_minimal_change_for_approval(tmp_path: Path) -> None:
+    """``wangge adjust`` on a SYNTHETIC lattice: one block grows so its grid passes the band's
+    maximum; the result is submitted (not live), coded in the plan's scheme, live once
+    approved, and every grid the change left in the band keeps its code."""
+    import gis  # noqa: PLC0415
+    from gis import columns as col  # noqa: PLC0415
+
+    area = _lattice_area(tmp_path / "area.gpkg", {})
+    plan = tmp_path / "plan.gpkg"
+    _run("partition", area, "--out", plan, "--seed", "1")
+    store = ["--store", str(tmp_path / "plans.gpkg")]
+    _run("publish", plan, "--author", "区网格中心", *store)
+    live = gis.open_store(tmp_path / "plans.gpkg").read_grids()
+    grown = _lattice_area(tmp_path / "grown.gpkg", {0: 600})  # the south-west block
+    said = _run("adjust", area, "--households", grown, "--author", "街道办王芳", *store)
+    assert "submitted for approval" in said
+    versions = json.loads(_run("versions", "--json", *store))
+    assert [(v["state"], v["live"]) for v in versions] == [("approved", True), ("submitted", False)]
+    assert versions[1]["band"] == versions[0]["band"]
+    assert versions[1]["report"]["adjustment"]["changed"]
+    _run("approve", 2, "--reviewer", "区中心李强", *store)
+    adjusted = gis.open_store(tmp_path / "plans.gpkg").read_grids()
+    assert adjusted[col.HOUSEHOLDS].sum() == 2_400 + 500
+    assert adjusted[col.HOUSEHOLDS].max() <= 800
+    kept = set(live[col.GRID_CODE]) & set(adjusted[col.GRID_CODE])
+    assert kept, "grids the change left in the band keep their codes"
+    new = set(adjusted[col.GRID_CODE]) - set(live[col.GRID_CODE])
+    assert all(len(c) == 16 and c.startswith("310101002001") for c in new)  # stats12 kept
