@@ -61,13 +61,13 @@ def parse_bbox(text: str | None, crs: OutputCrs) -> tuple[float, float, float, f
 def _instant(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError as exc:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         msg = (
             f"datetime {text[:60]!r} is not RFC 3339: give e.g. 2026-05-01T08:00:00Z, "
             "an interval 2026-01-01T00:00:00Z/2026-06-01T00:00:00Z, or ../2026-06-01T00:00:00Z"
         )
         raise OgcParameterError(msg) from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,10 @@ def _tile_bytes(state: AppState, vid: int, z: int, x: int, y: int) -> bytes:
     return state.tiles.tiles.put(key, data)
 
 
-TILE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {MVT: {}}}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "版本不存在，或尚无现行版本 (no such version, or none live yet)"}
+}
+TILE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {MVT: {}}}, **NOT_FOUND}
 
 
 @router.get("/tiles/live/{z}/{x}/{y}.mvt", response_class=Response, responses=TILE_RESPONSES)
@@ -174,7 +177,11 @@ def basemap_tile(request: Request, state: State, z: Z, x: XY, y: XY) -> Response
     return _mvt(request, source.encode(z, x, y), _immutable(state))
 
 
-@router.get("/basemap/tilejson.json", summary="TileJSON of the basemap (OpenStreetMap data)")
+@router.get(
+    "/basemap/tilejson.json",
+    summary="TileJSON of the basemap (OpenStreetMap data)",
+    responses={404: {"description": "未配置底图 (no basemap configured)"}},
+)
 def basemap_tilejson(request: Request, state: State) -> JSONResponse:
     """TileJSON 3.0 of the roads and buildings drawn under the grids (404 when none)."""
     layers = state.basemap()
@@ -236,7 +243,9 @@ def _tilejson(base: str, state: AppState, vid: int, tiles_url: str, live: bool) 
     }  # fmt: skip
 
 
-@router.get("/tiles/live.json", summary="TileJSON of the live tiles (stable URL)")
+@router.get(
+    "/tiles/live.json", summary="TileJSON of the live tiles (stable URL)", responses=NOT_FOUND
+)
 def live_tilejson(request: Request, state: State) -> JSONResponse:
     """TileJSON 3.0 whose tiles are the live alias: a saved connection never goes stale."""
     base = str(request.base_url).rstrip("/")
@@ -245,7 +254,7 @@ def live_tilejson(request: Request, state: State) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": _cache(state, True)})
 
 
-@router.get("/tiles/{version}/tilejson.json")
+@router.get("/tiles/{version}/tilejson.json", responses=NOT_FOUND)
 def tilejson(request: Request, state: State, version: str) -> JSONResponse:
     """TileJSON 3.0 of a version (``live``: the version live now, its tiles by version)."""
     vid, live = _version_of(state, version)
@@ -269,13 +278,21 @@ def _style(request: Request, state: State, vid: int, live: bool) -> JSONResponse
     return JSONResponse(body, media_type=STYLE, headers={"Cache-Control": _cache(state, live)})
 
 
-@router.get("/tiles/style.json", summary="Map style of the live tiles (MapLibre style v8)")
+@router.get(
+    "/tiles/style.json",
+    summary="Map style of the live tiles (MapLibre style v8)",
+    responses={200: {"content": {STYLE: {}}}, **NOT_FOUND},
+)
 def live_style(request: Request, state: State) -> JSONResponse:
     """The map style (fill by load, outlines, labels) over the live tiles and the basemap."""
     return _style(request, state, state.live.resolve(), True)
 
 
-@router.get("/tiles/{version}/style.json", summary="Map style of a version (MapLibre style v8)")
+@router.get(
+    "/tiles/{version}/style.json",
+    summary="Map style of a version (MapLibre style v8)",
+    responses={200: {"content": {STYLE: {}}}, **NOT_FOUND},
+)
 def version_style(request: Request, state: State, version: str) -> JSONResponse:
     """The map style over one version's tiles (``live``: the live alias)."""
     vid, live = _version_of(state, version)

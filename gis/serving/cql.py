@@ -161,7 +161,11 @@ def filter_mask(
         Not CQL2, an unknown queryable, a type mismatch or an unsupported operator.
     """
     node = parse_filter(text)
-    mask = _Translator(frame, queryables, to_frame_crs).condition(node)
+    try:
+        mask = _Translator(frame, queryables, to_frame_crs).condition(node)
+    except RecursionError as exc:
+        msg = f"filter {text[:80]!r}… nests too deeply (a few hundred conditions at most)"
+        raise OptionError(msg) from exc
     return pd.Series(np.asarray(mask, dtype=bool), index=frame.index)
 
 
@@ -238,10 +242,14 @@ class _Translator:
             raise OptionError(
                 "filter: S_INTERSECTS compares the property 'geometry' with a literal"
             )
-        geom = _geometry(rhs)
-        if self.to_frame_crs is not None:
-            geom = self.to_frame_crs(geom)
-        return pd.Series(self.frame.geometry.intersects(geom).to_numpy(), index=self.frame.index)
+        try:
+            geom = _geometry(rhs)
+            if self.to_frame_crs is not None:
+                geom = self.to_frame_crs(geom)
+            hits = self.frame.geometry.intersects(geom).to_numpy()
+        except (shapely.errors.GEOSException, ValueError, TypeError, AttributeError) as exc:
+            raise OptionError(f"filter: S_INTERSECTS cannot use {rhs!r}: {exc}") from exc
+        return pd.Series(hits, index=self.frame.index)
 
     def literal(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, str | int | float):

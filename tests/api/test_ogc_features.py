@@ -76,6 +76,9 @@ def test_bad_and_unknown_parameters_are_400_with_an_ogc_exception(gpkg_service: 
         (ITEMS, {"filter": "households >"}), (ITEMS, {"filter": "nope = 1"}),
         (ITEMS, {"filter": "households = 'many'"}), (ITEMS, {"filter-lang": "cql2-json"}),
         (ITEMS, {"version": 1, "datetime": "2020-01-01T00:00:00Z"}),
+        (ITEMS, {"datetime": "0001-01-01T00:00:00+01:00"}),
+        (ITEMS, {"filter": "households > 0 AND " * 600 + "households > 0"}),
+        (ITEMS, {"filter": "S_INTERSECTS(geometry, households)"}),
         (f"{ITEMS}/{code}", {"foo": "1"}), (f"{ITEMS}/{code}", {"crs": "EPSG:900913"}),
     ]  # fmt: skip
     with gpkg_service.client() as client:
