@@ -38,6 +38,7 @@ router = APIRouter(tags=["tiles"], dependencies=[Depends(read_access)])
 
 MVT = "application/vnd.mapbox-vector-tile"
 STYLE = "application/vnd.mapbox.style+json"
+PBF = "application/x-protobuf"
 LIVE_MAX_AGE_S = 60
 """Cache lifetime of a live-alias tile or document: a publish shows within a minute."""
 ID_FIELDS = {"grids": "grid_code", "grid_labels": "grid_code", "cells": "cell_code",
@@ -112,13 +113,13 @@ def _accepts_gzip(request: Request) -> bool:
     return False
 
 
-def _mvt(request: Request, data: bytes, headers: dict[str, str]) -> Response:
-    """A tile response, gzipped when the client accepts it."""
+def _mvt(request: Request, data: bytes, headers: dict[str, str], media_type: str = MVT) -> Response:
+    """A tile (or glyph) response, gzipped when the client accepts it."""
     headers = {**headers, "Vary": "Accept-Encoding"}
     if data and _accepts_gzip(request):
         data = gzip.compress(data, compresslevel=6, mtime=0)
         headers["Content-Encoding"] = "gzip"
-    return Response(data, media_type=MVT, headers=headers)
+    return Response(data, media_type=media_type, headers=headers)
 
 
 def _tile_bytes(state: AppState, vid: int, z: int, x: int, y: int) -> bytes:
@@ -196,6 +197,26 @@ def basemap_tilejson(request: Request, state: State) -> JSONResponse:
                           for n in layers],
     }  # fmt: skip
     return JSONResponse(body, headers={"Cache-Control": _cache(state, True)})
+
+
+@router.get(
+    "/tiles/fonts/{fontstack}/{glyph_range}.pbf",
+    response_class=Response,
+    summary="Label glyphs for MapLibre (SDF, 256 code points)",
+    responses={200: {"content": {PBF: {}}}},
+)
+def glyphs(request: Request, state: State, fontstack: str, glyph_range: str) -> Response:
+    """The glyphs ``start-end`` (e.g. ``0-255``) the style's labels are drawn with."""
+    from gis.serving.glyphs import RANGE_SIZE, glyph_range_pbf  # noqa: PLC0415
+
+    first, _, last = glyph_range.partition("-")
+    if not (first.isdigit() and last.isdigit() and int(last) == int(first) + RANGE_SIZE - 1):
+        raise BadRequestError(f"glyph range {glyph_range[:40]!r} must be like 0-255 or 256-511")
+    try:
+        data = glyph_range_pbf(fontstack[:200], int(first))
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from exc
+    return _mvt(request, data, _immutable(state), PBF)
 
 
 def _version_of(state: AppState, version: str) -> tuple[int, bool]:

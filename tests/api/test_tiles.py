@@ -243,3 +243,68 @@ def test_style_json_is_valid_and_attributes_each_source(gpkg_service: Service) -
             timeout=60, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+MAPLIBRE_PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<link rel="stylesheet" href="{base}/static/maplibre-gl.css">
+<script src="{base}/static/maplibre-gl.js"></script></head>
+<body style="margin:0"><div id="map" style="width:800px;height:600px"></div><script>
+window.done = false; window.errors = [];
+const map = new maplibregl.Map({{container: "map", style: "{base}/tiles/style.json",
+  center: [{lon}, {lat}], zoom: 15, fadeDuration: 0}});
+map.on("error", e => window.errors.push(String((e.error && e.error.message) || e)));
+map.on("idle", () => {{
+  const ids = map.getStyle().layers.map(l => l.id);
+  window.labels = map.queryRenderedFeatures({{layers: ["grid-labels"]}}).length;
+  window.fills = map.queryRenderedFeatures(
+    {{layers: ids.filter(i => i.startsWith("grids-") && i !== "grids-line")}}).length;
+  window.done = true;
+}});
+</script></body></html>"""
+
+
+def test_maplibre_draws_the_style_with_labels_from_the_served_glyphs(
+    gpkg_service: Service,
+) -> None:
+    from playwright.sync_api import Route, sync_playwright  # noqa: PLC0415
+
+    base = gpkg_service.url
+    x0, y0, x1, y1 = gpkg_service.store.read_grids().total_bounds
+    html = MAPLIBRE_PAGE.format(base=base, lon=(x0 + x1) / 2, lat=(y0 + y1) / 2)
+    glyphs: list[tuple[str, int]] = []
+    outside: list[str] = []
+
+    def guard(route: Route) -> None:  # nothing may leave loopback (no font CDN)
+        url = route.request.url
+        if url == f"{base}/__style_check.html":
+            route.fulfill(body=html, content_type="text/html")
+        elif url.startswith((base, "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    args = ["--headless=new", "--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader",
+            "--enable-unsafe-swiftshader", "--disable-background-networking"]  # fmt: skip
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            page = browser.new_page(viewport={"width": 800, "height": 600})
+            page.route("**/*", guard)
+            page.on(
+                "response", lambda r: glyphs.append((r.url, r.status)) if ".pbf" in r.url else None
+            )
+            page.goto(f"{base}/__style_check.html")
+            page.wait_for_function("window.done", timeout=60_000)
+            result = page.evaluate("({labels, fills, errors})")
+        finally:
+            browser.close()
+    assert not outside
+    assert result["errors"] == []
+    assert result["fills"] > 0
+    assert result["labels"] > 0  # symbols are placed only once their glyphs arrived
+    assert glyphs
+    assert all(status == 200 for _, status in glyphs)
+    with gpkg_service.client() as client:
+        assert client.get("/tiles/fonts/x/0-100.pbf").status_code == 422
+        assert client.get("/tiles/fonts/x/70000-70255.pbf").status_code == 422
