@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from api.errors import UnavailableError
 from api.schemas import (
     AsOfOut,
     BandOut,
+    CellOut,
     ContactOut,
     GridOut,
     ParentOut,
@@ -102,7 +104,43 @@ def grid_out(record: dict[str, Any], band: Band) -> GridOut:
         households=int(record["households"]), parent_code=str(record["parent_code"]),
         parent_name=str(record["parent_name"]), area_m2=None if area is None else float(area),
         load=load_of(record["households"], record["kind"], band),
+        site_kind=_text(record.get("site_kind")), site_name=_text(record.get("site_name")),
+        households_estimated=bool(record.get("households_estimated") or False),
     )  # fmt: skip
+
+
+def _text(value: object) -> str | None:
+    """A stored text attribute, None for a missing one (NULL, NaN, empty)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return None
+    return str(value)
+
+
+LEVEL_LABELS: Final = {
+    "community": "社区",
+    "village": "村",
+    "town": "镇",
+    "township": "乡",
+    "street": "街道",
+    "subdistrict": "街道",
+    "district": "区",
+    "county": "县",
+}
+"""What users read for a unit's level (Simplified Chinese)."""
+
+
+def cell_out(state: AppState, index: GridIndex, x: float, y: float) -> CellOut | None:
+    """The unit cell holding a point (EPSG:4326) in the index's version, None when none does
+    (or the version has no cells)."""
+    assert index.version is not None
+    cells = state.cell_index(index.version.id)
+    if len(cells) == 0:
+        return None
+    position = int(cells.locate([x], [y])[0])
+    if position < 0:
+        return None
+    record = cells.record(position)
+    return CellOut(cell_code=str(record["cell_code"]), households=int(record["households"]))
 
 
 def index_band(index: GridIndex) -> Band:
@@ -132,7 +170,7 @@ def parents_out(state: AppState, index: GridIndex, record: dict[str, Any]) -> li
     assert index.version is not None
     units = unit_table(state, index.version.id)
     chain = parent_chain(str(record["parent_code"]), record.get("parent_name"), units)
-    return [ParentOut(**p) for p in chain]
+    return [ParentOut(**p, level_label=LEVEL_LABELS.get(str(p.get("level")))) for p in chain]
 
 
 def photo_id(stored: str) -> str:

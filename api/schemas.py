@@ -93,6 +93,9 @@ class ParentOut(BaseModel):
     code: str
     name: str | None = None
     level: str | None = None
+    level_label: str | None = Field(
+        default=None, description="The level in Simplified Chinese (社区, 村, 街道, 镇 …)"
+    )
 
 
 class StaffOut(BaseModel):
@@ -212,6 +215,20 @@ class GridOut(BaseModel):
     load: str = Field(
         description="dedicated, under, within or over the household band of its version"
     )
+    site_kind: str | None = Field(
+        default=None, description="What a dedicated grid serves (school, hospital, market …)"
+    )
+    site_name: str | None = Field(default=None, description="The name of that site")
+    households_estimated: bool = Field(
+        default=False, description="Households estimated from buildings, not counted"
+    )
+
+
+class CellOut(BaseModel):
+    """The unit cell (单元格, 微网格) holding a point."""
+
+    cell_code: str
+    households: int
 
 
 class LookupOut(BaseModel):
@@ -221,6 +238,9 @@ class LookupOut(BaseModel):
     lat: float = Field(description="WGS 84 latitude")
     crs: str
     grid: GridOut
+    cell: CellOut | None = Field(
+        default=None, description="The unit cell holding the point (null: the plan has none)"
+    )
     parents: list[ParentOut] = Field(description="Community … town, nearest first")
     staff: list[StaffOut] = Field(default_factory=list, description="The grid's staff now")
     contacts: list[ContactOut] = Field(

@@ -42,7 +42,7 @@ from api.settings import Settings
 from gis.options import Band
 from gis.serving.addresses import AddressMatcher
 from gis.serving.features import TileSource
-from gis.serving.lookup import LiveIndex
+from gis.serving.lookup import GridIndex, LiveIndex
 from gis.store import Store, open_store
 from gis.store.addresses import Registry, open_registry
 
@@ -218,6 +218,7 @@ class AppState:
     registry: Registry
     poller: LivePoller
     layers: Memo[tuple[int, str], gpd.GeoDataFrame] = field(default_factory=Memo)
+    cell_indexes: Memo[int, GridIndex] = field(default_factory=lambda: Memo(max_size=8))
     units: Memo[int, UnitTable] = field(default_factory=Memo)
     lookups: LookupCache = field(default_factory=LookupCache)
     tiles: TileCache = field(default_factory=TileCache)
@@ -263,6 +264,21 @@ class AppState:
         if name == "grids":
             return self.live.index(version_id).grids
         return self.layers.get_or_build((version_id, name), lambda: self._read(version_id, name))
+
+    def cell_index(self, version_id: int) -> GridIndex:
+        """The unit cells of a version as a point index (empty when it has none), cached.
+
+        Raises
+        ------
+        UnavailableError
+            The store is unreachable and the cells were never loaded.
+        """
+        found = self.cell_indexes.get(version_id)
+        if found is not None:
+            return found
+        cells = self.layer(version_id, "cells")
+        index = GridIndex(cells, key="cell_code", lattice_cells=0 if cells.empty else 256)
+        return self.cell_indexes.put(version_id, index)
 
     def _read(self, version_id: int, name: str) -> gpd.GeoDataFrame:
         try:

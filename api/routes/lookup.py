@@ -29,6 +29,7 @@ from api.errors import PayloadTooLargeError, UnavailableError
 from api.limits import batch_limit
 from api.present import (
     as_of_out,
+    cell_out,
     contacts_out,
     grid_out,
     parents_out,
@@ -114,6 +115,12 @@ async def lookup(
         error.point = (float(x[0]), float(y[0]))  # type: ignore[attr-defined]
         raise error
     head: dict[str, object] = {"lon": float(x[0]), "lat": float(y[0]), "crs": crs}
+    assert index.version is not None
+    if state.cell_indexes.get(index.version.id) is not None:
+        cell = cell_out(state, index, float(x[0]), float(y[0]))
+    else:  # the cells come from the store the first time: not on the loop
+        cell = await run_in_threadpool(cell_out, state, index, float(x[0]), float(y[0]))
+    head["cell"] = None if cell is None else cell.model_dump(mode="json")
     when = as_of_out(index.version, as_of)
     if when is not None:
         head["as_of"] = when.model_dump(mode="json")

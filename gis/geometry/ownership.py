@@ -31,7 +31,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from gis.columns import HOUSEHOLDS
+from gis.columns import HOUSEHOLDS, HOUSEHOLDS_ESTIMATED
 
 #: The nudge vector of the boundary rule, in metres of the working CRS.
 NUDGE_M: tuple[float, float] = (0.01, 0.00618)
@@ -204,3 +204,17 @@ def assign_polygons(
         idx = fi[first][degenerate]
         best[idx] = assign_points(shapely.point_on_surface(feats[idx]), polys, tree=tree)
     return best, share
+
+
+def estimated_in(polygons: npt.ArrayLike, households: gpd.GeoDataFrame) -> npt.NDArray[np.bool_]:
+    """Whether each polygon holds households that were estimated from buildings rather than
+    counted (the ``households_estimated`` flag of the features, by the same ownership rule as
+    :func:`count_households`)."""
+    geoms = np.asarray(polygons, dtype=object)
+    flag = households.get(HOUSEHOLDS_ESTIMATED)
+    if flag is None or len(households) == 0:
+        return np.zeros(len(geoms), dtype=bool)
+    picked = households[flag.fillna(False).astype(bool).to_numpy()]
+    if len(picked) == 0:
+        return np.zeros(len(geoms), dtype=bool)
+    return count_households(geoms, picked) > 0

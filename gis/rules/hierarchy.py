@@ -25,6 +25,7 @@ import shapely
 from gis import columns as col
 from gis.blocks.build import BlockSet
 from gis.cutting.carve import carve_regions
+from gis.geometry import ownership
 from gis.options import DEFAULT_TOLERANCES, Tolerances
 from gis.rules.dedicated import dedicated_grids, sites_from_area
 
@@ -76,6 +77,9 @@ def combine_grids(
     for c in ("site_kind", "site_name"):
         if c not in grids:
             grids[c] = None
+    grids[col.HOUSEHOLDS_ESTIMATED] = ownership.estimated_in(
+        grids.geometry.to_numpy(), blockset_units.households
+    )
     remap = np.full(n_old, -1, dtype=np.int64)
     remap[old_ids] = new_id[: len(ordinary)]
     for gid, site_row in absorbed.items():

@@ -121,6 +121,8 @@ class GridIndex:
         The version they belong to (None for an ad-hoc plan).
     lattice_cells
         Cells along the longer side of the extent (0 disables the lattice).
+    key
+        The column of codes (``cell_code`` for an index of unit cells).
 
     Examples
     --------
@@ -139,12 +141,13 @@ class GridIndex:
         *,
         version: VersionInfo | None = None,
         lattice_cells: int = LATTICE_CELLS,
+        key: str = col.GRID_CODE,
     ) -> None:
         if grids.crs is not None and not grids.crs.equals(STORE_CRS):
             grids = grids.to_crs(STORE_CRS)
-        self.grids = grids.sort_values(col.GRID_CODE).reset_index(drop=True)
+        self.grids = grids.sort_values(key).reset_index(drop=True)
         self.version = version
-        self.codes: npt.NDArray[np.str_] = self.grids[col.GRID_CODE].astype(str).to_numpy()
+        self.codes: npt.NDArray[np.str_] = self.grids[key].astype(str).to_numpy()
         self._position = {code: i for i, code in enumerate(self.codes)}
         self.geoms: npt.NDArray[np.object_] = self.grids.geometry.to_numpy()
         shapely.prepare(self.geoms)

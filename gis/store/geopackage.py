@@ -61,6 +61,7 @@ from gis.store.gpkg_tables import (
     ADDED_COLUMNS,
     VERSION_COLUMNS,
     VERSIONS_DDL,
+    add_columns,
     table_columns,
     tables,
     time_text,
@@ -295,12 +296,15 @@ class GeoPackageStore(BaseStore):
             return
         out = gdf.copy()
         out.insert(0, VERSION_ID, version_id)
+        exists = layer in self._layers(path)
+        if exists:
+            add_columns(path, layer, out)
         pyogrio.write_dataframe(
             out,
             path,
             layer=layer,
             driver="GPKG",
-            append=layer in self._layers(path),
+            append=exists,
             geometry_type="Unknown",
             promote_to_multi=False,
         )
@@ -457,6 +461,10 @@ class GeoPackageStore(BaseStore):
             return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=STORE_CRS))
         gdf = pyogrio.read_dataframe(self.path, layer=layer, where=where, bbox=bbox)
         gdf = gdf.rename_geometry("geometry") if gdf.geometry.name != "geometry" else gdf
+        for name in set(columns) - set(gdf.columns):  # a layer written before the column
+            gdf[name] = False if name == col.HOUSEHOLDS_ESTIMATED else None
+        if col.HOUSEHOLDS_ESTIMATED in gdf:
+            gdf[col.HOUSEHOLDS_ESTIMATED] = gdf[col.HOUSEHOLDS_ESTIMATED].fillna(False).astype(bool)
         gdf = gdf[[VERSION_ID, *columns, "geometry"]].set_crs(STORE_CRS, allow_override=True)
         return gpd.GeoDataFrame(gdf.reset_index(drop=True), geometry="geometry")
 

@@ -101,6 +101,18 @@ def tables(conn: sqlite3.Connection) -> set[str]:
     return {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
+def add_columns(path: Path, layer: str, frame: Any) -> None:
+    """Add to a layer the columns of ``frame`` it lacks (a layer written by an older wangge):
+    text, or BOOLEAN for bool columns, NULL in the rows already there."""
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        have = table_columns(conn, layer)
+        for name in frame.columns:
+            if name in have or name == frame.geometry.name:
+                continue
+            kind = "BOOLEAN" if str(frame[name].dtype) == "bool" else "TEXT"
+            conn.execute(f'ALTER TABLE "{layer}" ADD COLUMN "{name}" {kind}')
+
+
 def write_audit(
     conn: sqlite3.Connection, entries: list[dict[str, Any]], version_id: int, stamp: str
 ) -> None:

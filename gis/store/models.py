@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, DateTime, ForeignKey, ForeignKeyConstraint, Integer, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -100,6 +108,9 @@ class Grid(Base):
     parent_code: Mapped[str] = mapped_column(Text)
     parent_name: Mapped[str] = mapped_column(Text)
     area_m2: Mapped[float] = mapped_column()
+    site_kind: Mapped[str | None] = mapped_column(Text)
+    site_name: Mapped[str | None] = mapped_column(Text)
+    households_estimated: Mapped[bool] = mapped_column(Boolean)
     geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False))
     valid_during: Mapped[Any] = mapped_column(TSTZRANGE)
 

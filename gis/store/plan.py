@@ -44,7 +44,14 @@ GRID_COLUMNS: Final = (
     col.PARENT_CODE,
     col.PARENT_NAME,
     col.AREA_M2,
+    "site_kind",
+    "site_name",
+    col.HOUSEHOLDS_ESTIMATED,
 )
+"""What a store keeps of each grid. The last three are optional at the door: which site a
+dedicated grid serves (kind and name; None for ordinary grids) and whether its households were
+estimated from buildings rather than counted (False when not said)."""
+OPTIONAL_GRID_COLUMNS: Final = (col.AREA_M2, "site_kind", "site_name", col.HOUSEHOLDS_ESTIMATED)
 CELL_CODE: Final = "cell_code"
 CELL_COLUMNS: Final = (CELL_CODE, col.GRID_CODE, col.HOUSEHOLDS)
 UNIT_COLUMNS: Final = (col.UNIT_CODE, col.UNIT_NAME, "level", col.PARENT_CODE)
@@ -257,7 +264,8 @@ def prepare_grids(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     ----------
     grids
         One row per grid (any CRS): grid_code, kind ('ordinary' or 'dedicated'),
-        households, parent_code, parent_name, optional area_m2, Polygon geometry.
+        households, parent_code, parent_name, Polygon geometry; optional area_m2, site_kind,
+        site_name, households_estimated.
 
     Returns
     -------
@@ -272,7 +280,7 @@ def prepare_grids(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         Missing columns, unknown kinds, negative households, bad geometries.
     """
     grids = _require_gdf(grids, "grids")
-    missing = [c for c in GRID_COLUMNS if c not in grids.columns and c != col.AREA_M2]
+    missing = [c for c in GRID_COLUMNS if c not in grids.columns and c not in OPTIONAL_GRID_COLUMNS]
     if missing:
         msg = f"grids lack column(s) {missing}; expected {list(GRID_COLUMNS)} and geometry"
         raise ValidationErrors([msg])
@@ -299,6 +307,12 @@ def prepare_grids(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out[col.PARENT_CODE] = out[col.PARENT_CODE].astype(str)
     out[col.PARENT_NAME] = out[col.PARENT_NAME].fillna("").astype(str)
     out[col.KIND] = out[col.KIND].astype(str)
+    for name in ("site_kind", "site_name"):
+        values = out[name] if name in out.columns else pd.Series(None, index=out.index)
+        texts = [None if v is None or pd.isna(v) or v == "" else str(v) for v in values]
+        out[name] = pd.Series(texts, index=out.index, dtype=object)  # None, not NaN: NULL
+    estimated = out.get(col.HOUSEHOLDS_ESTIMATED, pd.Series(False, index=out.index))
+    out[col.HOUSEHOLDS_ESTIMATED] = estimated.fillna(False).astype(bool)
     if col.AREA_M2 not in out.columns or out[col.AREA_M2].isna().any():
         out[col.AREA_M2] = out.to_crs(local_metric_crs(out)).geometry.area
     out[col.AREA_M2] = out[col.AREA_M2].astype(float)

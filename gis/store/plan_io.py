@@ -2,10 +2,10 @@
 
 Formats follow the target's suffix (see :data:`gis.outputs.files.OUTPUT_DRIVERS`): GeoPackage holds
 the layers ``grids``, ``cells`` and ``units``; GeoJSON, Shapefile and GeoParquet hold the
-grids only. Shapefile field names are cut to 10 characters, so ``parent_code`` and
-``parent_name`` are written as ``parent_cd`` and ``parent_nm`` (and read back under their
-full names). Coordinates are written in EPSG:4326 (WGS 84) or EPSG:4490 (CGCS2000), in
-longitude–latitude order.
+grids only. Shapefile field names are cut to 10 characters, so ``parent_code``,
+``parent_name`` and ``households_estimated`` are written as ``parent_cd``, ``parent_nm`` and
+``hh_estim`` (and read back under their full names). Coordinates are written in EPSG:4326
+(WGS 84) or EPSG:4490 (CGCS2000), in longitude–latitude order.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ from gis.outputs.files import write_layers
 from gis.store import Store
 
 EXPORT_CRS: Final = ("EPSG:4326", "EPSG:4490")
-SHAPEFILE_NAMES: Final = {col.PARENT_CODE: "parent_cd", col.PARENT_NAME: "parent_nm"}
+SHAPEFILE_NAMES: Final = {
+    col.PARENT_CODE: "parent_cd",
+    col.PARENT_NAME: "parent_nm",
+    col.HOUSEHOLDS_ESTIMATED: "hh_estim",
+}
 
 
 def export_version(

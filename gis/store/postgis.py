@@ -74,7 +74,8 @@ CONNECT_TIMEOUT_S: Final = 10
 STAGING_DDL: Final = """
 CREATE TEMP TABLE staging_grids (
     grid_code text, kind text, households integer, parent_code text, parent_name text,
-    area_m2 double precision, geom geometry) ON COMMIT DROP;
+    area_m2 double precision, site_kind text, site_name text, households_estimated boolean,
+    geom geometry) ON COMMIT DROP;
 CREATE TEMP TABLE staging_units (
     unit_code text, unit_name text, level text, parent_code text, geom geometry) ON COMMIT DROP;
 CREATE TEMP TABLE staging_cells (
@@ -306,9 +307,10 @@ class PostgisStore(BaseStore):
             during = "tstzrange(%(ts)s, NULL, '[)')" if live else "'empty'::tstzrange"
             conn.execute(
                 "INSERT INTO grids (version_id, grid_code, kind, households, parent_code, "
-                "parent_name, area_m2, geom, valid_during) SELECT %(v)s, grid_code, kind, "
-                "households, parent_code, parent_name, area_m2, ST_SetSRID(geom, 4326), "
-                f"{during} FROM staging_grids",
+                "parent_name, area_m2, site_kind, site_name, households_estimated, geom, "
+                "valid_during) SELECT %(v)s, grid_code, kind, households, parent_code, "
+                "parent_name, area_m2, site_kind, site_name, households_estimated, "
+                f"ST_SetSRID(geom, 4326), {during} FROM staging_grids",
                 params,
             )
             self._checkpoint("grids written")

@@ -95,3 +95,21 @@ def test_settle_prefers_a_households_layer_and_estimates_only_without_counts() -
     area, source, _ = settle_households(Area(households=empty, **{**kw, "buildings": counted}))
     assert source == "building counts"
     assert area.buildings[col.HOUSEHOLDS].tolist() == [5]
+
+
+def test_grids_say_whether_their_households_were_estimated() -> None:
+    """A grid is flagged when any household it holds was estimated, by the ownership rule."""
+
+    from gis.geometry.ownership import estimated_in  # noqa: PLC0415
+
+    grids = [box(0, 0, 10, 10), box(10, 0, 20, 10), box(20, 0, 30, 10)]
+    homes = gpd.GeoDataFrame(
+        {col.HOUSEHOLDS: [5, 7, 3], col.HOUSEHOLDS_ESTIMATED: [True, False, None]},
+        geometry=[Point(5, 5), Point(15, 5), Point(25, 5)],
+        crs="EPSG:32651",
+    )
+    assert estimated_in(grids, homes).tolist() == [True, False, False]
+    counted = homes.drop(columns=[col.HOUSEHOLDS_ESTIMATED])
+    assert estimated_in(grids, counted).tolist() == [False, False, False]
+    on_the_edge = homes.set_geometry([Point(10, 5), Point(15, 5), Point(25, 5)])
+    assert estimated_in(grids, on_the_edge).sum() == 1  # one owner, never two
