@@ -13,7 +13,7 @@ listed (and answers) only when the version has features in it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import geopandas as gpd
@@ -89,9 +89,12 @@ COLLECTIONS: dict[str, tuple[str, str, str, dict[str, Queryable]]] = {
     "units": ("unit_code", "行政单元", "社区、村和街道（乡镇）", UNIT_QUERYABLES),
 }
 ITEMS_PARAMS = ("bbox", "bbox-crs", "crs", "datetime", "filter", "filter-lang", "filter-crs",
-                "limit", "offset", "version")  # fmt: skip
-ITEM_PARAMS = ("crs", "version")
+                "limit", "offset", "version", "f")  # fmt: skip
+ITEM_PARAMS = ("crs", "version", "f")
 VersionQ = Annotated[int | None, Query(ge=1, description="方案版本号（默认：现行版本）")]
+FormatQ = Annotated[
+    Literal["json", "geojson"] | None, Query(description="输出格式（只有 GeoJSON）")
+]
 CrsQ = Annotated[
     str | None,
     Query(description="输出坐标系: CRS84（默认，经度在前）、EPSG:4490 或 EPSG:4326（纬度在前）"),
@@ -340,6 +343,7 @@ def items(
     limit: Annotated[int, Query(ge=1, description="每页要素数（超过上限按上限）")] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
     version: VersionQ = None,
+    f: FormatQ = None,
 ) -> JSONResponse:
     """A page of GeoJSON features, with ``next``/``prev`` links."""
     reject_unknown(request, ITEMS_PARAMS)
@@ -375,6 +379,7 @@ def item(
     feature_id: str,
     crs: CrsQ = None,
     version: VersionQ = None,
+    f: FormatQ = None,
 ) -> JSONResponse:
     """One feature by its code."""
     reject_unknown(request, ITEM_PARAMS)

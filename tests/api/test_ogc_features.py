@@ -80,6 +80,7 @@ def test_bad_and_unknown_parameters_are_400_with_an_ogc_exception(gpkg_service: 
         (ITEMS, {"filter": "households > 0 AND " * 600 + "households > 0"}),
         (ITEMS, {"filter": "S_INTERSECTS(geometry, households)"}),
         (f"{ITEMS}/{code}", {"foo": "1"}), (f"{ITEMS}/{code}", {"crs": "EPSG:900913"}),
+        (ITEMS, {"f": "html"}),
     ]  # fmt: skip
     with gpkg_service.client() as client:
         for path, params in cases:
@@ -89,6 +90,7 @@ def test_bad_and_unknown_parameters_are_400_with_an_ogc_exception(gpkg_service: 
             assert body["code"] == "InvalidParameterValue", body
             assert body["description"], body
         assert "kind" in client.get(ITEMS, params={"kind": "x"}).json()["description"]
+        assert client.get(ITEMS, params={"f": "json", "limit": 1}).status_code == 200
         missing = client.get("/collections/nope/items")
         assert missing.status_code == 404
         assert missing.json()["code"] == "NotFound"
