@@ -3,23 +3,30 @@ logs with request ids, Prometheus metrics and batch rate limits, over real HTTP 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import socket
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import geopandas as gpd
 import httpx
 import orjson
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from psycopg import sql
 from shapely.geometry import box
 
 from api.limits import RateLimiter
 from api.main import create_app
-from api.server import serve_in_thread
+from api.server import free_port, serve_in_thread
 from api.settings import Settings
 from gis.store import Store, open_store
 
@@ -157,7 +164,6 @@ def test_readiness_says_when_the_store_is_gone(tmp_path: Path) -> None:
         assert "无法连接" in r.json()["reason"]
         assert "cannot be reached" in r.json()["reason"]
         assert client.get("/health").status_code == 200
-        assert client.get("/lookup", params=INSIDE).status_code == 200  # from memory
 
 
 class Lines(logging.Handler):
@@ -314,3 +320,95 @@ def test_the_least_recently_seen_bucket_is_forgotten_first() -> None:
     assert limiter.take("z", 0.0) == 0.0  # a third bucket: y is forgotten
     assert limiter.take("x", 0.0) > 0  # x is not
     assert limiter.take("y", 0.0) == 0.0  # y starts full again
+
+
+class Proxy:
+    """A loopback TCP proxy to PostgreSQL that can be cut and restored (the store becomes
+    unreachable for the service, and PostgreSQL itself keeps running for everyone else)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+
+    def start(self) -> None:
+        listener = socket.socket()
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", self.port))
+            listener.listen()
+        except OSError:
+            listener.close()
+            raise
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # cut
+                return
+            server = socket.create_connection(self.target)
+            self._sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        assert self._listener is not None
+        with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        for s in self._sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self._sockets.clear()
+
+
+@pytest.mark.postgis
+def test_readiness_on_postgis_follows_the_database(postgis_url: str) -> None:
+    parts = urlsplit(postgis_url)
+    proxy = Proxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+    proxy.start()
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{proxy.port}"
+    url = urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+    schema = f"t_ops_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgis_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    store = open_store(postgis_url, schema=schema)
+    server = serve_in_thread(create_app(Settings(database_url=url, db_schema=schema,
+                                                 poll_interval_s=0)))  # fmt: skip
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            r = client.get("/ready")
+            assert r.status_code == 503
+            assert "no plan version is live" in r.json()["reason"]
+            store.publish(squares(), author="tests")
+            assert client.get("/ready").json() == {"ready": True, "live_version": 1, "reason": None}
+            proxy.cut()
+            r = client.get("/ready")
+            assert r.status_code == 503
+            assert "无法连接" in r.json()["reason"]
+            assert client.get("/health").status_code == 200
+            proxy.start()
+            assert client.get("/ready").status_code == 200  # reconnected
+    finally:
+        server.stop()
+        store.close()
+        proxy.cut()
+        with psycopg.connect(postgis_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
