@@ -48,6 +48,10 @@ LOOKUP_ROUTES: Final = frozenset(
     {"/lookup", "/lookup/batch", "/lookup/address", "/lookup/address/batch"}
 )
 """Route templates whose answered requests count as lookups."""
+METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+"""Method labels kept as sent (any other is ``OTHER``: labels must not grow unbounded)."""
 OUTSIDE_ERROR: Final = b'"PointOutsideGridsError"'
 """In the 404 body of a point outside every grid (not of a missing version)."""
 
@@ -114,7 +118,8 @@ class Metrics:
         self, method: str, route: str, status: int, duration_s: float, *, outside: bool = False
     ) -> None:
         """Count one finished request (``outside``: its answer says the point is outside
-        every grid)."""
+        every grid). A method outside the HTTP standard ones counts as ``OTHER``."""
+        method = method if method in METHODS else "OTHER"
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(duration_s)
         if route == "/lookup" and (status == 200 or outside):

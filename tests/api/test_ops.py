@@ -257,6 +257,9 @@ def test_metrics_count_requests_and_lookups(tmp_path: Path) -> None:
         labels = {"route": "/grids/{grid_code}/addresses", "status": "401"}
         assert eventually(lambda: sample(client, "wangge_http_requests_total", **labels) == 1)
 
+        assert client.request("PURGE", "/lookup").status_code == 405
+        other = {"method": "OTHER", "route": "/lookup", "status": "405"}
+        assert eventually(lambda: sample(client, "wangge_http_requests_total", **other) == 1)
         assert client.get("/openapi.json").status_code == 200  # a plain route, not an API one
         openapi = {"method": "GET", "route": "/openapi.json", "status": "200"}
         assert eventually(lambda: sample(client, "wangge_http_requests_total", **openapi) == 1)
