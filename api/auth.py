@@ -7,7 +7,8 @@ taken says nothing about how much of a key was right.
 A read token lets the web map work when reads need a key (``read_requires_key``) without the
 page ever keeping the key: the page sends the key once to ``POST /auth/token`` and gets a
 token that is good for reading only, for ``settings.token_ttl_s`` seconds. A token is
-``r1.<expiry unix seconds>.<nonce>.<signature>``, the signature an HMAC-SHA256 over the rest
+``r1.<expiry unix seconds>.<nonce>.<signature>`` (``d1.…`` when traded for a key that may
+read drafts: then it reads versions in review too), the signature an HMAC-SHA256 over the rest
 with a secret that is ``settings.token_secret`` or, when unset, derived from the configured
 keys (so every worker process agrees, and changing the keys ends every token).
 """
@@ -27,6 +28,10 @@ from api.settings import Settings
 TOKEN_PREFIX: Final = "r1"
 TOKEN_ROLES: Final = ("reader",)
 """What a read token grants: reading, never publishing or editing."""
+DRAFT_TOKEN_PREFIX: Final = "d1"
+DRAFT_TOKEN_ROLES: Final = ("reader", "drafts")
+"""What a read token traded for a key that may read drafts (author, reviewer, publisher)
+grants: reading, versions in review included; still never writing."""
 
 
 def roles_of(settings: Settings, key: str | None) -> list[str] | None:
@@ -61,17 +66,21 @@ def _sign(settings: Settings, body: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def issue_token(settings: Settings, *, now: float | None = None) -> tuple[str, int]:
-    """A new read token and its expiry (unix seconds)."""
+def issue_token(
+    settings: Settings, *, drafts: bool = False, now: float | None = None
+) -> tuple[str, int]:
+    """A new read token (one that also reads drafts, with ``drafts``) and its expiry (unix
+    seconds)."""
     expires = int((time.time() if now is None else now) + settings.token_ttl_s)
-    body = f"{TOKEN_PREFIX}.{expires}.{secrets.token_urlsafe(12)}"
+    prefix = DRAFT_TOKEN_PREFIX if drafts else TOKEN_PREFIX
+    body = f"{prefix}.{expires}.{secrets.token_urlsafe(12)}"
     return f"{body}.{_sign(settings, body)}", expires
 
 
 def token_roles(settings: Settings, token: str | None, *, now: float | None = None) -> list[str]:
-    """The roles a read token grants (:data:`TOKEN_ROLES`), or none when it is not a token
-    this service signed, or it has expired."""
-    if not token or not token.startswith(TOKEN_PREFIX + "."):
+    """The roles a read token grants (:data:`TOKEN_ROLES`, or :data:`DRAFT_TOKEN_ROLES`), or
+    none when it is not a token this service signed, or it has expired."""
+    if not token or not token.startswith((TOKEN_PREFIX + ".", DRAFT_TOKEN_PREFIX + ".")):
         return []
     body, _, signature = token.rpartition(".")
     parts = body.split(".")
@@ -81,4 +90,4 @@ def token_roles(settings: Settings, token: str | None, *, now: float | None = No
         return []
     if int(parts[1]) < (time.time() if now is None else now):
         return []
-    return list(TOKEN_ROLES)
+    return list(DRAFT_TOKEN_ROLES if parts[0] == DRAFT_TOKEN_PREFIX else TOKEN_ROLES)

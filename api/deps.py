@@ -93,10 +93,11 @@ async def may_read_drafts(
     settings: Annotated[Settings, Depends(get_settings)],
     key: Annotated[str | None, Security(api_key_header)],
 ) -> bool:
-    """Whether the request's key may read versions in review (:data:`DRAFT_ROLES`); no key
-    or another role: False (the route then shows approved versions only)."""
-    held = roles_of(settings, key) if key else None
-    return bool(held and set(DRAFT_ROLES) & set(held))
+    """Whether the request's key may read versions in review (:data:`DRAFT_ROLES`, or a
+    read token traded for such a key); no key or another role: False (the route then shows
+    approved versions only)."""
+    held = (roles_of(settings, key) or token_roles(settings, key)) if key else None
+    return bool(held and {*DRAFT_ROLES, "drafts"} & set(held))
 
 
 async def read_access(

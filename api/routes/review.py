@@ -14,16 +14,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import Caller, DraftReader, State, read_access, read_body, require_any_role
+from api.errors import AuthForbiddenError
 from api.present import version_out
 from api.routes.versions import plan_body
 from api.schemas import AuditOut, VersionOut
 from api.state import AppState
+from gis import columns as col
 from gis.errors import SelfReviewError
 from gis.store import VersionInfo
+from gis.store.plan import VERSION_ID
 
 router = APIRouter(tags=["review"])
 
@@ -32,7 +35,18 @@ Person = Annotated[str, Query(min_length=1, max_length=200)]
 Note = Annotated[str, Query(max_length=2000)]
 AUTHORS = require_any_role("author", "publisher")
 REVIEWERS = require_any_role("reviewer", "publisher")
-DRAFT_READERS = require_any_role("author", "reviewer", "publisher")
+CHANGE_LABELS = {"added": "新增", "changed": "调整", "unchanged": "未变"}
+"""How a grid of a version compares with the live one, as users read it."""
+
+
+async def draft_readers(may_read_drafts: DraftReader) -> None:
+    """Refuse (403) a request whose key or read token may not read versions in review."""
+    if not may_read_drafts:
+        msg = "versions in review need a key (or its read token) with the author or reviewer role"
+        raise AuthForbiddenError(msg)
+
+
+DRAFT_READERS = draft_readers
 
 
 def _context(caller: Caller) -> dict[str, Any]:
@@ -173,6 +187,37 @@ async def diff(
         return state.store.diff(base, version_id).to_dict()
 
     return await run_in_threadpool(compare)
+
+
+@router.get(
+    "/versions/{version_id}/grids",
+    dependencies=[Depends(DRAFT_READERS)],
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+async def version_grids(
+    state: State,
+    version_id: VersionPath,
+    against: Annotated[int | None, Query(ge=1, description="Default: the live version")] = None,
+) -> Response:
+    """The grids of a version (a draft, typically) as GeoJSON (EPSG:4326), each with its
+    ``change`` against another version (the live one): added, changed or unchanged, and its
+    Chinese label; the map draws a draft over the live plan with it."""
+
+    def build() -> bytes:
+        base = against if against is not None else state.store.version().id
+        grids = state.store.read_grids(version_id, drafts=True)
+        found = state.store.diff(base, version_id)
+        changed = set(found.changed[col.GRID_CODE].astype(str)) if len(found.changed) else set()
+        added = set(found.added)
+        kind = [
+            "added" if c in added else "changed" if c in changed else "unchanged"
+            for c in grids[col.GRID_CODE].astype(str)
+        ]
+        out = grids.assign(change=kind, change_label=[CHANGE_LABELS[k] for k in kind])
+        return out.drop(columns=[VERSION_ID]).to_json(drop_id=True).encode()
+
+    body = await run_in_threadpool(build)
+    return Response(body, media_type="application/geo+json")
 
 
 @router.get("/audit", response_model=list[AuditOut], dependencies=[Depends(DRAFT_READERS)])

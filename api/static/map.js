@@ -44,6 +44,12 @@
       ambiguous: (names) => `有多个可能的地址：${names}。请补充道路门牌、小区或区县`,
       exact: "精确匹配", probable: "可能匹配，请核对", found: (a, sure) => `${a}（${sure}）`,
       attribution: "© OpenStreetMap 贡献者",
+      draftsOpen: "查看待审方案", draft: "待审方案", draftLabel: "与现行版本对照的待审方案",
+      draftNone: "不显示", draftKey: "查看待审方案需要具有编制或审核权限的密钥。",
+      states: { draft: "草稿", submitted: "待审核", rejected: "已退回", approved: "已批准" },
+      draftOption: (v, st) => `第 ${v.id} 版（${st}）${v.author}`,
+      noDrafts: "没有待审方案", added: "新增", changedGrid: "调整",
+      draftShown: (id, a, c, u) => `第 ${id} 版：新增 ${a} 个网格，调整 ${c} 个，未变 ${u} 个（虚线为待审方案）`,
       maplibre: {
         "Map.Title": "地图", "Marker.Title": "地图标记", "NavigationControl.ZoomIn": "放大",
         "NavigationControl.ZoomOut": "缩小", "NavigationControl.ResetBearing": "恢复正北方向",
@@ -84,6 +90,12 @@
       ambiguous: (names) => `Several addresses may match: ${names}. Add the road and door number, compound or district`,
       exact: "exact match", probable: "probable match, please check",
       found: (a, sure) => `${a} (${sure})`, attribution: "© OpenStreetMap contributors",
+      draftsOpen: "Show plans in review", draft: "In review", draftLabel: "Plan in review, against the live version",
+      draftNone: "none", draftKey: "Plans in review need a key with the author or reviewer role.",
+      states: { draft: "draft", submitted: "submitted", rejected: "rejected", approved: "approved" },
+      draftOption: (v, st) => `version ${v.id} (${st}) ${v.author}`,
+      noDrafts: "No plans in review", added: "added", changedGrid: "changed",
+      draftShown: (id, a, c, u) => `Version ${id}: ${a} grids added, ${c} changed, ${u} unchanged (dashed: the plan in review)`,
       maplibre: {
         "Map.Title": "Map", "Marker.Title": "Map marker", "NavigationControl.ZoomIn": "Zoom in",
         "NavigationControl.ZoomOut": "Zoom out", "NavigationControl.ResetBearing": "Reset bearing to north",
@@ -179,6 +191,7 @@
         basemap: { type: "vector", tiles: [`${location.origin}/basemap/{z}/{x}/{y}.mvt`],
           minzoom: 10, maxzoom: 16 },
         plan: { type: "vector", tiles: [tileUrl(version)], minzoom: 0, maxzoom: 18 },
+        draft: { type: "geojson", data: { type: "FeatureCollection", features: [] } },
       },
       layers: [
         { id: "background", type: "background", paint: { "background-color": "#f4f1ea" } },
@@ -198,6 +211,11 @@
           paint: { "line-color": "#666666", "line-width": 0.6, "line-dasharray": [2, 2] } },
         { id: "units-line", type: "line", source: "plan", "source-layer": "units",
           paint: { "line-color": "#000000", "line-width": 2.5 } },
+        { id: "draft-fill", type: "fill", source: "draft",
+          filter: ["!=", ["get", "change"], "unchanged"],
+          paint: { "fill-color": ["match", ["get", "change"], "added", "#f28e2b", "#edc948"], "fill-opacity": 0.35 } },
+        { id: "draft-line", type: "line", source: "draft",
+          paint: { "line-color": "#d62728", "line-width": 2, "line-dasharray": [3, 2] } },
         { id: "highlight", type: "line", source: "plan", "source-layer": "grids",
           filter: ["==", ["get", "grid_code"], ""],
           paint: { "line-color": "#ffd400", "line-width": 5 } },
@@ -412,6 +430,60 @@
     }
   }
 
+  // ---- plans in review: a draft drawn over the live plan, with what it changes --------------
+  // Listed with a key (or its read token) that may read drafts; the page asks for one when
+  // the one it has may not.
+  async function draftList() {
+    try { return await getJSON("/versions?drafts=true"); } catch (err) {
+      if (err.status !== 403 && err.status !== 401) { throw err; }
+      await askForKey(t("draftKey"));
+      return getJSON("/versions?drafts=true");
+    }
+  }
+
+  function fillDrafts() {
+    const select = $("draft");
+    const chosen = select.value;
+    select.textContent = "";
+    const none = document.createElement("option");
+    none.value = ""; none.textContent = t("draftNone");
+    select.appendChild(none);
+    for (const v of state.drafts || []) {
+      const o = document.createElement("option");
+      o.value = v.id; o.textContent = t("draftOption", v, t("states")[v.state] || v.state);
+      select.appendChild(o);
+    }
+    select.value = chosen;
+  }
+
+  async function openDrafts() {
+    try {
+      const all = await draftList();
+      state.drafts = all.filter((v) => v.state === "draft" || v.state === "submitted");
+      fillDrafts();
+      $("drafts-pick").hidden = false;
+      message(state.drafts.length ? null : () => t("noDrafts"), "notice");
+    } catch (err) { message(() => failure(err)); }
+  }
+
+  async function showDraft(id) {
+    const source = map.getSource("draft");
+    state.draftReady = false;
+    if (!id) {
+      source.setData({ type: "FeatureCollection", features: [] });
+      $("draft-legend").hidden = true; message(null); state.draftReady = true; return;
+    }
+    try {
+      const grids = await getJSON(`/versions/${id}/grids`);
+      source.setData(grids);
+      const n = (k) => grids.features.filter((f) => f.properties.change === k).length;
+      $("draft-legend").hidden = false;
+      message(() => t("draftShown", id, n("added"), n("changed"), n("unchanged")), "info");
+      state.draftShown = { id: Number(id), added: n("added"), changed: n("changed") };
+    } catch (err) { message(() => failure(err)); }
+    state.draftReady = true;
+  }
+
   // ---- language ----------------------------------------------------------------------------
   function fillVersions() {
     const select = $("version");
@@ -456,6 +528,7 @@
     showCollapse();
     showBand(state.shownVersion);
     fillVersions();
+    fillDrafts();
     if (state.lastResult) { showPanel(state.lastResult); }
     if (state.message) { message(...state.message); }
     if (map) { addMapControls(); }
@@ -507,6 +580,8 @@
       });
     }
     $("search").addEventListener("submit", (e) => { e.preventDefault(); search($("q").value); });
+    $("drafts-open").addEventListener("click", openDrafts);
+    $("draft").addEventListener("change", () => showDraft($("draft").value));
   }
 
   let map;

@@ -22,6 +22,8 @@ from service_helpers import Service
 from api.main import create_app
 from api.server import serve_in_thread
 from api.settings import Settings
+from gis import columns as col
+from gis.store import open_store
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -367,3 +369,51 @@ def test_map_works_when_reads_need_a_key(
     assert watch.outside == []
     unexpected = [e for e in watch.errors if "401" not in e]  # the first tries, before the key
     assert unexpected == []
+
+
+def test_map_shows_a_plan_in_review_beside_the_live_one(
+    gpkg_service: Service, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A reviewer's key (asked for when the open page may not read drafts) lists the plans in
+    review; the chosen one is drawn over the live plan with its added and changed grids."""
+    store_path = tmp_path_factory.mktemp("draft-map") / "plans.gpkg"
+    shutil.copy(gpkg_service.settings.store_path, store_path)
+    with open_store(store_path) as store:
+        draft = store.read_grids().drop(columns=["version_id"])
+        draft.loc[draft.index[:3], col.HOUSEHOLDS] += 100
+        draft.loc[draft.index[3], col.GRID_CODE] = "NEW-0001"
+        proposed = store.propose(draft, author="街道办王芳", note="调整意见")
+    settings = Settings(
+        store_path=store_path, api_keys={"reviewer-key": ["reviewer"]},
+        basemap_path=gpkg_service.settings.basemap_path, poll_interval_s=0,
+    )  # fmt: skip
+    server = serve_in_thread(create_app(settings))
+    watch = Watch()
+    try:
+        with browser_page(watch) as page:
+            page.goto(f"{server.url}/map")
+            page.wait_for_function("window.wangge && window.wangge.ready === true", timeout=60_000)
+            page.click("#drafts-open")
+            page.wait_for_selector("#keyform:not([hidden])", timeout=30_000)
+            assert "审核" in page.inner_text("#keymessage")
+            page.fill("#key", "reviewer-key")
+            page.click("#keyform button")
+            page.wait_for_selector("#drafts-pick:not([hidden])", timeout=30_000)
+            options = page.eval_on_selector_all("#draft option", "os => os.map(o => o.textContent)")
+            assert options == ["不显示", f"第 {proposed.id} 版（待审核）街道办王芳"]
+            page.select_option("#draft", str(proposed.id))
+            page.wait_for_function("window.wangge.draftShown !== undefined", timeout=30_000)
+            shown = page.evaluate("window.wangge.draftShown")
+            page.wait_for_function("window.wangge.map.loaded()", timeout=30_000)
+            drawn = page.evaluate("window.wangge.map.querySourceFeatures('draft').length")
+            assert "新增 1 个网格，调整 3 个" in page.inner_text("#message")
+            assert page.is_visible("#draft-legend")
+            assert english_left(page) == []
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "map-draft.png"))
+    finally:
+        server.stop()
+    assert shown == {"id": proposed.id, "added": 1, "changed": 3}
+    assert drawn > 0
+    assert watch.outside == []
+    assert [e for e in watch.errors if "403" not in e] == []  # the first try, before the key
