@@ -137,3 +137,25 @@ def test_one_key_cannot_propose_and_approve(client: httpx.Client) -> None:
                          headers=_as("pub-key"))  # fmt: skip
     assert reused.status_code == 422
     assert "retired" in reused.json()["detail"]
+
+
+def test_a_read_token_of_a_reviewer_reads_drafts_and_never_writes(client: httpx.Client) -> None:
+    made = client.post("/versions/drafts", params={"author": "甲"}, content=_body("A"),
+                       headers=_as("author-key")).json()  # fmt: skip
+    plain = client.post("/auth/token", headers={"X-API-Key": "reader-key"}).json()
+    assert plain["roles"] == ["reader"]
+    drafts = client.post("/auth/token", headers={"X-API-Key": "reviewer-key"}).json()
+    assert drafts["roles"] == ["reader", "drafts"]
+    assert drafts["token"].startswith("d1.")
+    token = {"X-API-Key": drafts["token"]}
+    listed = client.get("/versions", params={"drafts": True}, headers=token)
+    assert [v["id"] for v in listed.json()] == [1, made["id"]]
+    grids = client.get(f"/versions/{made['id']}/grids", headers=token).json()
+    assert {f["properties"]["change_label"] for f in grids["features"]} == {"未变"}  # same plan
+    assert client.get(f"/versions/{made['id']}/grids",
+                      headers={"X-API-Key": plain["token"]}).status_code == 403  # fmt: skip
+    refused = client.post(f"/versions/{made['id']}/approve", params={"reviewer": "乙"},
+                          headers=token)  # fmt: skip
+    assert refused.status_code == 401  # a token never writes
+    renewed = client.post("/auth/token", headers=token).json()
+    assert renewed["roles"] == ["reader", "drafts"]
