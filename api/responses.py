@@ -10,7 +10,8 @@ spells them out. :func:`document` puts the truth in, from what each route depend
   UTF-8, say; a body that decodes but does not validate is a 422);
 * a route that reads the ``X-API-Key`` header (a role, a private or keyed read, a read token,
   a rate limit by key) may answer **401** (no key, or an unknown one);
-* a route that needs a role (:func:`api.deps.require_role`) may answer **403** (the key lacks it);
+* a route that needs a role (:func:`api.deps.require_role`, ``require_any_role``) may answer
+  **403** (the key lacks it);
 * a route with path parameters may answer **404** (no such grid, version, tile, photo …);
 
 each with :data:`ERROR_SCHEMA`, unless the route declares that status itself. What a route
@@ -110,11 +111,15 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
+ROLE_CHECKS: Final = ("require_role.", "require_any_role.")
+"""The factories in :mod:`api.deps` whose checks refuse a key without the role (403)."""
+
+
 def _is_role_check(call: Callable[..., Any]) -> bool:
-    """Whether ``call`` is a check made by :func:`api.deps.require_role`."""
+    """Whether ``call`` is a check made by one of :data:`ROLE_CHECKS`."""
     return getattr(call, "__module__", "") == "api.deps" and getattr(
         call, "__qualname__", ""
-    ).startswith("require_role.")
+    ).startswith(ROLE_CHECKS)
 
 
 def error_answers(route: APIRoute) -> dict[int, dict[str, Any]]:
