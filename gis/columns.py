@@ -34,3 +34,14 @@ LAYERS: Final = (
 #: Values of ``kind``: an ordinary grid (held to the band) or a dedicated one (专属网格).
 ORDINARY: Final = "ordinary"
 DEDICATED: Final = "dedicated"
+
+#: Optional columns of the ``boundary`` layer giving a unit its own rule (gis.rules.unit_rules).
+RULE_COLUMNS: Final = (
+    "band_min",
+    "band_max",
+    "band_target",
+    "grids_min",
+    "grids_max",
+    "mode",
+    "min_people",
+)

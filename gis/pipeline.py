@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from gis.checks.validate import (
     with_violations,
 )
 from gis.errors import CodeError, CRSError, InputTypeError, OptionError
+from gis.geometry.ownership import count_households
 from gis.geometry.tiling import robust_outlines
 from gis.inputs.prepare import Estimate, Prepared, settle_households
 from gis.inputs.read import Area, read_layer
@@ -46,6 +48,7 @@ from gis.rules.codes import AUTO_SCHEME, assign_codes, cell_codes, resolve_schem
 from gis.rules.dedicated import DEFAULT_SITE_KINDS
 from gis.rules.hierarchy import absorb_empty_islands, carve_sites, combine_grids
 from gis.rules.staff import grids_without_worker, read_roster
+from gis.rules.unit_rules import RuleSet, UnitRule, resolve_rules, rules_report
 from gis.rules.villages import VillageBlocks, village_blocks, village_report
 from gis.search.band import REASON_UNIT_BELOW_MIN, REASON_VILLAGE
 from gis.search.partition import Partition, partition_blocks
@@ -76,6 +79,7 @@ def partition(
     tolerances: Tolerances = DEFAULT_TOLERANCES,
     progress: Progress | None = None,
     client: Client | None = None,
+    rules: str | Path | Mapping[str, UnitRule] | None = None,
 ) -> Plan:
     """Partition an area into ordinary and dedicated grids, unit by unit, coded and checked.
 
@@ -125,6 +129,12 @@ def partition(
         on its workers, one task per unit or group of small units, each sent only its unit's
         data; the plan is the same as without it (same seed, same plan). None plans the units
         in this process.
+    rules
+        Rules per unit (:mod:`gis.rules.unit_rules`): a TOML/YAML rules file, or unit code →
+        :class:`~gis.rules.unit_rules.UnitRule`; None reads the boundary layer's rule
+        columns, if any. Each unit is partitioned with its own band (and grid range);
+        villages are kept whole only in units drawn by natural village or villager group;
+        ``report.sections["rules"]`` states each unit's rule and every exception to it.
 
     Returns
     -------
@@ -161,12 +171,12 @@ def partition(
             tolerances=tolerances,
         )
         extra.append(site_grids)
-    vb: VillageBlocks | None = None
-    if villages and area_obj is not None:
-        vb = village_blocks(area_obj, blockset, tolerances=tolerances)
-        blockset = vb.blockset
+    ruleset = resolve_rules(rules, original.units, _unit_households(blockset), band)
+    vb = _whole_villages(area_obj, blockset, original, ruleset, villages, tolerances)
+    blockset = blockset if vb is None else vb.blockset
     found = partition_blocks(
         blockset,
+        bands=None if ruleset is None else ruleset.bands,
         band=band,
         rng=seed,
         whole_blocks=vb.whole_blocks if vb else (),
@@ -189,6 +199,8 @@ def partition(
         cell_frame, sections["cells"] = cut_cells(grids, original, max_households=cells)
     if roster is not None:
         sections["staff"] = check_roster(roster, grids)
+    if ruleset is not None:
+        sections["rules"] = rules_report(ruleset, grids, _people(grids, original))
     checks = validate_against(grids, original, band=band, tolerances=tolerances)
     sections |= sources | {
         "seed": seed if seed is None or isinstance(seed, int) else "generator",
@@ -344,6 +356,51 @@ def _blocks_of(
         msg = f"partition needs an Area (gis.read_area) or a BlockSet, got {type(area).__name__}"
         raise InputTypeError(msg)
     return blocks_of_area(area, estimate=estimate, progress=progress, tolerances=tolerances)
+
+
+def _whole_villages(
+    area: Area | None,
+    blockset: BlockSet,
+    original: BlockSet,
+    ruleset: RuleSet | None,
+    villages: bool,
+    tolerances: Tolerances,
+) -> VillageBlocks | None:
+    """The villages kept whole: every one (``villages``), or with rules per unit those of
+    units drawn by natural village or villager group; None when none are."""
+    if area is None or (not villages and ruleset is None):
+        return None
+    kept = area if ruleset is None else _village_area(area, original, ruleset)
+    return village_blocks(kept, blockset, tolerances=tolerances)
+
+
+def _unit_households(blockset: BlockSet) -> dict[str, int]:
+    blocks = blockset.blocks
+    return {str(k): int(v) for k, v in blocks.groupby(col.UNIT_CODE)[col.HOUSEHOLDS].sum().items()}
+
+
+def _village_area(area: Area, blockset: BlockSet, ruleset: RuleSet) -> Area:
+    """The area with only the villages of units drawn by village (natural village or
+    villager group) kept whole."""
+    if area.villages.empty:
+        return area
+    units = blockset.units
+    keep = ruleset.village_units(units[col.UNIT_CODE].astype(str))
+    inside = units[units[col.UNIT_CODE].astype(str).isin(keep)]
+    spots = area.villages.geometry.representative_point()
+    mine = spots.within(inside.geometry.union_all()) if len(inside) else spots.isna()
+    return replace(area, villages=area.villages[mine.to_numpy()])
+
+
+def _people(grids: gpd.GeoDataFrame, blockset: BlockSet) -> dict[str, int] | None:
+    """People per grid, where the household features carry a ``people`` column."""
+    found = blockset.households
+    if "people" not in found:
+        return None
+    counts = found[["people", "geometry"]].rename(columns={"people": col.HOUSEHOLDS})
+    counts[col.HOUSEHOLDS] = pd.to_numeric(counts[col.HOUSEHOLDS], errors="coerce").fillna(0)
+    per = count_households(grids.geometry.to_numpy(), counts)
+    return dict(zip(grids[col.GRID_CODE].astype(str), per.tolist(), strict=True))
 
 
 def _apply_rules(

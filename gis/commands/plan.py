@@ -100,6 +100,14 @@ def partition_command(
     roster: Annotated[
         Path | None, typer.Option("--roster", help="Staff roster CSV to check")
     ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="Rules per unit (TOML/YAML: band, grids, mode, min_people); default: the "
+            "boundary layer's rule columns, if any",
+        ),
+    ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     verbose: common.VerboseOpt = False,
@@ -111,7 +119,7 @@ def partition_command(
         msg = f"--min-site-area must be a number of m², 0 or more, not {min_site_area}"
         raise OptionError(msg)
     target_crs = parse_crs(out_crs)
-    inputs = [source, boundary, roads, households, buildings, sites, previous, roster]
+    inputs = [source, boundary, roads, households, buildings, sites, previous, roster, rules]
     report = report or out.with_suffix(".json")
     common.check_outputs([out, report, map_path], inputs)
     with (
@@ -146,6 +154,7 @@ def partition_command(
             roster=roster,
             progress=update,
             client=client,
+            rules=rules,
         )
     html = plan.explore().get_root().render() if map_path is not None else None
     with atomic_paths([p for p in (out, report, map_path) if p is not None]) as staged:

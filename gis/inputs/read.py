@@ -364,6 +364,7 @@ def check_boundary(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             col.UNIT_NAME: names.fillna("").to_numpy(),
             "level": units["level"].to_numpy() if "level" in units else "community",
             col.PARENT_CODE: units["parent_code"].to_numpy() if "parent_code" in units else None,
+            **{c: units[c].to_numpy() for c in col.RULE_COLUMNS if c in units},
         },
         geometry=units.geometry.to_numpy(),
         crs=gdf.crs,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +95,7 @@ def partition_blocks(
     tolerances: Tolerances = DEFAULT_TOLERANCES,
     client: Client | None = None,
     progress: Progress | None = None,
+    bands: Mapping[Any, Band] | None = None,
 ) -> Partition:
     """Partition street blocks into contiguous grids inside ``band``, unit by unit.
 
@@ -123,6 +124,9 @@ def partition_blocks(
         plans them in this process.
     progress
         Callback ``(step, done, total)``, called as units finish.
+    bands
+        Unit code → the unit's own band (rules per unit, :mod:`gis.rules.unit_rules`);
+        units not named use ``band``.
 
     Returns
     -------
@@ -150,7 +154,10 @@ def partition_blocks(
         groups = group_units(split.households, threads=worker_threads(client))
     outcomes = run_tasks(
         plan_units,
-        ([split.work(unit, seeds[unit]) for unit in group] for group in groups),
+        (
+            [split.work(unit, seeds[unit], (bands or {}).get(unit)) for unit in group]
+            for group in groups
+        ),
         client=client,
         args=(band, tolerances),
         weight=len,
@@ -246,7 +253,7 @@ def plan_units(
     out: list[UnitResult | TaskFailure] = []
     for work in works:
         try:
-            out.append(plan_unit(work, band, tolerances))
+            out.append(plan_unit(work, work.band or band, tolerances))
         except Exception as exc:  # reported with the unit; the other units go on
             log.debug("unit %s failed", work.unit_code, exc_info=exc)
             out.append(TaskFailure(f"{type(exc).__name__}: {' '.join(str(exc).split())}"))

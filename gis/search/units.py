@@ -34,6 +34,7 @@ import shapely
 
 from gis import columns as col
 from gis.blocks.build import BlockSet
+from gis.options import Band
 
 #: A task groups consecutive small units until it holds at least this many households
 #: (about ten grids of the default band); a larger unit is a task of its own.
@@ -57,12 +58,16 @@ class UnitWork:
         Ids of the unit's blocks never split (natural villages).
     seed
         The unit's seed, drawn by :func:`unit_seeds`.
+    band
+        The unit's own band when its rule sets one (:mod:`gis.rules.unit_rules`); None: the
+        area's.
     """
 
     unit_code: Any
     blockset: BlockSet
     whole_blocks: tuple[int, ...]
     seed: int
+    band: Band | None = None
 
     @property
     def households(self) -> int:
@@ -125,8 +130,9 @@ class UnitSplitter:
             if uu is not None and uu == unit_of.get(v):
                 self.edges[uu].append((u, v, data))
 
-    def work(self, unit: Any, seed: int) -> UnitWork:
-        """The unit's own data (a fresh :class:`UnitWork`), to plan with ``seed``."""
+    def work(self, unit: Any, seed: int, band: Band | None = None) -> UnitWork:
+        """The unit's own data (a fresh :class:`UnitWork`), to plan with ``seed`` (and its
+        own ``band``, when its rule sets one)."""
         bs = self.bs
         blocks = bs.blocks.iloc[self.block_rows[unit]]
         ids = blocks[col.BLOCK_ID].tolist()
@@ -144,7 +150,7 @@ class UnitSplitter:
             crs=bs.crs,
         )
         whole = tuple(int(b) for b in ids if int(b) in self.whole)
-        return UnitWork(unit, sub, whole, seed)
+        return UnitWork(unit, sub, whole, seed, band)
 
 
 def _rows_by(values: np.ndarray) -> dict[Any, np.ndarray]:
