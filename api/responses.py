@@ -54,6 +54,13 @@ ERROR_SCHEMA: Final[dict[str, Any]] = {
 }
 """The error body (:mod:`api.errors`), under the name FastAPI gives its 422 schema."""
 ERROR_REF: Final = {"$ref": "#/components/schemas/HTTPValidationError"}
+
+
+def error_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response of the error body, for a status a route declares itself."""
+    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
+
+
 REASONS: Final = {
     400: "The body cannot be read at all (not UTF-8, say)",
     401: "No API key in X-API-Key, or an unknown one (or an expired read token)",

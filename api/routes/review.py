@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import Caller, DraftReader, State, read_access, read_body, require_any_role
 from api.errors import AuthForbiddenError
 from api.present import version_out
+from api.responses import error_response
 from api.routes.versions import plan_body
 from api.schemas import AuditOut, VersionOut
 from api.state import AppState
@@ -36,6 +37,15 @@ Note = Annotated[str, Query(max_length=2000)]
 AUTHORS = require_any_role("author", "publisher")
 REVIEWERS = require_any_role("reviewer", "publisher")
 CHANGE_LABELS = {"added": "新增", "changed": "调整", "unchanged": "未变"}
+Responses = dict[int | str, dict[str, Any]]
+DRAFTS_403: Responses = {
+    403: error_response("The key (or read token) may not read versions in review")
+}
+STEP_409: Responses = {409: error_response("The version is not at a step that allows this one")}
+REVIEW_ERRORS: Responses = {
+    403: error_response("The reviewer is the author (by name or by key), or lacks the role"),
+    **STEP_409,
+}
 """How a grid of a version compares with the live one, as users read it."""
 
 
@@ -103,7 +113,7 @@ async def propose(
     return await _run(state, store)
 
 
-@router.post("/versions/{version_id}/submit", response_model=VersionOut)
+@router.post("/versions/{version_id}/submit", response_model=VersionOut, responses=STEP_409)
 async def submit(
     state: State, version_id: VersionPath, author: Person,
     caller: Annotated[Caller, Depends(AUTHORS)],
@@ -114,7 +124,7 @@ async def submit(
     )
 
 
-@router.post("/versions/{version_id}/approve", response_model=VersionOut)
+@router.post("/versions/{version_id}/approve", response_model=VersionOut, responses=REVIEW_ERRORS)
 async def approve(
     state: State, version_id: VersionPath, reviewer: Person,
     caller: Annotated[Caller, Depends(REVIEWERS)], note: Note = "",
@@ -130,7 +140,7 @@ async def approve(
     return await _run(state, step)
 
 
-@router.post("/versions/{version_id}/reject", response_model=VersionOut)
+@router.post("/versions/{version_id}/reject", response_model=VersionOut, responses=REVIEW_ERRORS)
 async def reject(
     state: State, version_id: VersionPath, reviewer: Person,
     reason: Annotated[str, Query(min_length=1, max_length=2000)],
@@ -147,7 +157,10 @@ async def reject(
     return await _run(state, step)
 
 
-@router.post("/versions/{version_id}/rollback", response_model=VersionOut, status_code=201)
+@router.post(
+    "/versions/{version_id}/rollback", response_model=VersionOut, status_code=201,
+    responses=STEP_409,
+)  # fmt: skip
 async def rollback(
     state: State, version_id: VersionPath, author: Person,
     caller: Annotated[Caller, Depends(REVIEWERS)], note: Note = "",
@@ -173,7 +186,10 @@ async def get_version(
 @router.get(
     "/versions/{version_id}/diff",
     dependencies=[Depends(DRAFT_READERS)],
-    responses={200: {"description": "Grids added, removed, changed; households moved"}},
+    responses={
+        200: {"description": "Grids added, removed, changed; households moved"},
+        **DRAFTS_403,
+    },
 )
 async def diff(
     state: State,
@@ -192,7 +208,7 @@ async def diff(
 @router.get(
     "/versions/{version_id}/grids",
     dependencies=[Depends(DRAFT_READERS)],
-    responses={200: {"content": {"application/geo+json": {}}}},
+    responses={200: {"content": {"application/geo+json": {}}}, **DRAFTS_403},
 )
 async def version_grids(
     state: State,
@@ -220,7 +236,12 @@ async def version_grids(
     return Response(body, media_type="application/geo+json")
 
 
-@router.get("/audit", response_model=list[AuditOut], dependencies=[Depends(DRAFT_READERS)])
+@router.get(
+    "/audit",
+    response_model=list[AuditOut],
+    dependencies=[Depends(DRAFT_READERS)],
+    responses=DRAFTS_403,
+)
 async def audit(
     state: State,
     version: Annotated[

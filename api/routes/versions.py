@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from api.deps import DraftReader, State, read_access, read_body, require_role
 from api.errors import AuthForbiddenError, BadRequestError
 from api.present import version_out
+from api.responses import error_response
 from api.schemas import BandIn, PublishIn, VersionOut
 from api.state import AppState
 from gis.options import Band
@@ -24,7 +25,12 @@ from gis.store import VersionInfo
 router = APIRouter(tags=["versions"])
 
 
-@router.get("/versions", response_model=list[VersionOut], dependencies=[Depends(read_access)])
+@router.get(
+    "/versions",
+    response_model=list[VersionOut],
+    dependencies=[Depends(read_access)],
+    responses={403: error_response("drafts=true with a key that may not read drafts")},
+)
 def list_versions(
     state: State,
     may_read_drafts: DraftReader,
