@@ -268,22 +268,3 @@ class BatchOut(BaseModel):
     results: list[str | None] = Field(description="Grid code per point (null: outside)")
     grids: dict[str, dict[str, Any]] = Field(description="Attributes of every grid hit")
     as_of: AsOfOut | None = None
-
-
-class AddressCandidate(BaseModel):
-    """An address matching a query, with its score and grid."""
-
-    address: str
-    normalized: str
-    score: float = Field(description="0–100, higher is closer")
-    lon: float
-    lat: float
-    grid: GridOut | None
-
-
-class AddressOut(BaseModel):
-    """Ranked candidates for a free-text address."""
-
-    query: str
-    normalized: str
-    candidates: list[AddressCandidate]

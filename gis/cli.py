@@ -26,7 +26,7 @@ store.register(app)
 review.register(app)
 notice.register(app)
 serve.register(app)
-addresses.register(app)  # after serve: its addresses group (import, lookup, list) wins
+addresses.register(app)
 staff.register(app)
 
 

@@ -1,4 +1,4 @@
-"""``wangge serve`` (the web service) and ``wangge addresses import`` (standard addresses).
+"""``wangge serve``: the web service (``wangge addresses`` is in :mod:`gis.commands.addresses`).
 
 The store is ``--store`` (or ``WANGGE_DATABASE_URL``): a ``postgresql://`` URL, or a
 ``.gpkg`` file, ``wangge-plans.gpkg`` by default. Every other service setting comes from
@@ -32,7 +32,7 @@ SchemaOpt = Annotated[str, typer.Option("--schema", help="PostGIS schema of the 
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``serve`` and the ``addresses`` group (``addresses import``) to ``app``."""
+    """Add ``serve`` to ``app``."""
 
     @app.command("serve")
     @common.handle_errors
@@ -77,31 +77,6 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             access_log=False,
         )
-
-    addresses = typer.Typer(help="The standard-address table (標準地址) used by address lookups.")
-    app.add_typer(addresses, name="addresses")
-
-    @addresses.command("import")
-    @common.handle_errors
-    def import_addresses(
-        csv: Annotated[Path, typer.Argument(help="CSV: address, lon, lat, [region, street, …]")],
-        crs: Annotated[
-            str, typer.Option("--crs", help="wgs84, cgcs2000, gcj02, bd09, EPSG:n")
-        ] = "wgs84",
-        store: StoreOpt = DEFAULT_STORE,
-        schema: SchemaOpt = "public",
-    ) -> None:
-        """Replace the address table of a store with the rows of a CSV file."""
-        from gis.serving.addresses import read_address_csv  # noqa: PLC0415
-        from gis.store.addresses import open_registry  # noqa: PLC0415
-
-        table = read_address_csv(csv, crs=crs)
-        registry = open_registry(store, schema=schema)
-        try:
-            count = registry.replace_addresses(table)
-        finally:
-            registry.close()
-        common.console.print(f"imported {count} addresses into {store}")
 
 
 def _check_store(store: str, schema: str) -> None:
