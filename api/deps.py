@@ -109,6 +109,15 @@ async def read_access(
         _roles(settings, key, tokens=True)
 
 
+async def may_read_private(
+    settings: Annotated[Settings, Depends(get_settings)],
+    key: Annotated[str | None, Security(api_key_header)],
+) -> bool:
+    """Whether the request carries a known key or a valid read token (what reads of private
+    data need, e.g. a past roster); no error either way: the route decides."""
+    return bool(key and (roles_of(settings, key) is not None or token_roles(settings, key)))
+
+
 async def private_read(
     settings: Annotated[Settings, Depends(get_settings)],
     key: Annotated[str | None, Security(api_key_header)],
@@ -135,3 +144,4 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 State = Annotated[AppState, Depends(get_state)]
 DraftReader = Annotated[bool, Depends(may_read_drafts)]
+PrivateReader = Annotated[bool, Depends(may_read_private)]

@@ -22,8 +22,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import FileResponse
 
-from api.deps import State, read_access, require_role
-from api.errors import NotFoundError
+from api.deps import PrivateReader, State, read_access, require_role
+from api.errors import AuthMissingError, NotFoundError
 from api.present import (
     PHOTO_TYPES,
     post_exists,
@@ -77,13 +77,18 @@ def _check_people(state: AppState, serves: str, code: str, staff: list[StaffIn])
 def _get(serves: str) -> Callable[..., list[StaffRecordOut]]:
     """The GET route of one kind of post."""
 
-    def get_staff(state: State, code: str, as_of: AsOf = None) -> list[StaffRecordOut]:
+    def get_staff(
+        state: State, code: str, may_read_private: PrivateReader, as_of: AsOf = None
+    ) -> list[StaffRecordOut]:
+        if as_of is not None and not may_read_private:  # the history (备案) is not public
+            msg = "a past roster (as_of) needs an API key or read token in X-API-Key"
+            raise AuthMissingError(msg)
         _check_post(state, serves, code, as_of)
         return staff_records(state, code, serves=serves, as_of=as_of)
 
     get_staff.__doc__ = (
-        f"The staff of one {serves} now or as of a past time, each with since when (and until "
-        "when) they held the post."
+        f"The staff of one {serves} now (public), or as of a past time (the history: a key or "
+        "read token), each with since when (and until when) they held the post."
     )
     return get_staff
 

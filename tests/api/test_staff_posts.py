@@ -13,6 +13,7 @@ from service_helpers import Service
 from gis.store.addresses import open_registry
 
 KEY = {"X-API-Key": "staff-key"}
+READER = {"X-API-Key": "reader-key"}
 PRIVATE_ID = "310101199001011234"  # a well-formed resident ID: checked, then dropped
 HOME = "黄浦区某路88号3室"
 
@@ -45,7 +46,10 @@ def test_a_roster_change_keeps_the_history_and_a_past_roster_is_served(service: 
         between = pause()
         put = client.put(f"/grids/{code}/staff", json=second, headers=KEY)
         now = client.get(f"/grids/{code}/staff").json()
-        then = client.get(f"/grids/{code}/staff", params={"as_of": between.isoformat()}).json()
+        past = {"as_of": between.isoformat()}
+        anonymous = client.get(f"/grids/{code}/staff", params=past)
+        then = client.get(f"/grids/{code}/staff", params=past, headers=READER).json()
+    assert anonymous.status_code == 401  # the history (备案) is not public: a key reads it
     assert put.status_code == 200, put.text
     labels = [(s["name"], s["role_label"]) for s in put.json()]
     assert labels == [("王五", "网格长"), ("李四", "兼职网格员")]
@@ -131,7 +135,8 @@ def test_no_private_field_is_stored_or_served(service: Service) -> None:
             client.put(f"/units/{community}/staff", headers=KEY,
                        json=[{**staff[0], "role": "社区主任"}]),
             client.get(f"/grids/{code}/staff"),
-            client.get(f"/grids/{code}/staff", params={"as_of": pause().isoformat()}),
+            client.get(f"/grids/{code}/staff", params={"as_of": pause().isoformat()},
+                       headers=READER),
             client.get(f"/units/{community}/staff"),
             client.get("/lookup", params={"lon": x, "lat": y}),
         ]  # fmt: skip
