@@ -278,7 +278,7 @@ def answer(data: bytes, request: BatchRequest, index: GridIndex) -> tuple[bytes,
     assert index.version is not None
     grids = {}
     for p in np.unique(positions[found]):
-        g = grid_out(index.record(int(p)), index.version.band)
+        g = grid_out(index.record(int(p)), index.version.band, index.version.unit_bands)
         grids[g.grid_code] = g.model_dump(exclude={"grid_code"})
     body = {
         "crs": crs, "count": len(points), "matched": int(found.sum()),

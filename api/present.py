@@ -87,17 +87,27 @@ def load_of(households: int, kind: str, band: Band) -> str:
     return load_class(int(households), str(kind), band)
 
 
-def with_load(grids: gpd.GeoDataFrame, band: Band) -> gpd.GeoDataFrame:
-    """A copy of ``grids`` with a ``load`` column judged by ``band``."""
+def with_load(
+    grids: gpd.GeoDataFrame, band: Band, unit_bands: Mapping[str, Band] | None = None
+) -> gpd.GeoDataFrame:
+    """A copy of ``grids`` with a ``load`` column judged by ``band``, or for grids of a unit
+    with a band of its own (``unit_bands``, :attr:`gis.store.VersionInfo.unit_bands`) by
+    that one."""
     out = grids.copy()
+    own = unit_bands or {}
     out[LOAD] = [
-        load_of(h, k, band) for h, k in zip(out[col.HOUSEHOLDS], out[col.KIND], strict=True)
+        load_of(h, k, own.get(str(p), band))
+        for h, k, p in zip(out[col.HOUSEHOLDS], out[col.KIND], out[col.PARENT_CODE], strict=True)
     ]
     return out
 
 
-def grid_out(record: dict[str, Any], band: Band) -> GridOut:
-    """A grid's public attributes with its load in ``band`` (its version's band)."""
+def grid_out(
+    record: dict[str, Any], band: Band, unit_bands: Mapping[str, Band] | None = None
+) -> GridOut:
+    """A grid's public attributes with its load in ``band`` (its version's band, or its
+    unit's own in ``unit_bands``)."""
+    band = (unit_bands or {}).get(str(record["parent_code"]), band)
     area = record.get("area_m2")
     return GridOut(
         grid_code=str(record["grid_code"]), kind=str(record["kind"]),

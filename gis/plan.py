@@ -10,6 +10,7 @@ and the blocks the plan was drawn from.
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,8 +117,29 @@ class Plan:
             out["cells"] = self.cells
         if blocks and self.blockset is not None:
             out["blocks"] = self.blockset.blocks
-        out["plan"] = plan_info_frame(self.band, code_scheme=self.code_scheme)
+        own = self.unit_bands()
+        out["plan"] = plan_info_frame(
+            self.band,
+            code_scheme=self.code_scheme,
+            unit_bands=json.dumps(own, ensure_ascii=False) if own else None,
+        )
         return out
+
+    def unit_bands(self) -> dict[str, list[int]]:
+        """Units partitioned with a band of their own (rules per unit): unit code →
+        ``[min, max, target]``; publishing keeps them with the version, so the service judges
+        those units' grids by their own band."""
+        rules = self.report.sections.get("rules") or {}
+        found = {}
+        for unit, said in rules.items():
+            used = said.get("band_used") or {}
+            keys = ("min_households", "max_households", "target")
+            if not all(isinstance(used.get(k), int) for k in keys):
+                continue
+            numbers = [int(used[k]) for k in keys]
+            if numbers != list(self.band.to_dict().values()):
+                found[str(unit)] = numbers
+        return found
 
     def to_file(
         self,

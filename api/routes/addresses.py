@@ -96,7 +96,11 @@ def _answer(state: AppState, m: AddressMatch, limit: int, full: bool) -> Address
     out = []
     for c, code in zip(shown, codes, strict=True):
         position = index.position(code) if code is not None else None
-        grid = grid_out(index.record(position), band) if position is not None else None
+        grid = (
+            grid_out(index.record(position), band, index.version.unit_bands)
+            if position is not None and index.version is not None
+            else None
+        )
         out.append(AddressCandidate(**candidate_fields(c), grid=grid))
     answer = codes[: m.n_answer] if m.n_answer <= len(codes) else []
     grid_code = answer[0] if answer and len(set(answer)) == 1 else None

@@ -159,7 +159,9 @@ def conformance() -> JSONResponse:
 def _frame(state: AppState, name: str, vid: int) -> gpd.GeoDataFrame:
     """A layer of a version, grids with their ``load`` in that version's band."""
     gdf = state.layer(vid, name)
-    return with_load(gdf, state.band(vid)) if name == "grids" else gdf
+    if name != "grids":
+        return gdf
+    return with_load(gdf, state.band(vid), state.live.version(vid).unit_bands)
 
 
 def _layer(state: AppState, name: str, version: int | None) -> tuple[int, gpd.GeoDataFrame]:

@@ -66,7 +66,9 @@ def _fragment(state: AppState, index: GridIndex, position: int) -> bytes:
     record = index.record(position)
     parents = parents_out(state, index, record)
     body = {
-        "grid": grid_out(record, index.version.band).model_dump(mode="json"),
+        "grid": grid_out(record, index.version.band, index.version.unit_bands).model_dump(
+            mode="json"
+        ),
         "parents": [p.model_dump(mode="json") for p in parents],
         "staff": [s.model_dump(mode="json") for s in staff_out(state, str(record["grid_code"]))],
         "contacts": [c.model_dump(mode="json") for c in contacts_out(state, parents)],

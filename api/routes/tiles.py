@@ -18,6 +18,7 @@ basemap is OpenStreetMap data (ODbL).
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -67,7 +68,7 @@ def _build_source(state: AppState, vid: int) -> TileSource:
             layers[name] = state.layer(vid, name).drop(columns=["version_id"], errors="ignore")
         except UnavailableError:
             logger.warning("tile layer %s of version %d unavailable", name, vid)
-    graded = with_load(grids, state.band(vid))
+    graded = with_load(grids, state.band(vid), state.live.version(vid).unit_bands)
     layers["grids"] = graded.drop(columns=["version_id", "area_m2"], errors="ignore")
     return TileSource(layers, id_fields=ID_FIELDS)
 
@@ -91,6 +92,8 @@ def _postgis_tile(state: AppState, vid: int, z: int, x: int, y: int) -> bytes:
     params: dict[str, Any] = {
         "z": z, "x": x, "y": y, "v": vid, "ts": info.valid_from,
         "band_min": info.band.min_households, "band_max": info.band.max_households,
+        "unit_bands": json.dumps({u: [b.min_households, b.max_households]
+                                  for u, b in info.unit_bands.items()}),
         "tol": 360.0 / 2**z / TILE_EXTENT / 2,
     }  # fmt: skip
     try:

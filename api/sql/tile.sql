@@ -1,6 +1,7 @@
 -- One vector tile of one plan version: layers grids, grid_labels, cells, units.
 -- Parameters: z, x, y, v (version id), ts (the version's start, for units), band_min, band_max
--- (the band of version v itself, so each version is coloured by its own band),
+-- (the band of version v itself, so each version is coloured by its own band), unit_bands
+-- (JSON: unit code → [min, max] of units partitioned with a band of their own),
 -- tol (degrees: half a tile pixel; geometries are simplified by that much, invisible).
 -- Feature ids (fid, ST_AsMVT's feature_id_name): 1 + the rank of the code within the layer
 -- in code-point order (COLLATE "C"), as gis.serving.features.feature_ids gives in memory;
@@ -14,8 +15,11 @@ g AS (
         SELECT row_number() OVER (ORDER BY grid_code COLLATE "C") AS fid,
                grid_code, kind, households, parent_code, parent_name,
                CASE WHEN kind = 'dedicated' THEN 'dedicated'
-                    WHEN households < %(band_min)s THEN 'under'
-                    WHEN households > %(band_max)s THEN 'over' ELSE 'within' END AS load,
+                    WHEN households < coalesce((%(unit_bands)s::jsonb -> parent_code ->> 0)::int,
+                                               %(band_min)s) THEN 'under'
+                    WHEN households > coalesce((%(unit_bands)s::jsonb -> parent_code ->> 1)::int,
+                                               %(band_max)s) THEN 'over'
+                    ELSE 'within' END AS load,
                geom
         FROM grids WHERE version_id = %(v)s) a, b
     WHERE a.geom && b.q

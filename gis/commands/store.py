@@ -167,9 +167,13 @@ def plan_inputs(
             unit_gdf = check_boundary(unit_gdf)
     cells = read_plan(plan, layer=cells_layer) if cells_layer is not None else None
     kept = _json_file(parameters, "parameters") or {}
-    scheme = (read_plan_info(plan) or {}).get("code_scheme")
+    said = read_plan_info(plan) or {}
+    scheme = said.get("code_scheme")
     if isinstance(scheme, str) and scheme:  # so adjust codes new grids the plan's own way
         kept.setdefault("code_scheme", scheme)
+    own = said.get("unit_bands")
+    if isinstance(own, str) and own:  # units with a band of their own (rules per unit)
+        kept.setdefault("unit_bands", json.loads(own))
     return {
         "grids": grids,
         "parameters": kept or None,

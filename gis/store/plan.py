@@ -9,6 +9,7 @@ door checks (columns, types, codes, geometry validity).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -139,6 +140,24 @@ class VersionInfo:
     reviewed_at: datetime | None = None
     review_note: str = ""
     rollback_of: int | None = None
+
+    @functools.cached_property
+    def unit_bands(self) -> dict[str, Band]:
+        """Units partitioned with a band of their own (rules per unit,
+        :mod:`gis.rules.unit_rules`), from the version's ``unit_bands`` parameter: their
+        grids are judged by it, the others by :attr:`band`."""
+        found = self.parameters.get("unit_bands")
+        out: dict[str, Band] = {}
+        for code, numbers in found.items() if isinstance(found, dict) else ():
+            try:
+                out[str(code)] = Band(*map(int, numbers))
+            except (TypeError, ValueError):  # a hand-edited store: judged by the version's band
+                continue
+        return out
+
+    def band_of(self, unit_code: object) -> Band:
+        """The band a grid of ``unit_code`` is judged by."""
+        return self.unit_bands.get(str(unit_code), self.band)
 
     @property
     def approved(self) -> bool:

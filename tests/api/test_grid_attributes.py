@@ -92,3 +92,47 @@ def test_lookup_says_what_the_grid_is_and_the_cell(client: httpx.Client) -> None
         assert answer["grid"]["households_estimated"] is True
         assert answer["grid"]["site_kind"] is None
         assert answer["cell"] == {"cell_code": cells["cell_code"].iloc[k], "households": 150}
+
+
+@pytest.fixture(params=["geopackage", pytest.param("postgis", marks=pytest.mark.postgis)])
+def own_band(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[httpx.Client]:
+    """A version whose community was partitioned with its own band 500–800 (rules per unit):
+    the plan's band is 300–800."""
+    if request.param == "postgis":
+        pg = request.getfixturevalue("pg_schema")
+        settings = Settings(database_url=pg.url, db_schema=pg.schema, poll_interval_s=0.2)
+    else:
+        settings = Settings(store_path=tmp_path / "plans.gpkg", poll_interval_s=0.2)
+    grids = squares_plan(3)
+    with open_store(settings.store_url, schema=settings.db_schema) as store:
+        store.publish(
+            grids, author="tests", parameters={"unit_bands": {COMMUNITY: [500, 800, 650]}}
+        )
+    server = serve_in_thread(create_app(settings))
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+    server.stop()
+
+
+def test_a_unit_with_its_own_band_is_judged_by_it(own_band: httpx.Client) -> None:
+    """Every grid of the community holds 300–448 households: within the plan's 300–800, but
+    under the community's own 500–800; lookups, features and tiles all say so."""
+    import math  # noqa: PLC0415
+
+    import mapbox_vector_tile  # noqa: PLC0415
+
+    grids = squares_plan(3)
+    lon, lat = _wgs84(grids.geometry.iloc[4].centroid, grids.crs)
+    assert (
+        own_band.get("/lookup", params={"lon": lon, "lat": lat}).json()["grid"]["load"] == "under"
+    )
+    items = own_band.get("/collections/grids/items").json()["features"]
+    assert {f["properties"]["load"] for f in items} == {"under"}
+    z = 15
+    x = int((lon + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
+    tile = own_band.get(f"/tiles/1/{z}/{x}/{y}.mvt")
+    assert tile.status_code == 200
+    feats = mapbox_vector_tile.decode(tile.content)["grids"]["features"]
+    assert feats
+    assert {f["properties"]["load"] for f in feats} == {"under"}

@@ -150,3 +150,12 @@ def test_yaml_rules_and_the_cli(tmp_path: Path) -> None:
         app, ["partition", str(town), "--out", str(out), "--rules", str(rules)]
     )
     assert done.exit_code == 0, done.output
+    store = tmp_path / "plans.gpkg"
+    published = CliRunner().invoke(
+        app, ["publish", str(out), "--store", str(store), "--author", "a"]
+    )
+    assert published.exit_code == 0, published.output
+    info = gis.open_store(store).version()
+    assert info.band == Band()  # the plan's band; the community keeps its own with the version
+    assert info.band_of(COMMUNITY).min_households == 500
+    assert info.band_of(VILLAGE) == Band()
