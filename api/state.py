@@ -282,10 +282,11 @@ class AppState:
 
     def _read(self, version_id: int, name: str) -> gpd.GeoDataFrame:
         try:
+            # ids reach here from the live index, or from a draft read by a key that may
             if name == "cells":
-                return self.store.read_cells(version_id)
-            info = self.store.version(version_id)
-            return self.store.read_units(as_of=info.valid_from)
+                return self.store.read_cells(version_id, drafts=True)
+            info = self.store.version(version_id, drafts=True)
+            return self.store.read_units(as_of=info.valid_from)  # a draft: the units now
         except Exception as exc:  # StoreError, or a psycopg error while the server restarts
             self.store.close()  # reconnect next time
             raise UnavailableError(f"the plan store is unreachable: {exc}") from exc

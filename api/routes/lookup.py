@@ -24,8 +24,8 @@ from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from api.batch import BatchRequest, answer, spool_path
-from api.deps import State, read_access, read_body
-from api.errors import PayloadTooLargeError, UnavailableError
+from api.deps import DraftReader, State, read_access, read_body
+from api.errors import BadRequestError, PayloadTooLargeError, UnavailableError
 from api.limits import batch_limit
 from api.present import (
     as_of_out,
@@ -38,7 +38,7 @@ from api.present import (
 )
 from api.schemas import BatchOut, LookupOut
 from api.state import AppState
-from gis.errors import PointOutsideGridsError
+from gis.errors import PointOutsideGridsError, VersionNotFoundError
 from gis.outputs.files import reason
 from gis.serving.lookup import GridIndex, points_to_wgs84
 
@@ -90,24 +90,28 @@ async def lookup(
     state: State,
     lon: Annotated[float, Query(description="Longitude (x in an EPSG CRS)", allow_inf_nan=False)],
     lat: Annotated[float, Query(description="Latitude (y in an EPSG CRS)", allow_inf_nan=False)],
+    may_read_drafts: DraftReader,
     crs: CrsParam = "wgs84",
     as_of: AsOf = None,
     if_outside: Annotated[
         Literal["error", "empty"],
         Query(description="A point outside every grid: error (404, default) or empty (204)"),
     ] = "error",
+    version: Annotated[
+        int | None,
+        Query(ge=1, description="This version (one in review with a key that may read drafts)"),
+    ] = None,
 ) -> Response:
     """The grid holding one point, with its parents, staff and version; 404 when outside
     (204 No Content with ``if_outside=empty``: the web map asks so, as an outside point is
-    an answer there, not an error).
+    an answer there, not an error). ``version`` asks one version by id: an approved one, or
+    one in review when the key (or its read token) may read drafts.
 
     Answered from the in-memory index of the version; the rest of the answer is cached per
     grid, and built off the event loop when it is not (it reads units and staff).
     """
     x, y = points_to_wgs84([lon], [lat], crs)
-    index = state.live.cached(as_of=as_of)
-    if index is None:  # a past version not in memory yet: read it off the event loop
-        index = await run_in_threadpool(state.live.index, as_of=as_of)
+    index = await _index_of(state, version, as_of, may_read_drafts)
     position = int(index.locate(x, y)[0])
     if position < 0:
         if if_outside == "empty":
@@ -131,6 +135,26 @@ async def lookup(
         fragment = await run_in_threadpool(_fragment, state, index, position)
     body = orjson.dumps(head)[:-1] + b"," + fragment
     return Response(body, media_type="application/json")
+
+
+async def _index_of(
+    state: AppState, version: int | None, as_of: datetime | None, may_read_drafts: bool
+) -> GridIndex:
+    """The index a lookup answers from: the version asked by id (a draft only for a key that
+    may read drafts; for others it does not exist), or the one live at ``as_of``."""
+    if version is not None and as_of is not None:
+        raise BadRequestError("give version or as_of, not both")
+    if version is None:
+        index = state.live.cached(as_of=as_of)
+        if index is None:  # a past version not in memory yet: read it off the event loop
+            index = await run_in_threadpool(state.live.index, as_of=as_of)
+        return index
+    try:
+        return await run_in_threadpool(state.live.index, version)
+    except VersionNotFoundError:
+        if not may_read_drafts:
+            raise
+    return await run_in_threadpool(state.live.draft_index, version)
 
 
 async def _spool(request: Request, path: str, limit: int) -> None:

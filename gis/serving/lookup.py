@@ -292,6 +292,7 @@ class LiveIndex:
     versions: list[VersionInfo] = field(default_factory=list)
     last_error: str | None = None
     _indexes: OrderedDict[int, GridIndex] = field(default_factory=OrderedDict)
+    _drafts: OrderedDict[int, GridIndex] = field(default_factory=OrderedDict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def refresh(self) -> bool:
@@ -416,6 +417,33 @@ class LiveIndex:
             raise StoreError(msg) from exc
         built = GridIndex(grids, version=info, lattice_cells=self.lattice_cells)
         self._add(built)
+        return built
+
+    def draft_index(self, version_id: int) -> GridIndex:
+        """The index of a version in review (or rejected), asked for by id: the caller has
+        checked that it may read drafts. An approved version's is :meth:`index`'s.
+
+        Raises
+        ------
+        VersionNotFoundError
+            No version of that id at all.
+        """
+        info = self.store.version(version_id, drafts=True)
+        if info.approved:
+            return self.index(version_id)
+        with self._lock:
+            found = self._drafts.get(version_id)
+            if found is not None and found.version == info:
+                return found
+        built = GridIndex(
+            self.store.read_grids(version_id, drafts=True),
+            version=info,
+            lattice_cells=self.lattice_cells,
+        )
+        with self._lock:
+            self._drafts[version_id] = built
+            while len(self._drafts) > 2:  # drafts are looked at one or two at a time
+                self._drafts.popitem(last=False)
         return built
 
 

@@ -159,3 +159,23 @@ def test_a_read_token_of_a_reviewer_reads_drafts_and_never_writes(client: httpx.
     assert refused.status_code == 401  # a token never writes
     renewed = client.post("/auth/token", headers=token).json()
     assert renewed["roles"] == ["reader", "drafts"]
+
+
+def test_a_draft_is_looked_up_by_id_only_with_a_key_that_may(client: httpx.Client) -> None:
+    lon, lat = _inside_first_grid()
+    made = client.post("/versions/drafts", params={"author": "甲"}, content=_body("B"),
+                       headers=_as("author-key")).json()  # fmt: skip
+    where = {"lon": lon, "lat": lat}
+    live = client.get("/lookup", params=where).json()
+    assert (live["grid"]["grid_code"], live["version"]["id"]) == ("A00", 1)
+    asked = {**where, "version": made["id"]}
+    assert client.get("/lookup", params=asked).status_code == 404  # no key: no such version
+    assert client.get("/lookup", params=asked, headers=_as("reader-key")).status_code == 404
+    draft = client.get("/lookup", params=asked, headers=_as("reviewer-key")).json()
+    assert draft["grid"]["grid_code"] == "B00"
+    assert draft["version"]["state"] == "submitted"
+    old = client.get("/lookup", params={**where, "version": 1}).json()
+    assert old["grid"]["grid_code"] == "A00"  # an approved version by id: open as before
+    both = client.get("/lookup", params={**asked, "as_of": "2026-01-01T00:00:00Z"},
+                      headers=_as("reviewer-key"))  # fmt: skip
+    assert both.status_code == 422
