@@ -234,6 +234,12 @@ class AppState:
         registry = open_registry(settings.store_url, schema=settings.db_schema)
         live = LiveIndex(store, lattice_cells=settings.lattice_cells)
         live.refresh()
+        if not live.versions:  # served on purpose (the first publish may come through the API)
+            logger.warning(
+                "%s holds no approved plan version: lookups answer 404 and /ready 503 until "
+                "one is published", settings.store_url if not settings.database_url else
+                "the PostGIS store",
+            )  # fmt: skip
         connect = getattr(store, "connect", None) if settings.database_url else None
         return cls(
             settings=settings,
