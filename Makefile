@@ -33,14 +33,14 @@ lint: venv ## ruff check, ruff format --check, mypy and deptry (imports match py
 	$(BIN)/mypy
 	$(BIN)/deptry .
 
-test: venv ## test-setup, lint, then pytest (fails when no tests are collected)
+test: venv ## test-setup, lint, then pytest on 2 workers (one test file per worker at a time)
 	bash scripts/test-setup.sh
 	bash scripts/ensure-npm.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/deptry .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 demo: venv ## partition the Shanghai sample, publish it with 示例 staff and addresses, serve map + API on :8000
 	bash scripts/ensure-npm.sh

@@ -84,26 +84,43 @@ def tmp_out(tmp_path: Path) -> Path:
     return out
 
 
-FAULTS = pytest.StashKey[list[str]]()
-"""What each fault-injection test did (kill -9, restarts, full disks…), said at the end."""
+FAULT_PROPERTY = "fault_injection"
+"""The user property a fault-injection test's lines travel in (from an xdist worker too)."""
 
 
 @pytest.fixture
 def fault_log(request: pytest.FixtureRequest) -> Callable[[str], None]:
     """Record a line saying what a fault test did; every line is printed in the terminal
-    summary ("fault injection"), so a CI log shows the faults that were really injected."""
-    lines = request.config.stash.setdefault(FAULTS, [])
+    summary ("fault injection"), so a CI log shows the faults that were really injected.
+    The lines ride on the test's report (``user_properties``), so they reach the terminal
+    when the suite runs on several workers (``pytest -n 2``) too."""
 
     def say(line: str) -> None:
-        lines.append(f"{request.node.nodeid}: {line}")
+        request.node.user_properties.append((FAULT_PROPERTY, f"{request.node.nodeid}: {line}"))
 
     return say
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print what the fault tests did."""
-    lines = terminalreporter.config.stash.get(FAULTS, [])
-    if lines:
-        terminalreporter.section("fault injection: what was done")
-        for line in lines:
-            terminalreporter.write_line(line)
+class FaultSummary:
+    """Collects the fault lines from the test reports and prints them at the end."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Take the lines of a finished test (its teardown report holds them all)."""
+        if report.when == "teardown":
+            self.lines += [v for k, v in report.user_properties if k == FAULT_PROPERTY]
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """Print what the fault tests did."""
+        if self.lines:
+            terminalreporter.section("fault injection: what was done")
+            for line in self.lines:
+                terminalreporter.write_line(line)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the fault summary (on the controller only: workers just report)."""
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(FaultSummary(), "wangge-fault-summary")
