@@ -279,12 +279,12 @@ class AppState:
         UnavailableError
             The store is unreachable and the cells were never loaded.
         """
-        found = self.cell_indexes.get(version_id)
-        if found is not None:
-            return found
-        cells = self.layer(version_id, "cells")
-        index = GridIndex(cells, key="cell_code", lattice_cells=0 if cells.empty else 256)
-        return self.cell_indexes.put(version_id, index)
+
+        def build() -> GridIndex:
+            cells = self.layer(version_id, "cells")
+            return GridIndex(cells, key="cell_code", lattice_cells=0 if cells.empty else 256)
+
+        return self.cell_indexes.get_or_build(version_id, build)
 
     def _read(self, version_id: int, name: str) -> gpd.GeoDataFrame:
         try:

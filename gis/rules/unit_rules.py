@@ -43,7 +43,6 @@ from gis.options import Band
 
 MODES: Final = ("band", "natural_village", "villager_group")
 VILLAGE_MODES: Final = frozenset({"natural_village", "villager_group"})
-BOUNDARY_COLUMNS: Final = col.RULE_COLUMNS
 MODE_LABELS: Final = {
     "band": "按户数标准",
     "natural_village": "按自然村",
@@ -82,7 +81,7 @@ class UnitRule:
 
 
 def _number(value: Any, what: str, where: str) -> int | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+    if _blank(value):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
         msg = f"{where}: {what} must be a whole number, not {value!r}"
@@ -172,7 +171,7 @@ def read_rules(path: str | Path, default_band: Band) -> tuple[UnitRule, dict[str
 
 def boundary_rules(boundary: pd.DataFrame, default: UnitRule) -> dict[str, UnitRule]:
     """Rules from the rule columns of the boundary layer (none when it has none)."""
-    present = [c for c in BOUNDARY_COLUMNS if c in boundary.columns]
+    present = [c for c in col.RULE_COLUMNS if c in boundary.columns]
     if not present:
         return {}
     rules = {}

@@ -263,7 +263,7 @@ class BaseStore(ABC):
             The version is not a draft.
         """
         author = check_person(author, "author", "--author")
-        change = {"state": "submitted", "submitted": True}
+        change = {"state": "submitted"}
         return self._step(version_id, author, "submit", change, jsonable(context), check_submit)
 
     def approve(
