@@ -245,6 +245,15 @@ def join_parts(
 NOISE_M = 1e-9
 
 
+def _repaired(geoms: npt.ArrayLike) -> npt.NDArray[np.object_]:
+    """The polygons with each invalid one made valid (collapsed parts dropped)."""
+    arr = np.asarray(geoms, dtype=object).copy()
+    invalid = ~shapely.is_valid(arr)
+    if invalid.any():
+        arr[invalid] = shapely.make_valid(arr[invalid], method="structure", keep_collapsed=False)
+    return arr
+
+
 def robust_outlines(
     geoms: npt.ArrayLike,
     crs: pyproj.CRS | str | int | None,
@@ -254,12 +263,17 @@ def robust_outlines(
     """Dissolved grids ready to be written anywhere: no pinholes, no reprojection-fragile spikes.
 
     Parts that share an edge become one polygon (:func:`join_parts`); pinholes are holes and
-    stray parts up to ``tolerances.gap_m2`` (see :func:`drop_pinholes`).
+    stray parts up to ``tolerances.gap_m2`` (see :func:`drop_pinholes`). An outline that is
+    invalid in the working CRS (a zero-area spike left by a cut through a compound touches
+    its own ring) is repaired, its collapsed parts dropped, so a plan never
+    carries a polygon a store refuses; whatever area that changes is counted by the checks.
     """
-    out = drop_pinholes(join_parts(geoms, tolerances=tolerances), tolerances=tolerances)
+    out = drop_pinholes(join_parts(_repaired(geoms), tolerances=tolerances), tolerances=tolerances)
     # vertices a float-noise apart (left by noding pieces together) become one vertex after
-    # reprojection to degrees, and such repeated points break exact GeoJSON round trips
+    # reprojection to degrees, and such repeated points break exact GeoJSON round trips;
+    # merging them can pinch a hair-thin spike into a ring that touches itself: repaired
     out = np.asarray(shapely.remove_repeated_points(out, NOISE_M), dtype=object)
+    out = drop_pinholes(_repaired(out), tolerances=tolerances)
     if crs is not None and len(out):
         weak = fragile(out, crs)
         if weak.any():

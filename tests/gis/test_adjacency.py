@@ -93,3 +93,56 @@ def test_no_grid_of_the_lattice_city_is_multipart(city: gis.BlockSet) -> None:
     )
     assert report.metrics["multipart_grids"] == 0
     assert report.metrics["buildings_split"] == 0
+
+
+def test_an_outline_with_a_zero_area_spike_comes_out_valid() -> None:
+    # a square whose ring runs out to a spike and back along itself: invalid in the working
+    # CRS (what a cut through a compound left in a 1,000,000-household city); a store refuses it
+    spiked = shapely.Polygon([(0, 0), (10, 0), (10, 5), (15, 5), (10, 5), (10, 10), (0, 10)])
+    assert not shapely.is_valid(spiked)
+    out = robust_outlines(np.asarray([spiked, shapely.box(10, 0, 20, 10)]), "EPSG:32651")
+    assert shapely.is_valid(out).all()
+    assert (shapely.get_type_id(out) == 3).all()
+    assert abs(shapely.area(out[0]) - 100) < 1e-9
+
+
+#: A grid of the SYNTHETIC 1,000,000-household city of bench/scale.py (seed 1, U000-0017) as
+#: dissolved: valid, but three vertices a nanometre apart where a cut met the block's edge.
+PINCHED = (
+    "POLYGON (("
+    "506120.754 3509122.818, "
+    "506112.617 3509111.239, "
+    "506087.8449461356 3509112.9979900746, "
+    "506069.6451296304 3509114.2903050664, "
+    "506047.26503926713 3509115.879448907, "
+    "506050.1305186002 3509156.234314623, "
+    "506050.13051859906 3509156.2343146224, "
+    "506050.13051859906 3509156.234314623, "
+    "506063.6748235187 3509158.9177678046, "
+    "506063.8758100814 3509158.903496345, "
+    "506063.9372923044 3509158.8991306745, "
+    "506063.9372923055 3509158.8991306745, "
+    "506065.4086462122 3509158.7946541975, "
+    "506069.6421770656 3509157.075751623, "
+    "506072.44127401797 3509155.9392593848, "
+    "506085.04127401795 3509155.9392593848, "
+    "506087.8409899364 3509156.313807709, "
+    "506087.84107236686 3509156.3138187365, "
+    "506089.2534080147 3509156.5027621742, "
+    "506090.641274018 3509155.9392593848, "
+    "506106.42830827995 3509155.881969647, "
+    "506117.12963310815 3509155.122100308, "
+    "506120.754 3509122.818"
+    "))"
+)
+
+
+def test_merging_noise_vertices_never_leaves_a_self_intersection() -> None:
+    pinched = shapely.from_wkt(PINCHED)
+    assert shapely.is_valid(pinched)
+    # merging the vertices alone pinches the ring into one that crosses itself
+    assert not shapely.is_valid(shapely.remove_repeated_points(pinched, 1e-9))
+    out = robust_outlines(np.asarray([pinched]), "EPSG:32650")
+    assert shapely.is_valid(out).all()
+    assert shapely.get_type_id(out[0]) == 3
+    assert abs(shapely.area(out[0]) - pinched.area) < 1e-6
