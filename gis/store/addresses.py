@@ -15,9 +15,9 @@ scans the table:
 
 * B-tree on ``k_body`` (exact key), on ``(k_road, k_door, k_building, k_unit, k_room)`` and
   ``(k_place, k_building, k_unit, k_room)`` (the rows at a road's door or in a compound);
-* the names' trigrams: FTS5 with the ``trigram`` tokenizer here (SQLite ≥ 3.34), ``pg_trgm``
-  GIN in PostGIS, on names padded as pg_trgm pads them (``^^name$``) so a typo in the middle
-  of a short name still shares trigrams;
+* the names' trigrams: ``pg_trgm`` GIN in PostGIS (pg_trgm pads each word, so a typo in
+  the middle of a short name still shares trigrams), FTS5 with the ``trigram`` tokenizer here
+  (SQLite ≥ 3.34) on names padded the same way (``^^name$``);
 * points: a B-tree on a 0.005° cell number here, GiST on ``geom`` in PostGIS.
 
 An import is one transaction: on any failure nothing stored changes. Without ``replace`` the
@@ -34,7 +34,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -72,6 +72,7 @@ ROW_SELECT: Final = (
 ROW_COLUMNS: Final = ("id", "address", "lon", "lat", "body", "admin", "road", "door", "place",
                       "building", "unit", "floor", "room", "extra")  # fmt: skip
 NUMBER_COLUMNS: Final = {"building": "k_building", "unit": "k_unit", "room": "k_room"}
+NAME_COLUMNS: Final = {"road": "k_road", "place": "k_place"}
 
 SQLITE_DDL: Final = """
 CREATE TABLE IF NOT EXISTS addresses (
@@ -114,6 +115,40 @@ SQLITE_INDEXES: Final = {
 Row = dict[str, Any]
 
 
+class RowRequest(NamedTuple):
+    """One indexed read of the rows at a road's door or in a compound.
+
+    Attributes
+    ----------
+    column
+        ``"road"`` or ``"place"``: which name the ``ids`` are.
+    ids
+        Ids of the road or compound names (spelled exactly so, or like the query's).
+    door
+        The door number at the road, or None for any.
+    numbers
+        Building, unit, room → the value required ('' means the row has none).
+    """
+
+    column: str
+    ids: tuple[int, ...]
+    door: str | None
+    numbers: Mapping[str, str]
+
+    def where(self, mark: str) -> tuple[str, list[Any]]:
+        """The ``WHERE`` clause (below :data:`ROW_SELECT`) and its parameters, ``mark`` being
+        the driver's placeholder (``?`` or ``%s``); the ids are one ``IN`` list."""
+        where = [f"a.{NAME_COLUMNS[self.column]} IN ({', '.join([mark] * len(self.ids))})"]
+        params: list[Any] = [int(i) for i in self.ids]
+        if self.door is not None:
+            where.append(f"a.k_door = {mark}")
+            params.append(self.door)
+        for part, value in self.numbers.items():
+            where.append(f"a.{NUMBER_COLUMNS[part]} = {mark}")
+            params.append(value)
+        return f"WHERE {' AND '.join(where)}", params
+
+
 class Registry(Protocol):
     """Addresses and staff of one store, with the indexed reads the matcher needs."""
 
@@ -143,19 +178,13 @@ class Registry(Protocol):
         """Ids of names spelled exactly so."""
         ...
 
-    def similar_names(self, name: str, limit: int) -> list[tuple[int, str]]:
-        """Names sharing padded trigrams with ``name``, from the trigram index."""
+    def similar_names(self, names: Sequence[str], limit: int) -> dict[str, list[tuple[int, str]]]:
+        """Per name, up to ``limit`` names sharing padded trigrams with it (trigram index,
+        best first)."""
         ...
 
-    def rows_at(
-        self,
-        column: str,
-        ids: Sequence[int],
-        door: str | None,
-        numbers: dict[str, str],
-        limit: int,
-    ) -> list[Row]:
-        """Rows at road/compound ``ids`` (and ``door``) with the given numbers."""
+    def rows_at(self, requests: Sequence[RowRequest], limit: int) -> list[list[Row]]:
+        """Per request, up to ``limit`` rows it asks for (one round trip for them all)."""
         ...
 
     def rows_in_box(self, box: tuple[float, float, float, float]) -> pd.DataFrame:
@@ -192,7 +221,7 @@ def padded(name: str) -> str:
 
 def fts_query(name: str) -> str:
     """An FTS5 query: any of the padded trigrams of ``name``."""
-    text = padded(name).replace('"', "")
+    text = padded(name).replace('"', "").replace("\x00", "")
     return " OR ".join(f'"{text[i : i + 3]}"' for i in range(len(text) - 2))
 
 
@@ -374,36 +403,29 @@ class SqliteRegistry:
             sql = f"SELECT name, id FROM address_names WHERE name IN ({marks})"
             return {str(n): int(i) for n, i in conn.execute(sql, list(names))}
 
-    def similar_names(self, name: str, limit: int) -> list[tuple[int, str]]:
-        """Names sharing padded trigrams with ``name`` (FTS5 trigram index, by bm25)."""
+    def similar_names(self, names: Sequence[str], limit: int) -> dict[str, list[tuple[int, str]]]:
+        """Per name, names sharing padded trigrams with it (FTS5 trigram index, by bm25)."""
+        sql = (
+            "SELECT f.rowid, n.name FROM address_names_fts f "
+            "JOIN address_names n ON n.id = f.rowid "
+            "WHERE address_names_fts MATCH ? ORDER BY f.rank LIMIT ?"
+        )
         with self._conn() as conn:
-            found = conn.execute(
-                "SELECT f.rowid, n.name FROM address_names_fts f "
-                "JOIN address_names n ON n.id = f.rowid "
-                "WHERE address_names_fts MATCH ? ORDER BY f.rank LIMIT ?",
-                (fts_query(name), limit),
-            ).fetchall()
-        return [(int(i), str(n)) for i, n in found]
+            return {
+                name: [(int(i), str(n)) for i, n in conn.execute(sql, (fts_query(name), limit))]
+                for name in names
+            }
 
-    def rows_at(
-        self,
-        column: str,
-        ids: Sequence[int],
-        door: str | None,
-        numbers: dict[str, str],
-        limit: int,
-    ) -> list[Row]:
-        """Rows at road/compound ``ids`` (and ``door``) with the given numbers."""
-        key = {"road": "a.k_road", "place": "a.k_place"}[column]
-        where = [f"{key} IN ({', '.join('?' * len(ids))})"]
-        params: list[Any] = [int(i) for i in ids]
-        if door is not None:
-            where.append("a.k_door = ?")
-            params.append(door)
-        for part, value in numbers.items():
-            where.append(f"a.{NUMBER_COLUMNS[part]} = ?")
-            params.append(value)
-        return self._select(f"WHERE {' AND '.join(where)} LIMIT ?", [*params, limit])
+    def rows_at(self, requests: Sequence[RowRequest], limit: int) -> list[list[Row]]:
+        """Per request, the rows at its road/compound ids (and door) with its numbers (the
+        composite B-trees; a local file, so one query per request)."""
+        out: list[list[Row]] = []
+        with self._conn() as conn:
+            for request in requests:
+                where, params = request.where("?")
+                found = conn.execute(f"{ROW_SELECT}{where} LIMIT ?", [*params, limit])
+                out.append([dict(r) for r in found])
+        return out
 
     def rows_in_box(self, box: tuple[float, float, float, float]) -> pd.DataFrame:
         """Rows whose point lies in the box (cells, then the exact box)."""

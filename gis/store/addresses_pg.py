@@ -23,14 +23,15 @@ from gis.errors import StoreError
 from gis.store.addresses import (
     ADDRESS_FIELDS,
     KEY_FIELDS,
+    NAME_COLUMNS,
     NUMBER_COLUMNS,
     ROW_COLUMNS,
     Row,
+    RowRequest,
     _rows,
     compute_keys,
     keyed_rows,
     name_table,
-    padded,
 )
 from gis.store.plan import utc
 from gis.store.staff_rows import (
@@ -43,18 +44,24 @@ from gis.store.staff_rows import (
 )
 
 POOL: Final = 4
-ROW_SELECT: Final = (
-    "SELECT a.id, a.address, ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat, a.k_body AS body, "
+ROW_FIELDS: Final = (
+    "a.id, a.address, ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat, a.k_body AS body, "
     "a.k_admin AS admin, r.name AS road, a.k_door AS door, p.name AS place, "
     "a.k_building AS building, a.k_unit AS unit, a.k_floor AS floor, a.k_room AS room, "
-    "a.k_extra AS extra FROM addresses a LEFT JOIN address_names r ON r.id = a.k_road "
-    "LEFT JOIN address_names p ON p.id = a.k_place "
+    "a.k_extra AS extra"
 )
+ROW_NAMES: Final = (
+    "LEFT JOIN address_names r ON r.id = a.k_road LEFT JOIN address_names p ON p.id = a.k_place "
+)
+ROW_SELECT: Final = f"SELECT {ROW_FIELDS} FROM addresses a {ROW_NAMES}"
 INDEXES: Final = {
     "addresses_body": "addresses (k_body)",
     "addresses_road": "addresses (k_road, k_door, k_building, k_unit, k_room)",
     "addresses_place": "addresses (k_place, k_building, k_unit, k_room)",
     "addresses_geom_gist": "addresses USING gist (geom)",
+    # built after the names are loaded: rows added to a live GIN index wait in its pending
+    # list, which every search then reads in full (a scan of all names per query)
+    "address_names_trgm": "address_names USING gin (name gin_trgm_ops)",
 }
 STAGING: Final = (
     "CREATE TEMP TABLE staging_addresses (address text, region text, street text, "
@@ -81,6 +88,9 @@ class PostgisRegistry:
         except queue.Empty:
             conn = self._store.connect()
             conn.execute("SET pg_trgm.similarity_threshold = 0.2")
+            # a batch's LATERAL joins look costly to the planner, and compiling them (JIT)
+            # took half a second per query for index reads of a millisecond
+            conn.execute("SET jit = off")
         try:
             yield conn
         except psycopg.OperationalError as exc:
@@ -127,7 +137,10 @@ class PostgisRegistry:
             )
             for index, target in INDEXES.items():
                 cur.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {target}")
+            # an added (not replaced) import leaves new names in the index's pending list
+            cur.execute("SELECT gin_clean_pending_list('address_names_trgm'::regclass)")
             cur.execute("ANALYZE addresses")
+            cur.execute("ANALYZE address_names")
             conn.commit()
         return len(table)
 
@@ -166,35 +179,55 @@ class PostgisRegistry:
             ).fetchall()
         return {str(n): int(i) for n, i in found}
 
-    def similar_names(self, name: str, limit: int) -> list[tuple[int, str]]:
-        """Names by trigram similarity of their padded spelling (``pg_trgm`` GIN)."""
+    def similar_names(self, names: Sequence[str], limit: int) -> dict[str, list[tuple[int, str]]]:
+        """Per name, names by trigram similarity (``pg_trgm`` GIN on ``name``; pg_trgm pads
+        each word itself), all in one query."""
+        if not names:
+            return {}
         with self._conn() as conn:
             found = conn.execute(
-                "SELECT id, name FROM address_names WHERE ('^^' || name || '$') %% %s "
-                "ORDER BY similarity('^^' || name || '$', %s) DESC LIMIT %s",
-                (padded(name), padded(name), limit),
+                "SELECT q.name, n.id, n.name FROM unnest(%s::text[]) AS q(name) "
+                "CROSS JOIN LATERAL (SELECT id, name FROM address_names WHERE name %% q.name "
+                "ORDER BY similarity(name, q.name) DESC, id LIMIT %s) n",
+                (list(names), limit),
             ).fetchall()
-        return [(int(i), str(n)) for i, n in found]
+        out: dict[str, list[tuple[int, str]]] = {n: [] for n in names}
+        for query, i, name in found:
+            out[str(query)].append((int(i), str(name)))
+        return out
 
-    def rows_at(
-        self,
-        column: str,
-        ids: Sequence[int],
-        door: str | None,
-        numbers: dict[str, str],
-        limit: int,
-    ) -> list[Row]:
-        """Rows at road/compound ``ids`` (and ``door``) with the given numbers."""
-        key = {"road": "a.k_road", "place": "a.k_place"}[column]
-        where = [f"{key} = ANY(%s)"]
-        params: list[Any] = [[int(i) for i in ids]]
-        if door is not None:
-            where.append("a.k_door = %s")
-            params.append(door)
-        for part, value in numbers.items():
-            where.append(f"a.{NUMBER_COLUMNS[part]} = %s")
-            params.append(value)
-        return self._select(f"WHERE {' AND '.join(where)} LIMIT %s", [*params, limit])
+    def rows_at(self, requests: Sequence[RowRequest], limit: int) -> list[list[Row]]:
+        """Per request, the rows at its road/compound ids (and door) with its numbers: one
+        query per shape of request (which parts it filters on), each a ``LATERAL`` join of the
+        requests' values to the composite B-trees, so a batch costs a few round trips."""
+        out: list[list[Row]] = [[] for _ in requests]
+        shapes: dict[tuple[str, bool, tuple[str, ...]], list[int]] = {}
+        for i, r in enumerate(requests):
+            shapes.setdefault((r.column, r.door is not None, tuple(r.numbers)), []).append(i)
+        for (column, has_door, parts), members in shapes.items():
+            # each request's ids as one array literal (unnest cannot take ragged arrays)
+            ids = ["{" + ",".join(map(str, requests[i].ids)) + "}" for i in members]
+            values: list[list[Any]] = [members, ids]
+            where = [f"a.{NAME_COLUMNS[column]} = ANY(q.ids::bigint[])"]
+            if has_door:
+                values.append([requests[i].door for i in members])
+                where.append("a.k_door = q.door")
+            for part in parts:
+                values.append([requests[i].numbers[part] for i in members])
+                where.append(f"a.{NUMBER_COLUMNS[part]} = q.{part}")
+            names = ["i", "ids", *(["door"] if has_door else []), *parts]
+            casts = ", ".join(["%s::int[]", *["%s::text[]"] * (len(names) - 1)])
+            # the names are joined outside the LATERAL (once, not per request)
+            sql = (
+                f"SELECT q.i AS request, {ROW_FIELDS} "
+                f"FROM unnest({casts}) AS q({', '.join(names)}) "
+                f"CROSS JOIN LATERAL (SELECT * FROM addresses a WHERE {' AND '.join(where)} "
+                f"LIMIT %s) a {ROW_NAMES}"
+            )
+            with self._conn() as conn, conn.cursor(row_factory=dict_row) as cur:
+                for row in cur.execute(sql, [*values, limit]):
+                    out[row.pop("request")].append(row)
+        return out
 
     def rows_in_box(self, box: tuple[float, float, float, float]) -> pd.DataFrame:
         """Rows whose point lies in the box (GiST on ``geom``)."""

@@ -137,6 +137,21 @@ def test_two_compounds_of_one_name_are_ambiguous(matcher: AddressMatcher) -> Non
     assert matcher.lookup("幸福路和平小区3号楼2单元501").match == "exact"
 
 
+def test_one_village_address_in_two_districts_is_ambiguous(tmp_path: Path) -> None:
+    # the same name, 组 and door number below two prefixes: one exact key, two places
+    table = read_address_table(pd.DataFrame({
+        "address": ["上海市宝山区华亭村4组1号", "上海市浦东新区花木街道华亭村4组1号"],
+        "lon": [121.40, 121.55], "lat": [31.35, 31.20],
+    }))  # fmt: skip
+    registry = SqliteRegistry(tmp_path / "v.registry.sqlite")
+    registry.import_addresses(table, address_keys(table), replace=True)
+    matcher = AddressMatcher(registry)
+    answer = matcher.lookup("华亭村4组1号")
+    assert answer.match == "ambiguous"
+    assert len(answer.answer) == 2
+    assert matcher.lookup("宝山区华亭村4组1号").match == "exact"
+
+
 @pytest.mark.parametrize(
     "query",
     [

@@ -144,5 +144,39 @@ def test_import_rules_postgis(pg_schema) -> None:  # type: ignore[no-untyped-def
     matcher = AddressMatcher(registry)
     row = table.iloc[5]
     assert matcher.lookup(str(row["address"])).match in ("exact", "probable")
-    assert registry.similar_names(str(table["street"].iloc[0])[:-1] + "街", 5)
+    typo = str(table["street"].iloc[0])[:-1] + "街"
+    assert registry.similar_names([typo], 5)[typo]
     registry.close()
+
+
+def _answers(matches: list) -> list[tuple[str, list[str]]]:  # type: ignore[type-arg]
+    return [(m.match, [str(c.row["address"]) for c in m.answer]) for m in matches]
+
+
+def _alone_and_batched(registry: object, table: pd.DataFrame, raw: pd.DataFrame) -> list:  # type: ignore[type-arg]
+    registry.import_addresses(table, address_keys(table), replace=True)  # type: ignore[attr-defined]
+    queries = [x.query for x in labelled_queries(raw, 150, seed=9)]
+    batched = _answers(AddressMatcher(registry).lookup_many(queries))  # type: ignore[arg-type]
+    alone = _answers([AddressMatcher(registry).lookup(q) for q in queries])  # type: ignore[arg-type]
+    assert batched == alone
+    assert {m for m, _ in batched} >= {"exact", "probable", "none"}
+    return batched
+
+
+@pytest.mark.postgis
+def test_a_query_gets_one_answer_alone_or_in_a_batch_on_both_stores(
+    tmp_path: Path,
+    pg_schema,  # type: ignore[no-untyped-def]
+) -> None:
+    from gis.store import open_store  # noqa: PLC0415
+
+    raw = synthetic_table(3_000, seed=4)
+    table = read_address_table(raw)
+    embedded = open_registry(tmp_path / "p.gpkg")
+    open_store(pg_schema.url, schema=pg_schema.schema).close()
+    postgis = open_registry(pg_schema.url, schema=pg_schema.schema)
+    try:
+        assert _alone_and_batched(embedded, table, raw) == _alone_and_batched(postgis, table, raw)
+    finally:
+        embedded.close()
+        postgis.close()

@@ -21,9 +21,11 @@ from gis.serving.addresses.parse import AddressParts, parse_address
 from gis.serving.addresses.score import SIMILAR, Candidate, Row, classify, compare
 from gis.serving.addresses.similarity import name_similarity
 from gis.serving.addresses.text import normalize_address
+from gis.store.addresses import RowRequest
 
 ROW_LIMIT: Final = 20
 NAME_LIMIT: Final = 4
+NAME_CACHE: Final = 200_000
 
 
 class AddressSearch(Protocol):
@@ -37,20 +39,12 @@ class AddressSearch(Protocol):
         """Ids of the road/compound names spelled exactly so."""
         ...
 
-    def similar_names(self, name: str, limit: int) -> list[tuple[int, str]]:
-        """Names sharing trigrams with ``name`` (index candidates, best first)."""
+    def similar_names(self, names: Sequence[str], limit: int) -> dict[str, list[tuple[int, str]]]:
+        """Per name, the names sharing trigrams with it (index candidates, best first)."""
         ...
 
-    def rows_at(
-        self,
-        column: str,
-        ids: Sequence[int],
-        door: str | None,
-        numbers: dict[str, str],
-        limit: int,
-    ) -> list[Row]:
-        """Rows whose ``column`` (``road`` or ``place``) is one of ``ids`` (and door, when
-        given), with the ``numbers`` (building, unit, room: '' means none) given."""
+    def rows_at(self, requests: Sequence[RowRequest], limit: int) -> list[list[Row]]:
+        """Per request, the rows at its road/compound ids (and door) with its numbers."""
         ...
 
 
@@ -107,56 +101,59 @@ class AddressMatcher:
         self.search = search
         self._names: dict[str, list[int]] = {}
 
-    def name_candidates(self, name: str) -> list[int]:
-        """Ids of the names spelled ``name`` or like it (cached per matcher)."""
-        found = self._names.get(name)
-        if found is not None:
-            return found
-        exact = self.search.name_ids([name])
-        if exact:
-            ids = list(exact.values())
-        else:
-            scored = [
-                (name_similarity(name, other), i)
-                for i, other in self.search.similar_names(name, 50)
-            ]
-            ids = [i for s, i in sorted(scored, reverse=True)[:NAME_LIMIT] if s >= SIMILAR]
-        if len(self._names) > 200_000:
-            self._names.clear()
-        self._names[name] = ids
-        return ids
+    def name_candidates(self, names: Iterable[str]) -> dict[str, list[int]]:
+        """Ids of the names spelled so or like them (two indexed reads for all the names not
+        seen yet; cached per matcher)."""
+        wanted = set(names)
+        fresh = sorted(n for n in wanted if n not in self._names)
+        if fresh:
+            if len(self._names) + len(fresh) > NAME_CACHE:
+                self._names.clear()
+            exact = self.search.name_ids(fresh)
+            for name, i in exact.items():
+                self._names[name] = [i]
+            others = [n for n in fresh if n not in exact]
+            for name, found in self.search.similar_names(others, 50).items():
+                scored = sorted(((name_similarity(name, o), i) for i, o in found), reverse=True)
+                self._names[name] = [i for s, i in scored[:NAME_LIMIT] if s >= SIMILAR]
+        return {n: self._names.get(n, []) for n in wanted}
 
-    def _rows(self, parts: AddressParts) -> list[Row]:
+    def _requests(self, parts: AddressParts, ids: dict[str, list[int]]) -> list[list[RowRequest]]:
+        """The reads for one query: per name (road at its door, compound), its relaxations."""
         plans: list[tuple[str, list[int], str | None]] = []
-        if parts.road:
-            ids = self.name_candidates(parts.road)
-            if ids and (parts.door or not parts.place):
-                plans.append(("road", ids, parts.door or None))
-        if parts.place:
-            ids = self.name_candidates(parts.place)
-            if ids:
-                plans.append(("place", ids, None))
-        if not plans and parts.door and parts.road:  # the road is unknown: the door alone
-            return []
-        rows: dict[int, Row] = {}
-        for column, ids, door in plans:
-            for numbers in _relaxations(parts):
-                found = self.search.rows_at(column, ids, door, numbers, ROW_LIMIT)
-                if found:
-                    rows.update((r["id"], r) for r in found)
-                    break
-        return list(rows.values())
+        if parts.road and ids[parts.road] and (parts.door or not parts.place):
+            plans.append(("road", ids[parts.road], parts.door or None))
+        if parts.place and ids[parts.place]:
+            plans.append(("place", ids[parts.place], None))
+        return [
+            [RowRequest(column, tuple(found), door, numbers) for numbers in _relaxations(parts)]
+            for column, found, door in plans
+        ]
 
-    def match_parts(self, query: str, parts: AddressParts, exact_rows: list[Row]) -> AddressMatch:
-        """The answer for parsed ``parts``, given the rows found by the exact key."""
-        rows = exact_rows or (self._rows(parts) if parts.body else [])
-        ranked = [compare(parts, r) for r in rows]
-        match, ordered, n = classify(ranked)
-        if match == "none" and exact_rows:  # the key agreed but the prefix did not: look wider
-            wider = {int(c.row["id"]): c for c in ordered}
-            wider.update((int(r["id"]), compare(parts, r)) for r in self._rows(parts))
-            match, ordered, n = classify(list(wider.values()))
-        return AddressMatch(query, normalize_address(query), parts, match, ordered, n)
+    def _rows(self, queries: Sequence[AddressParts]) -> list[list[Row]]:
+        """The candidate rows of many parsed queries, by names then numbers, in rounds: each
+        round one batch of reads, the next relaxing the finest number of the reads that found
+        nothing."""
+        ids = self.name_candidates(n for p in queries for n in (p.road, p.place) if n)
+        ladders = [self._requests(p, ids) for p in queries]
+        found: dict[tuple[int, int], list[Row]] = {}
+        pending = [(q, k, 0) for q, plans in enumerate(ladders) for k in range(len(plans))]
+        while pending:
+            results = self.search.rows_at([ladders[q][k][s] for q, k, s in pending], ROW_LIMIT)
+            after = []
+            for (q, k, s), got in zip(pending, results, strict=True):
+                if got:
+                    found[q, k] = got
+                elif s + 1 < len(ladders[q][k]):
+                    after.append((q, k, s + 1))
+            pending = after
+        out: list[list[Row]] = []
+        for q, plans in enumerate(ladders):
+            merged: dict[int, Row] = {}
+            for k in range(len(plans)):
+                merged.update((r["id"], r) for r in found.get((q, k), []))
+            out.append(list(merged.values()))
+        return out
 
     def lookup(self, query: str) -> AddressMatch:
         """The answer for one free-text address.
@@ -169,21 +166,38 @@ class AddressMatcher:
         return self.lookup_many([query])[0]
 
     def lookup_many(self, queries: Iterable[str]) -> list[AddressMatch]:
-        """Answers for many addresses: exact keys in one indexed read, the rest one by one."""
+        """Answers for many addresses, in a few indexed reads for them all: the exact keys,
+        the names, then the rows at those names (:meth:`_rows`). One query is a batch of one,
+        so a query gets the same answer alone or in a batch."""
         items = [str(q) for q in queries]
-        parsed = []
-        for q in items:
-            normal = normalize_address(q)
+        normals = [normalize_address(q) for q in items]
+        for q, normal in zip(items, normals, strict=True):
             if not normal:
                 raise AddressError(f"address query {q!r} is empty once normalised")
-            parsed.append(parse_address(normal, normalized=True))
+        parsed = [parse_address(normal, normalized=True) for normal in normals]
         bodies = sorted({p.body for p in parsed if p.body})
         by_body: dict[str, list[Row]] = {}
         for row in self.search.rows_by_body(bodies) if bodies else []:
             by_body.setdefault(str(row["body"]), []).append(row)
+        exact = [by_body.get(p.body, []) for p in parsed]
+        rows = list(exact)
+        search = [i for i, p in enumerate(parsed) if not exact[i] and p.body]
+        for i, found in zip(search, self._rows([parsed[i] for i in search]), strict=True):
+            rows[i] = found
+        answers = [
+            classify([compare(p, r) for r in found]) for p, found in zip(parsed, rows, strict=True)
+        ]
+        # the exact key agreed but the prefix did not: look wider, by names and numbers
+        wider = [i for i, a in enumerate(answers) if a[0] == "none" and exact[i]]
+        for i, more in zip(wider, self._rows([parsed[i] for i in wider]), strict=True):
+            ranked = {int(c.row["id"]): c for c in answers[i][1]}
+            ranked.update((int(r["id"]), compare(parsed[i], r)) for r in more)
+            answers[i] = classify(list(ranked.values()))
         return [
-            self.match_parts(q, p, by_body.get(p.body, []))
-            for q, p in zip(items, parsed, strict=True)
+            AddressMatch(q, normal, p, match, ordered, n)
+            for q, normal, p, (match, ordered, n) in zip(
+                items, normals, parsed, answers, strict=True
+            )
         ]
 
 

@@ -136,9 +136,11 @@ def compare(query: AddressParts, row: Row) -> Candidate:
 
 
 def _descends(child: Candidate, parent: Candidate) -> bool:
-    """Whether ``child`` lies inside ``parent`` (a room of the building asked for)."""
+    """Whether ``child`` lies inside ``parent`` (a room of the building asked for). The same
+    body below the prefix is not inside: two villages of one name in two districts."""
     body = str(parent.row.get("body") or "")
-    return bool(body) and str(child.row.get("body") or "").startswith(body) and child is not parent
+    inner = str(child.row.get("body") or "")
+    return bool(body) and inner != body and inner.startswith(body)
 
 
 def classify(candidates: list[Candidate]) -> tuple[str, list[Candidate], int]:

@@ -125,7 +125,7 @@ def _rows(c: Compound) -> Iterator[tuple[str, str, str, str, str, str, str]]:
 def synthetic_table(
     n_rows: int, seed: int = 0, box: tuple[float, float, float, float] | None = None
 ) -> pd.DataFrame:
-    """A SYNTHETIC standard-address table of about ``n_rows`` rows (see the module docstring).
+    """A SYNTHETIC standard-address table of ``n_rows`` rows (see the module docstring).
 
     Columns: address, region, street, compound, door_number, building, unit, room, lon, lat
     (WGS 84; a compound's rooms share its building's point), ``synthetic`` (always 1).
@@ -138,6 +138,9 @@ def synthetic_table(
             dx, dy = offsets[int(b or 0) % 9]
             records.append((address, f"上海市{c.district}", road, place, door, b, u, room,
                             c.lon + dx, c.lat + dy))  # fmt: skip
+        if len(records) >= n_rows:  # the compounds hold about n_rows; stop at exactly that
+            del records[n_rows:]
+            break
     frame = pd.DataFrame(records, columns=["address", "region", "street", "compound",
                                            "door_number", "building", "unit", "room", "lon",
                                            "lat"])  # fmt: skip
@@ -235,9 +238,14 @@ def labelled_queries(table: pd.DataFrame, n: int, seed: int = 0) -> list[Labelle
                             f"{row['building']}栋{row['unit']}单元9901室", "no_such_room", "",
                             "none"))  # fmt: skip
     villages = table[table["compound"].str.contains("组", na=False)]
-    for _, row in villages.head(max(1, n // 40)).iterrows():
+    # a village name recurs across districts: without a prefix, the same 组 and door number
+    # in two of them cannot be told apart
+    door = villages["compound"] + "|" + villages["door_number"]
+    twice = door.map(door.value_counts()).to_numpy() > 1
+    keep = max(1, n // 40)
+    for (_, row), shared_door in zip(villages.head(keep).iterrows(), twice[:keep], strict=True):
         out.append(Labelled(f"{row['compound']}{row['door_number']}", "village", row["address"],
-                            "one"))  # fmt: skip
+                            "ambiguous" if shared_door else "one"))  # fmt: skip
     return out
 
 
