@@ -10,7 +10,8 @@ Prints, per store (GeoPackage's SQLite registry; PostGIS in a throwaway schema):
   and the size of the table with its indexes;
 * single lookups (``AddressMatcher.lookup``, one query at a time, realistic query forms):
   latency p50 / p99;
-* a batch (``lookup_table``: every query answered and located in a grid index): addresses/s;
+* a batch (``lookup_table``: about ``--batch`` distinct queries, of other addresses than the
+  labelled set's, every one answered and located in a grid index): addresses/s;
 * accuracy on the labelled queries: top-1 and the share of wrong answers said exact/probable.
 
 Usage::
@@ -69,7 +70,7 @@ def _size_pg(url: str, schema: str) -> int:
 
 def measure(
     registry: Registry, table: pd.DataFrame, keys: pd.DataFrame, queries: list[str],
-    labelled: list[Any], args: argparse.Namespace,
+    labelled: list[Any], batch_queries: list[str], args: argparse.Namespace,
 ) -> dict[str, float]:  # fmt: skip
     """Index build, single lookups, a batch and the accuracy on one registry."""
     out: dict[str, float] = {}
@@ -86,7 +87,7 @@ def measure(
         times.append(time.perf_counter() - t0)
     out["p50_ms"] = 1000 * statistics.median(times)
     out["p99_ms"] = 1000 * float(np.percentile(times, 99))
-    batch = [queries[i] for i in rng.integers(0, len(queries), args.batch)]
+    batch = batch_queries
     index = grid_index()
     t0 = time.perf_counter()
     answers = lookup_table(AddressMatcher(registry), batch, index)
@@ -107,6 +108,16 @@ def _table(rows: int) -> pd.DataFrame:
     return raw
 
 
+def _queries(raw: pd.DataFrame, args: argparse.Namespace) -> tuple[list[Any], list[str]]:
+    """The labelled set, and the batch: other addresses than the labelled set's, each query
+    distinct."""
+    labelled = labelled_queries(raw, args.queries, seed=2)
+    print(f"labelled queries: {len(labelled):,}")
+    batch = list(dict.fromkeys(x.query for x in labelled_queries(raw, args.batch, seed=4)))
+    print(f"batch: {len(batch):,} distinct queries")
+    return labelled, batch
+
+
 def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -125,9 +136,8 @@ def main() -> None:
     keys = address_keys(table)
     parse_s = time.perf_counter() - t0
     print(f"parsed into index keys in {parse_s:.0f} s ({len(table) / parse_s:,.0f} rows/s)")
-    labelled = labelled_queries(raw, args.queries, seed=2)
+    labelled, batch_queries = _queries(raw, args)
     queries = [x.query for x in labelled]
-    print(f"labelled queries: {len(labelled):,}")
     rows = []
     for kind in args.stores.split(","):
         work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-addresses-"))
@@ -141,7 +151,7 @@ def main() -> None:
             open_store(args.url, schema=schema).close()
         registry = open_registry(target, schema=schema if kind != "gpkg" else "public")
         try:
-            result = measure(registry, table, keys, queries, labelled, args)
+            result = measure(registry, table, keys, queries, labelled, batch_queries, args)
             if kind == "gpkg":
                 result["size_mb"] = (work / "plans.registry.sqlite").stat().st_size / 2**20
             else:
