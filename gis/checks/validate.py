@@ -244,12 +244,8 @@ def _shape_figures(
     refs = [streets.geometry.to_numpy()] if len(streets) else []
     if len(unit_geoms):
         refs.append(shapely.boundary(unit_geoms))
-    street_len, total_len = _near_lengths(geoms, refs, on_street_m)
-    if inner_lines is not None and len(inner_lines):
-        refs.append(inner_lines.geometry.to_numpy())
-        visible_len, _ = _near_lengths(geoms, refs, on_street_m)
-    else:
-        visible_len = street_len
+    inner = [inner_lines.geometry.to_numpy()] if inner_lines is not None else []
+    (street_len, visible_len), total_len = _near_lengths(geoms, [refs, inner], on_street_m)
     street_share = np.where(total_len > 0, street_len / np.where(total_len > 0, total_len, 1), 0)
     total = float(total_len.sum())
     return {
@@ -403,10 +399,15 @@ def _split_buildings(
 
 def _near_lengths(
     geoms: npt.NDArray[np.object_],
-    refs: list[npt.NDArray[np.object_]],
+    groups: list[list[npt.NDArray[np.object_]]],
     buffer_m: float,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Boundary length per grid within ``buffer_m`` of any line in ``refs``, and in total."""
+) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
+    """Boundary length per grid within ``buffer_m`` of lines, and in total.
+
+    ``groups`` are layers of lines added in turn: the k-th length counts the boundary near
+    any line of groups 0..k. The boundary is cut into pieces of at most ``SEGMENT_M`` once;
+    each later group is asked only about the pieces no earlier group was near.
+    """
     rings, ring_grid = shapely.get_rings(geoms, return_index=True)
     dense = shapely.segmentize(rings, SEGMENT_M)
     coords, ring_of = shapely.get_coordinates(dense, return_index=True)
@@ -414,17 +415,25 @@ def _near_lengths(
     start, end = coords[:-1][same], coords[1:][same]
     seg_grid = ring_grid[ring_of[:-1][same]]
     length = np.hypot(*(end - start).T)
-    total = np.bincount(seg_grid, weights=length, minlength=len(geoms))
-    if not refs:
-        return np.zeros(len(geoms)), total.astype(np.float64)
-    ref = np.concatenate(refs)
-    ref = ref[~shapely.is_empty(ref)]
-    mids = shapely.points((start + end) / 2.0)
-    near_idx, _ = shapely.STRtree(ref).query(mids, predicate="dwithin", distance=buffer_m)
-    near = np.zeros(len(mids), dtype=bool)
-    near[near_idx] = True
-    street = np.bincount(seg_grid[near], weights=length[near], minlength=len(geoms))
-    return street.astype(np.float64), total.astype(np.float64)
+    total = np.bincount(seg_grid, weights=length, minlength=len(geoms)).astype(np.float64)
+    near = np.zeros(len(length), dtype=bool)
+    mid = (start + end) / 2.0
+    out: list[npt.NDArray[np.float64]] = []
+    for refs in groups:
+        ref = np.concatenate(refs) if refs else np.empty(0, dtype=object)
+        ref = ref[~shapely.is_empty(ref)]
+        ask = np.flatnonzero(~near)
+        if len(ref) and len(ask):
+            hit, _ = shapely.STRtree(ref).query(
+                shapely.points(mid[ask]), predicate="dwithin", distance=buffer_m
+            )
+            near[ask[hit]] = True
+        out.append(
+            np.bincount(seg_grid[near], weights=length[near], minlength=len(geoms)).astype(
+                np.float64
+            )
+        )
+    return out, total
 
 
 def _v(check: str, grid_id: Any, value: Any, message: str, **extra: Any) -> dict[str, Any]:
