@@ -49,7 +49,7 @@ NOT_BUILT_FROM = (
 # Top-level modules of the db and serve extras: none may come with the plain install.
 EXTRA_MODULES = (
     "psycopg", "sqlalchemy", "geoalchemy2", "alembic",
-    "fastapi", "starlette", "uvicorn", "pydantic_settings", "mapbox_vector_tile", "rapidfuzz",
+    "fastapi", "starlette", "uvicorn", "pydantic_settings", "mapbox_vector_tile",
 )  # fmt: skip
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader",
