@@ -135,16 +135,16 @@ class RowRequest(NamedTuple):
     door: str | None
     numbers: Mapping[str, str]
 
-    def where(self, mark: str) -> tuple[str, list[Any]]:
-        """The ``WHERE`` clause (below :data:`ROW_SELECT`) and its parameters, ``mark`` being
-        the driver's placeholder (``?`` or ``%s``); the ids are one ``IN`` list."""
-        where = [f"a.{NAME_COLUMNS[self.column]} IN ({', '.join([mark] * len(self.ids))})"]
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQLite ``WHERE`` clause (below :data:`ROW_SELECT`) and its parameters; the ids
+        are one ``IN`` list. (PostGIS reads many requests at once, :mod:`addresses_pg`.)"""
+        where = [f"a.{NAME_COLUMNS[self.column]} IN ({', '.join('?' * len(self.ids))})"]
         params: list[Any] = [int(i) for i in self.ids]
         if self.door is not None:
-            where.append(f"a.k_door = {mark}")
+            where.append("a.k_door = ?")
             params.append(self.door)
         for part, value in self.numbers.items():
-            where.append(f"a.{NUMBER_COLUMNS[part]} = {mark}")
+            where.append(f"a.{NUMBER_COLUMNS[part]} = ?")
             params.append(value)
         return f"WHERE {' AND '.join(where)}", params
 
@@ -420,11 +420,9 @@ class SqliteRegistry:
         """Per request, the rows at its road/compound ids (and door) with its numbers (the
         composite B-trees; a local file, so one query per request)."""
         out: list[list[Row]] = []
-        with self._conn() as conn:
-            for request in requests:
-                where, params = request.where("?")
-                found = conn.execute(f"{ROW_SELECT}{where} LIMIT ?", [*params, limit])
-                out.append([dict(r) for r in found])
+        for request in requests:
+            where, params = request.where()
+            out.append(self._select(f"{where} LIMIT ?", [*params, limit]))
         return out
 
     def rows_in_box(self, box: tuple[float, float, float, float]) -> pd.DataFrame:

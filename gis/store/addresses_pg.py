@@ -204,28 +204,9 @@ class PostgisRegistry:
         shapes: dict[tuple[str, bool, tuple[str, ...]], list[int]] = {}
         for i, r in enumerate(requests):
             shapes.setdefault((r.column, r.door is not None, tuple(r.numbers)), []).append(i)
-        for (column, has_door, parts), members in shapes.items():
-            # each request's ids as one array literal (unnest cannot take ragged arrays)
-            ids = ["{" + ",".join(map(str, requests[i].ids)) + "}" for i in members]
-            values: list[list[Any]] = [members, ids]
-            where = [f"a.{NAME_COLUMNS[column]} = ANY(q.ids::bigint[])"]
-            if has_door:
-                values.append([requests[i].door for i in members])
-                where.append("a.k_door = q.door")
-            for part in parts:
-                values.append([requests[i].numbers[part] for i in members])
-                where.append(f"a.{NUMBER_COLUMNS[part]} = q.{part}")
-            names = ["i", "ids", *(["door"] if has_door else []), *parts]
-            casts = ", ".join(["%s::int[]", *["%s::text[]"] * (len(names) - 1)])
-            # the names are joined outside the LATERAL (once, not per request)
-            sql = (
-                f"SELECT q.i AS request, {ROW_FIELDS} "
-                f"FROM unnest({casts}) AS q({', '.join(names)}) "
-                f"CROSS JOIN LATERAL (SELECT * FROM addresses a WHERE {' AND '.join(where)} "
-                f"LIMIT %s) a {ROW_NAMES}"
-            )
-            with self._conn() as conn, conn.cursor(row_factory=dict_row) as cur:
-                for row in cur.execute(sql, [*values, limit]):
+        with self._conn() as conn, conn.cursor(row_factory=dict_row) as cur:
+            for shape, members in shapes.items():
+                for row in cur.execute(*_shape_query(requests, shape, members, limit)):
                     out[row.pop("request")].append(row)
         return out
 
@@ -288,3 +269,35 @@ class PostgisRegistry:
             except queue.Empty:
                 break
         self._store.close()
+
+
+def _shape_query(
+    requests: Sequence[RowRequest],
+    shape: tuple[str, bool, tuple[str, ...]],
+    members: list[int],
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """One query for the ``members`` of ``requests`` sharing ``shape`` (name column, whether
+    a door is given, the numbers given): their values unnested, each joined ``LATERAL`` to
+    the composite B-tree, the names joined once outside."""
+    column, has_door, parts = shape
+    # each request's ids as one array literal (unnest cannot take ragged arrays)
+    ids = ["{" + ",".join(map(str, requests[i].ids)) + "}" for i in members]
+    values: list[list[Any]] = [members, ids]
+    where = [f"a.{NAME_COLUMNS[column]} = ANY(q.ids::bigint[])"]
+    if has_door:
+        values.append([requests[i].door for i in members])
+        where.append("a.k_door = q.door")
+    for part in parts:
+        values.append([requests[i].numbers[part] for i in members])
+        where.append(f"a.{NUMBER_COLUMNS[part]} = q.{part}")
+    names = ["i", "ids", *(["door"] if has_door else []), *parts]
+    casts = ", ".join(["%s::int[]", *["%s::text[]"] * (len(names) - 1)])
+    # the names are joined outside the LATERAL (once, not per request)
+    sql = (
+        f"SELECT q.i AS request, {ROW_FIELDS} "
+        f"FROM unnest({casts}) AS q({', '.join(names)}) "
+        f"CROSS JOIN LATERAL (SELECT * FROM addresses a WHERE {' AND '.join(where)} "
+        f"LIMIT %s) a {ROW_NAMES}"
+    )
+    return sql, [*values, limit]
