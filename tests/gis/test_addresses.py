@@ -58,6 +58,10 @@ def test_normalize_keeps_every_name(raw: str, normal: str) -> None:
         ("上海市黄浦区中山东一路12号和平小区3号楼", "中山东一路", "12号", "和平小区"),
         ("滨海新区3栋2单元501室", "", "", "滨海新区"),  # a compound named like a district
         ("北新村3组15号", "", "15号", "北新村3组"),
+        ("和平区小区3号楼2单元101室", "", "", "和平区小区"),  # 天津市和平区 is real; not here
+        ("天津市和平区小区3栋", "", "", "和平区小区"),
+        ("和平区路5号", "和平区路", "5号", ""),
+        ("天津市和平区南京路5号", "南京路", "5号", ""),  # the county still counts before a road
     ],
 )
 def test_parse_never_drops_a_road_or_compound(text: str, road: str, door: str, place: str) -> None:

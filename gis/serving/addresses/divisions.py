@@ -9,7 +9,9 @@ codes (统计用区划代码) under their county.
 :func:`match_prefix` takes the longest chain of names at the start of a normalised address in
 which each name lies inside the one before (``上海市黄浦区``, ``北京海淀``, ``江苏省南京市``,
 ``某县某镇``). A name counts only when it is a real division, so ``和平小区`` and ``幸福里小区``
-(compounds) and ``园区路`` or ``新区大道`` (roads) are never read as districts. A short name
+(compounds) and ``园区路`` or ``新区大道`` (roads) are never read as districts, nor is a
+real division name directly before a bare compound or road word (``和平区小区``, ``和平区路``:
+the name of that compound or road). A short name
 (``上海``, ``海淀``) counts only before another division inside it, or before a road or
 compound name of at least three characters of its own (``上海南京东路`` yes; ``中山东一路``,
 ``南京西路`` and ``浦东大道`` no). After the
@@ -32,6 +34,11 @@ COMMUNITY: Final = re.compile(
 )
 NAME_SUFFIX: Final = re.compile(r"^(.*?)(小区|花园|新村|公寓|家园|大厦|广场|苑|园|城|村)")
 ROAD_SUFFIX: Final = re.compile(r"大道|大街|公路|胡同|路|街|巷")
+BARE_WORD: Final = re.compile(
+    r"(?:小区|花园|新村|公寓|家园|大厦|广场|苑|园|城|村|大道|大街|公路|胡同|路|街|巷|弄)"
+)
+"""A compound or road word with no name of its own: what stands before it is that name
+(``和平区小区``, ``和平区路``), not a division."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,8 @@ def _division_at(
         found = divisions.by_name.get(text[pos : pos + size])
         if not found:
             continue
+        if BARE_WORD.fullmatch(text, pos + size):
+            continue  # 和平区小区: the compound's name, not 天津市和平区
         fitting = sorted((d for d in found if _fits(d, chain, divisions)), key=lambda d: d.short)
         for division in fitting:
             if not division.short or _short_ok(text, pos + size, division, chain, divisions):
