@@ -8,7 +8,10 @@ In one run, each step in its own subprocess (so every peak RSS is that step's ow
 2. ``serial``: :func:`gis.partition` in one process — wall time, peak RSS, CPU seconds;
 3. ``parallel``: the same on a :class:`distributed.LocalCluster` of ``--workers`` worker
    processes — wall time, speed-up, peak RSS of each worker and of the client; the plan must be
-   the serial plan (compared grid by grid); it is then published into a GeoPackage store;
+   the serial plan (compared grid by grid); it is then published into a GeoPackage store.
+   With ``--repeat N`` the two run in turn N times and the table gives the median of each
+   and every pair's speed-up: on a shared 2-core virtual machine one run's wall time varies by
+   a third with what the host does (seen: 2 workers took 20.4 to 28.1 s on the same plan);
 4. ``points``: ``--points`` SYNTHETIC points (uniform over the city's extent, a few outside) as
    Parquet files of one million rows, written by the workers;
 5. ``assign``: :func:`gis.assign_points` on ``--workers`` workers — wall time, points/s, peak
@@ -112,6 +115,7 @@ def step_serial(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "rss_mb": _rss_mb(),
         "grids": len(plan.grids),
         "load": os.getloadavg()[0],
+        "seconds": plan.report.sections["seconds"],
     }
 
 
@@ -320,6 +324,23 @@ def _postgis_join(
     }
 
 
+def _run_pairs(argv: list[str], work: Path, args: argparse.Namespace) -> None:
+    """Serial and parallel in turn ``--repeat`` times; each step's file then holds its median
+    run, with every run's wall time (``runs``) and the pairs' speed-ups (``speedups``)."""
+    runs: dict[str, list[dict[str, Any]]] = {"serial": [], "parallel": []}
+    for _ in range(args.repeat):
+        for step, found in runs.items():
+            found.append(_run_step(step, argv, work, args.timeout))
+    speedups = [
+        s["wall_s"] / p["wall_s"] for s, p in zip(runs["serial"], runs["parallel"], strict=True)
+    ]
+    for step, found in runs.items():
+        walls = [r["wall_s"] for r in found]
+        median = sorted(found, key=lambda r: r["wall_s"])[len(found) // 2]
+        summary = {**median, "runs": walls, "speedups": speedups}
+        (work / f"{step}.json").write_text(json.dumps(summary, indent=2))
+
+
 def _run_step(step: str, argv: list[str], work: Path, timeout: float) -> dict[str, Any]:
     out = work / f"{step}.json"
     cmd = [sys.executable, __file__, *argv, "--step", step, "--work", str(work)]
@@ -348,6 +369,15 @@ def _table(r: dict[str, Any], args: argparse.Namespace) -> str:
     w_par = " / ".join(f"{w['rss_mb']:.0f}" for w in par["workers"])
     w_asg = " / ".join(f"{w['rss_mb']:.0f}" for w in asg["workers"])
     cpu_par = sum(w["cpu_s"] for w in par["workers"])
+    runs = ser.get("runs", [ser["wall_s"]])
+    ups = sorted(ser.get("speedups", [ser["wall_s"] / par["wall_s"]]))
+    spread = (
+        f"; {len(runs)} runs each, serial {min(runs):.1f}-{max(runs):.1f} s, 2 workers "
+        f"{min(par['runs']):.1f}-{max(par['runs']):.1f} s, pairs' speed-ups "
+        + ", ".join(f"{u:.2f}" for u in ups)
+        if len(runs) > 1
+        else ""
+    )
     lines = [
         f"SYNTHETIC city: {city['households']:,} households, {city['units']} units, "
         f"{city['blocks']:,} blocks, {city['buildings']:,} buildings "
@@ -361,7 +391,7 @@ def _table(r: dict[str, Any], args: argparse.Namespace) -> str:
         f"| partition, {args.workers} workers | {par['wall_s']:.1f} | "
         f"{ser['wall_s'] / par['wall_s']:.2f} | {w_par} (client {par['client_rss_mb']:.0f}) | "
         f"workers' CPU {cpu_par:.0f} s; cluster start {par['startup_s']:.1f} s; "
-        f"load {par['load']:.1f} |",
+        f"load {par['load']:.1f}{spread} |",
         f"| assign {asg['rows']:,} points, {args.workers} workers | {asg['wall_s']:.1f} | "
         f"{asg['points_per_s']:,.0f} pts/s | {w_asg} (client {asg['client_rss_mb']:.0f}) | "
         f"{asg['parts']} parts, {asg['in_grids']:,} in grids; load {asg['load']:.1f} |",
@@ -386,6 +416,9 @@ def main() -> None:
     parser.add_argument("--strtree-points", type=int, default=10_000_000)
     parser.add_argument("--sample", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="serial and parallel partition runs (medians)"
+    )
     parser.add_argument("--timeout", type=float, default=7200)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--work", type=Path, help="working folder, kept (default: a temporary one)")
@@ -412,10 +445,25 @@ def main() -> None:
         work = args.work or Path(tmp)  # a given --work folder is kept
         work.mkdir(parents=True, exist_ok=True)
         for step in steps:
-            _run_step(step, argv, work, args.timeout)
-        results = {step: json.loads((work / f"{step}.json").read_text()) for step in STEPS}
-        results["same"] = _same_plans(work)
-    print(_table(results, args))
+            if step == "parallel" and "serial" in steps:
+                continue  # run in turn with serial
+            if step == "serial" and "parallel" in steps:
+                _run_pairs(argv, work, args)
+            else:
+                _run_step(step, argv, work, args.timeout)
+        results = {
+            step: json.loads((work / f"{step}.json").read_text())
+            for step in STEPS
+            if (work / f"{step}.json").exists()
+        }
+        missing = [step for step in STEPS if step not in results]
+        if not missing:
+            results["same"] = _same_plans(work)
+    if missing:
+        print(f"steps not run yet in {work}: {', '.join(missing)}; figures so far:")
+        print(json.dumps(results, indent=2))
+    else:
+        print(_table(results, args))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

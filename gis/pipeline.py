@@ -201,7 +201,7 @@ def partition(
         sections["staff"] = check_roster(roster, grids)
     if ruleset is not None:
         sections["rules"] = rules_report(ruleset, grids, _people(grids, original))
-    checks = validate_against(grids, original, band=band, tolerances=tolerances)
+    checks = validate_against(grids, original, band=band, tolerances=tolerances, client=client)
     sections |= sources | {
         "seed": seed if seed is None or isinstance(seed, int) else "generator",
         "seconds": {**found.seconds, "total": time.perf_counter() - started},

@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait for a scheduler to answer and for its first worker.
 DEFAULT_TIMEOUT_S = 30.0
+#: Dask settings of the workers of a local cluster. The statistical profiler samples every
+#: worker thread's stack 100 times a second (for the dashboard, which a local cluster does
+#: not serve); on 2 cores it cost planning 10-15 % (bench/scale.py), so it is off.
+LOCAL_WORKER_CONFIG: dict[str, Any] = {"distributed.worker.profile.enabled": False}
 
 
 @contextmanager
@@ -75,15 +79,16 @@ def connect(
     if workers is not None:
         where = f"the local cluster of {workers} workers"
         try:
-            cluster = distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=":0",  # any free port for its HTTP server…
-                scheduler_kwargs={"dashboard": False},  # …which serves no dashboard
-                silence_logs=logging.ERROR,
-            )
+            with _dask().config.set(LOCAL_WORKER_CONFIG):  # the nannies pass it on
+                cluster = distributed.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=":0",  # any free port for its HTTP server…
+                    scheduler_kwargs={"dashboard": False},  # …which serves no dashboard
+                    silence_logs=logging.ERROR,
+                )
             client = distributed.Client(cluster, set_as_default=False)
         except (OSError, RuntimeError) as exc:
             if cluster is not None:
@@ -107,6 +112,12 @@ def _distributed() -> Any:
     import distributed  # noqa: PLC0415 - imported only when a cluster is asked for (0.5 s)
 
     return distributed
+
+
+def _dask() -> Any:
+    import dask  # noqa: PLC0415 - as for distributed
+
+    return dask
 
 
 def _open(distributed: Any, address: str, timeout_s: float) -> Client:

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 import gis
 from gis import columns as col
 from gis.blocks.build import BlockSet
+from gis.checks.validate import validate_against
 from gis.cli import app
 from gis.datasets import grid_blockset
 from gis.errors import ClusterError, InputTypeError, OptionError, UnitsFailedError
@@ -63,6 +64,18 @@ def test_parallel_plan_is_the_serial_plan(
     assert plan.grids[col.GRID_CODE].is_unique
     assert plan.report.sections["parallel"]["workers"] == 2
     assert gis.validate(plan, shanghai_prepared).ok
+
+
+def test_checks_on_the_cluster_are_the_checks_here(
+    client: object, shanghai_prepared: Prepared, shanghai_plan: gis.Plan
+) -> None:
+    blocks = shanghai_prepared.blockset
+    here = validate_against(shanghai_plan.grids, blocks, band=shanghai_plan.band)
+    there = validate_against(shanghai_plan.grids, blocks, band=shanghai_plan.band, client=client)
+    assert there.grids.equals(here.grids)  # street share per grid, exactly
+    assert there.metrics == here.metrics
+    assert there.grids["street_share"].between(0, 1).all()
+    assert here.metrics["street_share"] > 0
 
 
 def test_small_units_are_grouped_and_still_give_the_serial_plan(client: object) -> None:
