@@ -12,6 +12,9 @@ In one run, each step in its own subprocess (so every peak RSS is that step's ow
    With ``--repeat N`` the two run in turn N times and the table gives the median of each
    and every pair's speed-up: on a shared 2-core virtual machine one run's wall time varies by
    a third with what the host does (seen: 2 workers took 20.4 to 28.1 s on the same plan);
+   ``ceiling``: what this machine allows at best — the units' planning alone (no reading,
+   dissolving, checks or Dask), split between ``--workers`` plain processes that each load the
+   city and plan their share (largest units first, to the least loaded), started together;
 4. ``points``: ``--points`` SYNTHETIC points (uniform over the city's extent, a few outside) as
    Parquet files of one million rows, written by the workers;
 5. ``assign``: :func:`gis.assign_points` on ``--workers`` workers — wall time, points/s, peak
@@ -50,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/wangge_test"
-STEPS = ("city", "serial", "parallel", "points", "assign", "strtree", "postgis")
+STEPS = ("city", "serial", "parallel", "ceiling", "points", "assign", "strtree", "postgis")
 
 
 def _rss_mb() -> float:
@@ -146,6 +149,49 @@ def step_parallel(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "load": os.getloadavg()[0],
         "seconds": plan.report.sections["seconds"],
     }
+
+
+def _plan_share(work: Path, units: list[Any], seed: int, start: Any, out: Any) -> None:
+    """Run in a plain process: plan ``units`` of the pickled city, timed from ``start``."""
+    from gis.options import Band  # noqa: PLC0415
+    from gis.search.partition import plan_unit  # noqa: PLC0415
+    from gis.search.units import UnitSplitter, unit_seeds  # noqa: PLC0415
+
+    city = _load_city(work)
+    split = UnitSplitter(city)
+    seeds = unit_seeds(split.units, seed)
+    works = [split.work(u, seeds[u]) for u in units]
+    start.wait()
+    t = time.perf_counter()
+    for w in works:
+        plan_unit(w, Band())
+    out.put(time.perf_counter() - t)
+
+
+def step_ceiling(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    import multiprocessing  # noqa: PLC0415
+
+    from gis.search.units import UnitSplitter  # noqa: PLC0415
+
+    households = UnitSplitter(_load_city(work)).households
+    shares: list[list[Any]] = [[] for _ in range(args.workers)]
+    held = [0] * args.workers
+    for unit in sorted(households, key=lambda u: -households[u]):
+        i = held.index(min(held))
+        shares[i].append(unit)
+        held[i] += households[unit]
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Barrier(args.workers), ctx.Queue()
+    procs = [
+        ctx.Process(target=_plan_share, args=(work, share, args.seed, start, out))
+        for share in shares
+    ]
+    for proc in procs:
+        proc.start()
+    walls = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    return {"wall_s": max(walls), "walls": walls}
 
 
 def _write_points(path: str, n: int, seed: int, bounds: list[float]) -> int:
@@ -365,7 +411,7 @@ def _same_plans(work: Path) -> dict[str, Any]:
 
 def _table(r: dict[str, Any], args: argparse.Namespace) -> str:
     city, ser, par = r["city"], r["serial"], r["parallel"]
-    asg, tree, pg = r["assign"], r["strtree"], r["postgis"]
+    asg, tree, pg, top = r["assign"], r["strtree"], r["postgis"], r["ceiling"]
     w_par = " / ".join(f"{w['rss_mb']:.0f}" for w in par["workers"])
     w_asg = " / ".join(f"{w['rss_mb']:.0f}" for w in asg["workers"])
     cpu_par = sum(w["cpu_s"] for w in par["workers"])
@@ -392,6 +438,10 @@ def _table(r: dict[str, Any], args: argparse.Namespace) -> str:
         f"{ser['wall_s'] / par['wall_s']:.2f} | {w_par} (client {par['client_rss_mb']:.0f}) | "
         f"workers' CPU {cpu_par:.0f} s; cluster start {par['startup_s']:.1f} s; "
         f"load {par['load']:.1f}{spread} |",
+        f"| units' planning alone, serial → {args.workers} plain processes (ceiling) | "
+        f"{ser['seconds']['units']:.1f} → {top['wall_s']:.1f} | "
+        f"{ser['seconds']['units'] / top['wall_s']:.2f} | – | no Dask, no reading, dissolving "
+        f"or checks; the same step took {par['seconds']['units']:.1f} s on the workers |",
         f"| assign {asg['rows']:,} points, {args.workers} workers | {asg['wall_s']:.1f} | "
         f"{asg['points_per_s']:,.0f} pts/s | {w_asg} (client {asg['client_rss_mb']:.0f}) | "
         f"{asg['parts']} parts, {asg['in_grids']:,} in grids; load {asg['load']:.1f} |",
