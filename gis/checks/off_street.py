@@ -14,7 +14,8 @@ import numpy as np
 import shapely
 
 from gis import columns as col
-from gis.checks.validate import SEGMENT_M, _households
+from gis.checks.street_share import SEGMENT_M
+from gis.checks.validate import _households
 from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
 
 #: Roads that do not form blocks for :func:`off_street_boundary` (paths one walks, not streets).

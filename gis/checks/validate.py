@@ -37,11 +37,10 @@ import pandas as pd
 import shapely
 
 from gis import columns as col
-from gis.errors import ClusterError, CRSError
+from gis.checks.street_share import lines_of, near_lengths, near_lengths_on
+from gis.errors import CRSError
 from gis.geometry.ownership import assign_features, assign_polygons
 from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
-from gis.parallel.cluster import worker_threads
-from gis.parallel.run import TaskFailure, run_tasks
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -49,12 +48,6 @@ if TYPE_CHECKING:
     from gis.blocks.build import BlockSet
 
 log = logging.getLogger(__name__)
-
-#: Boundary pieces (m) the street-share check measures at a time.
-SEGMENT_M = 5.0
-#: On a cluster the street-share figures (most of a check's time) are measured in this many
-#: runs of consecutive grids per worker thread, each sent only the lines near its grids.
-CHUNKS_PER_THREAD = 4
 
 
 @dataclass(frozen=True)
@@ -259,11 +252,11 @@ def _shape_figures(
     if len(unit_geoms):
         refs.append(shapely.boundary(unit_geoms))
     inner = [inner_lines.geometry.to_numpy()] if inner_lines is not None else []
-    groups = [_lines(refs), _lines(inner)]
+    groups = [lines_of(refs), lines_of(inner)]
     if client is None or len(geoms) == 0:
         (street_len, visible_len), total_len = near_lengths(geoms, groups, on_street_m)
     else:
-        (street_len, visible_len), total_len = _near_lengths_on(client, geoms, groups, on_street_m)
+        (street_len, visible_len), total_len = near_lengths_on(client, geoms, groups, on_street_m)
     street_share = np.where(total_len > 0, street_len / np.where(total_len > 0, total_len, 1), 0)
     total = float(total_len.sum())
     return {
@@ -413,97 +406,6 @@ def _split_buildings(
         if len(gs) > 1:
             out.append((int(b), sorted(gs)))
     return out
-
-
-def _lines(layers: list[npt.NDArray[np.object_]]) -> npt.NDArray[np.object_]:
-    """The non-empty lines of some layers, as one array."""
-    ref = np.concatenate(layers) if layers else np.empty(0, dtype=object)
-    return ref[~shapely.is_empty(ref)]
-
-
-def near_lengths(
-    geoms: npt.NDArray[np.object_],
-    groups: list[npt.NDArray[np.object_]],
-    buffer_m: float,
-) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
-    """Boundary length per grid within ``buffer_m`` of lines, and in total.
-
-    ``groups`` are arrays of lines added in turn: the k-th length counts the boundary near
-    any line of groups 0..k. The boundary is cut into pieces of at most ``SEGMENT_M`` once;
-    each later group is asked only about the pieces no earlier group was near. Each grid's
-    figures depend on its own outline and the lines near it only (what lets
-    :func:`validate_plan` measure runs of grids on a cluster).
-    """
-    rings, ring_grid = shapely.get_rings(geoms, return_index=True)
-    dense = shapely.segmentize(rings, SEGMENT_M)
-    coords, ring_of = shapely.get_coordinates(dense, return_index=True)
-    same = ring_of[1:] == ring_of[:-1]
-    start, end = coords[:-1][same], coords[1:][same]
-    seg_grid = ring_grid[ring_of[:-1][same]]
-    length = np.hypot(*(end - start).T)
-    total = np.bincount(seg_grid, weights=length, minlength=len(geoms)).astype(np.float64)
-    near = np.zeros(len(length), dtype=bool)
-    mid = (start + end) / 2.0
-    out: list[npt.NDArray[np.float64]] = []
-    for ref in groups:
-        ask = np.flatnonzero(~near)
-        if len(ref) and len(ask):
-            hit, _ = shapely.STRtree(ref).query(
-                shapely.points(mid[ask]), predicate="dwithin", distance=buffer_m
-            )
-            near[ask[hit]] = True
-        out.append(
-            np.bincount(seg_grid[near], weights=length[near], minlength=len(geoms)).astype(
-                np.float64
-            )
-        )
-    return out, total
-
-
-def _near_lengths_on(
-    client: Client,
-    geoms: npt.NDArray[np.object_],
-    groups: list[npt.NDArray[np.object_]],
-    buffer_m: float,
-) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
-    """:func:`near_lengths` on a cluster: runs of consecutive grids (a unit's grids lie
-    together), each task sent its grids and only the lines whose box comes within
-    ``buffer_m`` of one of them; the figures are those of the whole computed at once."""
-    n = max(1, min(len(geoms), CHUNKS_PER_THREAD * worker_threads(client)))
-    runs = np.array_split(np.arange(len(geoms)), n)
-    trees = [shapely.STRtree(ref) for ref in groups]
-    reach = shapely.bounds(geoms) + np.array([-buffer_m, -buffer_m, buffer_m, buffer_m])
-    boxes = shapely.box(*reach.T)
-
-    def payload(rows: npt.NDArray[np.int64]) -> tuple[Any, ...]:
-        # WKB in one call per array: pickling geometries one by one costs 16 µs each
-        near = [
-            shapely.to_wkb(ref[np.unique(tree.query(boxes[rows])[1])])
-            for ref, tree in zip(groups, trees, strict=True)
-        ]
-        return shapely.to_wkb(geoms[rows]), near, buffer_m
-
-    found = run_tasks(
-        _near_lengths_task,
-        (payload(rows) for rows in runs),
-        client=client,
-        step="checking street share",
-        name="wangge-check",
-    )
-    failed = [f.reason for f in found if isinstance(f, TaskFailure)]
-    if failed:
-        msg = f"the street-share check failed on the cluster: {failed[0]}"
-        raise ClusterError(msg)
-    parts = [f for f in found if not isinstance(f, TaskFailure)]
-    lengths = [np.concatenate([p[0][k] for p in parts]) for k in range(len(groups))]
-    return lengths, np.concatenate([p[1] for p in parts])
-
-
-def _near_lengths_task(
-    payload: tuple[npt.NDArray[np.object_], list[npt.NDArray[np.object_]], float],
-) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
-    grids, groups, buffer_m = payload
-    return near_lengths(shapely.from_wkb(grids), [shapely.from_wkb(g) for g in groups], buffer_m)
 
 
 def _v(check: str, grid_id: Any, value: Any, message: str, **extra: Any) -> dict[str, Any]:
