@@ -27,7 +27,7 @@ from gis.datasets import grid_blockset
 from gis.errors import ClusterError, InputTypeError, OptionError, UnitsFailedError
 from gis.inputs.prepare import Prepared
 from gis.parallel import connect
-from gis.search.units import UnitSplitter, group_units, unit_seeds
+from gis.search.units import LayerColumns, UnitSplitter, group_units, unit_seeds
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +100,24 @@ def test_each_unit_is_sent_only_its_own_data() -> None:
     assert set(bs.graph.nodes) == set(bs.blocks[col.BLOCK_ID])
     assert list(bs.units[col.UNIT_CODE]) == ["U01"]
     assert len(bs.streets) < len(city.streets)
+
+
+@pytest.mark.parametrize(
+    "layer", ["blocks", "buildings", "households", "streets", "inner_lines", "units"]
+)
+def test_a_unit_travels_as_columns_and_comes_back_the_same(layer: str) -> None:
+    frame = getattr(small_units_city(), layer)
+    rows = np.flatnonzero(np.arange(len(frame)) % 3 == 1)
+    again = LayerColumns(frame).rows(rows).frame()
+    expected = frame.iloc[rows]
+    assert list(again.columns) == list(expected.columns)
+    assert again.drop(columns="geometry").equals(expected.drop(columns="geometry"))
+    assert again.index.equals(expected.index)
+    assert again.crs == expected.crs
+    assert shapely.equals_exact(
+        again.geometry.to_numpy(), expected.geometry.to_numpy(), tolerance=0
+    ).all()
+    assert LayerColumns(frame).rows(np.empty(0, dtype=np.int64)).frame().empty
 
 
 def test_seeds_are_drawn_up_front_in_sorted_unit_order() -> None:
