@@ -46,7 +46,7 @@ def near_lengths(
     any line of groups 0..k. The boundary is cut into pieces of at most ``SEGMENT_M`` once;
     each later group is asked only about the pieces no earlier group was near. Each grid's
     figures depend on its own outline and the lines near it only (what lets
-    :func:`validate_plan` measure runs of grids on a cluster).
+    :func:`gis.checks.validate.validate_plan` measure runs of grids on a cluster).
     """
     rings, ring_grid = shapely.get_rings(geoms, return_index=True)
     dense = shapely.segmentize(rings, SEGMENT_M)

@@ -203,6 +203,7 @@ class UnitSplitter:
             for name in ("blocks", "buildings", "households", "streets", "inner_lines", "units")
         }
         blocks = blockset.blocks
+        self.block_ids = blocks[col.BLOCK_ID].to_numpy()
         units = blocks[col.UNIT_CODE].to_numpy()
         self.block_rows = _rows_by(units)
         self.units = sorted_units(self.block_rows)
@@ -234,7 +235,7 @@ class UnitSplitter:
             "inner_lines": _positions(self.line_rows, unit),
             "units": _positions(self.unit_rows, unit),
         }
-        ids = bs.blocks[col.BLOCK_ID].to_numpy()[rows["blocks"]].tolist()
+        ids = self.block_ids[rows["blocks"]].tolist()
         data = UnitData(
             layers={name: self.layers[name].rows(r) for name, r in rows.items()},
             nodes=[(b, bs.graph.nodes[b]) for b in ids if b in bs.graph],

@@ -32,11 +32,13 @@ LEVELS: Final = ("province", "city", "county", "town")
 COMMUNITY: Final = re.compile(
     r"^(.{2,12}?(?:社区居委会|社区居民委员会|居委会|村委会|村民委员会|社区))"
 )
-NAME_SUFFIX: Final = re.compile(r"^(.*?)(小区|花园|新村|公寓|家园|大厦|广场|苑|园|城|村)")
-ROAD_SUFFIX: Final = re.compile(r"大道|大街|公路|胡同|路|街|巷")
-BARE_WORD: Final = re.compile(
-    r"(?:小区|花园|新村|公寓|家园|大厦|广场|苑|园|城|村|大道|大街|公路|胡同|路|街|巷|弄)"
-)
+#: The compound and road words that end a name after a division (a narrower list than the
+#: parser's own, :mod:`gis.serving.addresses.parse`: here they only decide where a prefix ends).
+AFTER_PREFIX_PLACE: Final = "小区|花园|新村|公寓|家园|大厦|广场|苑|园|城|村"
+AFTER_PREFIX_ROAD: Final = "大道|大街|公路|胡同|路|街|巷"
+NAME_SUFFIX: Final = re.compile(rf"^(.*?)({AFTER_PREFIX_PLACE})")
+ROAD_SUFFIX: Final = re.compile(AFTER_PREFIX_ROAD)
+BARE_WORD: Final = re.compile(rf"(?:{AFTER_PREFIX_PLACE}|{AFTER_PREFIX_ROAD}|弄)")
 """A compound or road word with no name of its own: what stands before it is that name
 (``和平区小区``, ``和平区路``), not a division."""
 
