@@ -43,17 +43,15 @@ UNALIGNED_PENALTY = 0.1
 #: itself always comes first); the partition search weighs it 1, but inside one compound a
 #: cut through a gap between buildings matters more than a few dozen households.
 DEV_WEIGHT = 0.2
-#: Cuts carried through to the final pieces, per axis, at the top level; below it the best
-#: :data:`INNER_LOOKAHEAD` cuts over both axes are (1: greedy, the best by estimate; more
-#: costs time and, measured on the samples and holdout areas, gained nothing).
+#: Cuts ranked per axis at every level (the best by estimate first).
 LOOKAHEAD = 12
+#: Cuts carried through to the final pieces: at the top level the best
+#: :data:`TOP_LOOKAHEAD` over both axes, below it the best :data:`INNER_LOOKAHEAD`.
+#: Carrying a dozen through at the top (a budget of 1,500 cuts per block) gave a lower mean
+#: Polsby–Popper after the search on every area of ``bench/partition.py`` (0.581 against
+#: 0.597 on the street-less one) in up to twice the time.
+TOP_LOOKAHEAD = 2
 INNER_LOOKAHEAD = 1
-#: Cuts a block may cost at most (about): the top-level cuts carried through to the final
-#: pieces are capped at this divided by the pieces (never below 2). Up to 32 grids per block
-#: nothing is capped; the street-less Shanghai area of ``bench/partition.py --street-less``
-#: (one block, ~57 grids) carries 26 instead of 48 cuts, at the same mean Polsby–Popper
-#: (0.597 both; 600 gave 0.565) in 41 s of CPU instead of 97 s.
-CUT_BUDGET = 1500
 #: A building crossed by a cut takes open ground with it in a tent whose slopes reach this
 #: many times the building's depth beyond the cut along the line (within these bounds, m).
 TENT_RATIO = 3.0
@@ -149,9 +147,9 @@ def _split(
 ) -> tuple[list[BaseGeometry], tuple[int, float]]:
     """Pieces of ``poly`` and their rank (violation, deviation + shape).
 
-    The best cuts by estimate (:data:`LOOKAHEAD` per axis at ``depth`` 0,
-    :data:`INNER_LOOKAHEAD` in all below) are each carried through to the end and the one
-    whose final pieces rank best is kept. ``off_line`` is the length of cut boundary of
+    The best cuts by estimate (:data:`TOP_LOOKAHEAD` at ``depth`` 0, :data:`INNER_LOOKAHEAD`
+    in all below) are each carried through to the end and the one whose final pieces rank
+    best is kept. ``off_line`` is the length of cut boundary of
     ``poly`` that follows no inner line (counted extra, as in the search).
     """
     if parts <= 1 or len(xy) < 2:
@@ -163,9 +161,7 @@ def _split(
             ranked = _best_offsets(poly, xy, hh, fps, segs, theta, p_left, parts - p_left, band)
             found.extend((r, theta, t, p_left, u) for r, t, u in ranked[:LOOKAHEAD])
     found.sort(key=lambda f: f[0])
-    # each cut carried through costs one cut per final piece: a compound of many grids
-    # carries fewer, so that the whole block costs about CUT_BUDGET cuts
-    found = found[: INNER_LOOKAHEAD if depth > 0 else max(2, CUT_BUDGET // max(parts - 1, 1))]
+    found = found[: INNER_LOOKAHEAD if depth > 0 else TOP_LOOKAHEAD]
     best: tuple[list[BaseGeometry], tuple[int, float]] | None = None
     for _, theta, t, p_left, unaligned in found:
         left, right = cut_across(poly, fps, theta, t, tolerances=tolerances)
@@ -316,13 +312,27 @@ def _detours(
 ) -> npt.NDArray[np.float64]:
     """Extra length of the cut at each offset: around a building it crosses, the cut rises
     around the building's smaller side in a tent (see :func:`_tents`).
+
+    Only the (offset, building) pairs where the offset falls inside the building's extent
+    are evaluated: candidates are sorted, so each building's crossing offsets are a run.
     """
-    if not len(lo):
-        return np.zeros(len(cand))
-    minority = np.minimum(cand[:, None] - lo[None, :], hi[None, :] - cand[:, None])
-    into = np.clip(minority, 0.0, None)
-    reach = np.where(into > 0, np.clip(TENT_RATIO * into, TENT_MIN_M, TENT_MAX_M), 0.0)
-    return 2.0 * (np.hypot(into, reach) - reach).sum(axis=1)
+    out = np.zeros(len(cand))
+    if not len(lo) or not len(cand):
+        return out
+    order = np.argsort(cand, kind="stable")
+    ranked = cand[order]
+    first = np.searchsorted(ranked, lo, side="right")
+    stop = np.searchsorted(ranked, hi, side="left")
+    runs = np.maximum(stop - first, 0)
+    if not runs.any():
+        return out
+    bld = np.repeat(np.arange(len(lo)), runs)
+    pos = np.arange(int(runs.sum())) - np.repeat(np.cumsum(runs) - runs, runs) + first[bld]
+    at = ranked[pos]
+    into = np.minimum(at - lo[bld], hi[bld] - at)
+    reach = np.clip(TENT_RATIO * into, TENT_MIN_M, TENT_MAX_M)
+    np.add.at(out, order[pos], 2.0 * (np.hypot(into, reach) - reach))
+    return out
 
 
 def _measured_shape(
@@ -571,7 +581,9 @@ def cut_across(
     right = shapely.intersection(poly, other)
     if len(fps):
         crossing = shapely.intersects(fps, shapely.boundary(half))
-        crossing &= shapely.area(shapely.intersection(fps, poly)) > 0
+        if crossing.any():
+            at = np.flatnonzero(crossing)
+            crossing[at] = shapely.area(shapely.intersection(fps[at], poly)) > 0
         if crossing.any():
             side = shapely.get_coordinates(shapely.centroid(fps)) @ axis(theta) < t
             # a crossed building goes whole to its centroid's side, in a tent of open ground
