@@ -17,7 +17,7 @@ Usage::
     python bench/partition.py --no-samples --timeout 120
     python bench/partition.py --json bench/out/partition.json
     python bench/partition.py --no-samples --no-synthetic --gpkg out/holdout/*.gpkg
-    python bench/partition.py --no-samples --no-synthetic --street-less --lattice  # issue 12
+    python bench/partition.py --street-less --compound-district --lattice --before REV
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import pickle
 import resource
 import subprocess
@@ -43,7 +44,9 @@ import numpy as np
 import shapely
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+#: The code a worker runs: this checkout, or an earlier revision unpacked by ``--before``.
+CODE_ENV = "WANGGE_BENCH_CODE"
+sys.path.insert(0, os.environ.get(CODE_ENV) or str(REPO))
 
 import gis  # noqa: E402
 from gis import columns as col  # noqa: E402
@@ -53,8 +56,11 @@ from gis.checks.validate import validate_plan  # noqa: E402
 from gis.datasets import lattice_city, voronoi_city  # noqa: E402
 
 METHODS = ("wangge", "maxp", "gerrychain", "metis")
+#: ``--before REV`` adds this method: wangge as it was at REV, on the same input in the same run.
+BEFORE = "wangge-before"
 LABELS = {
     "wangge": "wangge",
+    BEFORE: "wangge before",
     "maxp": "spopt MaxPHeuristic",
     "gerrychain": "GerryChain recursive_tree_part",
     "metis": "pymetis k-way",
@@ -225,7 +231,7 @@ def worker(
     rss_before = peak_rss_mb()
     started = time.perf_counter()
     note = ""
-    if method == "wangge":
+    if method in ("wangge", BEFORE):
         plan = gis.partition(bs, seed=seed, band=gis.Band(lo, hi, target))
         seconds = time.perf_counter() - started
         grids = plan.grids
@@ -271,9 +277,14 @@ def worker(
 # driver
 # --------------------------------------------------------------------------------------
 def run_method(
-    method: str, bs_path: Path, band: tuple[int, int, int], seed: int, timeout: float
+    method: str,
+    bs_path: Path,
+    band: tuple[int, int, int],
+    seed: int,
+    timeout: float,
+    code: Path | None = None,
 ) -> dict[str, Any]:
-    """Run one method in a subprocess with a time limit."""
+    """Run one method in a subprocess with a time limit (``code``: the gis package's root)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
         out = Path(fh.name)
     cmd = [
@@ -296,7 +307,10 @@ def run_method(
     ]
     started = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        env = {**os.environ, CODE_ENV: str(code)} if code is not None else None
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
     except subprocess.TimeoutExpired:
         out.unlink(missing_ok=True)
         return {"status": f"timeout ({timeout:.0f} s)"}
@@ -343,39 +357,80 @@ def inputs(args: argparse.Namespace) -> list[tuple[str, BlockSet]]:
     return found
 
 
-def street_less_area(tmp: Path) -> BlockSet:
-    """The whole Shanghai extract as one street-less area: real buildings, no street inside.
+RAW = REPO / "data" / "raw" / "shanghai_bund_lujiazui.gpkg"
+#: Layers of the raw extract carried into the doubled areas (roads only where asked).
+RAW_LAYERS = ("buildings", "landuse", "barriers", "water", "waterways")
 
-    The boundary is the extract's frame and the only road its outline, so every building
-    (real OSM footprints, households estimated) lies in blocks bounded only by the frame and
-    the water: the largest block holds ~38,000 households, a compound as large as the
-    street-less historic district of issue 12 (the repo's extracts hold no area of 3,000
-    buildings; this one has 1,450).
-    """
-    from gis.inputs.prepare import prepare_blocks  # noqa: PLC0415
 
-    src = REPO / "data" / "raw" / "shanghai_bund_lujiazui.gpkg"
-    buildings = gpd.read_file(src, layer="buildings", columns=[])
-    frame = shapely.buffer(shapely.box(*buildings.total_bounds), 0.0005, join_style="mitre")
-    boundary, road = tmp / "frame.geojson", tmp / "frame_road.geojson"
-    gpd.GeoDataFrame(
-        {"name": ["无街区(演示)"], "code": ["310101999001"]}, geometry=[frame], crs=4326
-    ).to_file(boundary)
-    gpd.GeoDataFrame({"highway": ["residential"]}, geometry=[frame.exterior], crs=4326).to_file(
-        road
+def _mirrored(gdf: gpd.GeoDataFrame, axis_lon: float) -> gpd.GeoDataFrame:
+    """``gdf`` reflected east–west about the meridian ``axis_lon`` (degrees)."""
+    out = gdf.copy()
+    out.geometry = shapely.transform(
+        gdf.geometry.to_numpy(), lambda xy: np.column_stack([2 * axis_lon - xy[:, 0], xy[:, 1]])
     )
-    return prepare_blocks(src, boundary=boundary, roads=road).blockset
+    return out
+
+
+def doubled_extract(tmp: Path, *, streets_west: bool) -> tuple[Path, Path, Path]:
+    """The raw Shanghai extract and its mirror image side by side, no street in the mirror.
+
+    The repo's extracts hold no street-less area of 3,000 buildings (the Shanghai one has
+    1,517 footprints), so the extract is placed twice: as it is (west) and reflected about
+    its eastern edge (east): 3,034 real OSM footprints, households estimated. The only roads
+    are the frame's outline and, with ``streets_west``, the real streets of the west copy;
+    the east copy is then one street-less block in its own unit (units split at the mirror
+    line; demonstration codes). Returns the GeoPackage, boundary and roads files.
+    """
+    west = {layer: gpd.read_file(RAW, layer=layer) for layer in (*RAW_LAYERS, "roads")}
+    axis_lon = float(west["buildings"].total_bounds[2]) + 0.0003
+    gpkg = tmp / f"doubled_{int(streets_west)}.gpkg"
+    for layer in RAW_LAYERS:
+        both = gpd.pd.concat([west[layer], _mirrored(west[layer], axis_lon)], ignore_index=True)
+        gpd.GeoDataFrame(both, crs=west[layer].crs).to_file(gpkg, layer=layer)
+    x0, y0, _, y1 = west["buildings"].total_bounds
+    x0, x1, y0, y1 = x0 - 0.0005, 2 * axis_lon - x0 + 0.0005, y0 - 0.0005, y1 + 0.0005
+    frame = shapely.box(x0, y0, x1, y1)
+    if streets_west:
+        units = [shapely.box(x0, y0, axis_lon, y1), shapely.box(axis_lon, y0, x1, y1)]
+        names, codes = ["街巷区(演示)", "无街区(演示)"], ["310101998001", "310101998002"]
+    else:
+        units, names, codes = [frame], ["无街区(演示)"], ["310101999001"]
+    boundary, roads = (
+        tmp / f"units_{int(streets_west)}.geojson",
+        tmp / f"roads_{int(streets_west)}.geojson",
+    )
+    gpd.GeoDataFrame({"name": names, "code": codes}, geometry=units, crs=4326).to_file(boundary)
+    lines = gpd.GeoDataFrame({"kind": ["minor_road"]}, geometry=[frame.exterior], crs=4326)
+    if streets_west:
+        real = west["roads"].to_crs(4326)
+        real = real[real.intersects(units[0])]
+        lines = gpd.GeoDataFrame(gpd.pd.concat([lines, real], ignore_index=True), crs=4326)
+    lines.to_file(roads)
+    return gpkg, boundary, roads
 
 
 def issue12_inputs(args: argparse.Namespace, tmp: Path) -> list[tuple[str, BlockSet]]:
-    """The cases of issue 12: a street-less real area and a SYNTHETIC lattice city."""
+    """The cases of issue 12: a street-less real area, a district with a large street-less
+    compound (both from the raw Shanghai extract placed twice) and a SYNTHETIC lattice city."""
+    from gis.inputs.prepare import prepare_blocks  # noqa: PLC0415
+
     found: list[tuple[str, BlockSet]] = []
     if args.street_less:
+        gpkg, boundary, roads = doubled_extract(tmp, streets_west=False)
         found.append(
             (
-                "STREET-LESS shanghai extract (real OSM buildings, households estimated, "
-                "no street inside)",
-                street_less_area(tmp),
+                "STREET-LESS area: 3,034 real OSM buildings (Shanghai extract placed twice, "
+                "mirrored), households estimated, no street inside",
+                prepare_blocks(gpkg, boundary=boundary, roads=roads).blockset,
+            )
+        )
+    if args.compound_district:
+        gpkg, boundary, roads = doubled_extract(tmp, streets_west=True)
+        found.append(
+            (
+                "COMPOUND DISTRICT: Shanghai extract with its real streets beside its mirror "
+                "image without streets (real OSM buildings, households estimated)",
+                prepare_blocks(gpkg, boundary=boundary, roads=roads).blockset,
             )
         )
     if args.lattice:
@@ -387,6 +442,18 @@ def issue12_inputs(args: argparse.Namespace, tmp: Path) -> list[tuple[str, Block
             )
         )
     return found
+
+
+def unpack_revision(rev: str, tmp: Path) -> Path:
+    """The tree of git revision ``rev`` of this repo, unpacked under ``tmp`` (nothing else is
+    touched: no worktree, no checkout)."""
+    out = tmp / "before"
+    out.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "gis"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
 
 
 def fmt_row(name: str, r: dict[str, Any]) -> str:
@@ -414,7 +481,7 @@ HEADER = (
 )
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--min", type=int, default=300)
     parser.add_argument("--max", type=int, default=800)
@@ -439,12 +506,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--street-less",
         action="store_true",
-        help="the street-less Shanghai area of issue 12 (one block of ~38,000 households)",
+        help="issue 12: a street-less area of 3,034 real buildings (one block)",
+    )
+    parser.add_argument(
+        "--compound-district",
+        action="store_true",
+        help="issue 12: real streets beside a street-less compound of ~38,000 households",
     )
     parser.add_argument(
         "--lattice", action="store_true", help="the SYNTHETIC lattice city of issue 12"
     )
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also run wangge as it was at git revision REV (same inputs, same run)",
+    )
     parser.add_argument(
         "--all-peers",
         action="store_true",
@@ -455,23 +532,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not args.use_synthetic:
+        args.synthetic = []
+    elif args.synthetic is None:
+        args.synthetic = [(1_000, 50_000), (10_000, 500_000)]
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     band = (args.min, args.max, args.target)
     if args.worker:
         logging.basicConfig(level=logging.WARNING)
         worker(args.worker, args.input, args.out, band, args.seed)
         return
-    if not args.use_synthetic:
-        args.synthetic = []
-    elif args.synthetic is None:
-        args.synthetic = [(1_000, 50_000), (10_000, 500_000)]
     methods = [m for m in args.methods.split(",") if m]
+    if args.before:
+        methods.insert(methods.index("wangge") + 1 if "wangge" in methods else 0, BEFORE)
     print(
         f"band {args.min}–{args.max}, target {args.target}, seed {args.seed}, "
         f"timeout {args.timeout:.0f} s per method; time = partition only (peers: labels; "
         "wangge: splitting + search + dissolve); peak MB = subprocess max RSS incl. inputs"
+        + (f"; wangge before = git revision {args.before}" if args.before else "")
     )
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        before = unpack_revision(args.before, Path(tmp)) if args.before else None
         for label, bs in [*inputs(args), *issue12_inputs(args, Path(tmp))]:
             path = Path(tmp) / "blockset.pkl"
             with path.open("wb") as fh:
@@ -480,7 +566,8 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"\n{label}: {n:,} blocks, {int(bs.blocks[col.HOUSEHOLDS].sum()):,} "
                 f"households, {bs.blocks[col.UNIT_CODE].nunique()} units, "
-                f"{int((bs.blocks[col.HOUSEHOLDS] > args.max).sum())} blocks above max"
+                f"{int((bs.blocks[col.HOUSEHOLDS] > args.max).sum())} blocks above max, "
+                f"largest block {int(bs.blocks[col.HOUSEHOLDS].max()):,} households"
             )
             print(HEADER)
             results[label] = {}
@@ -489,7 +576,8 @@ def main(argv: list[str] | None = None) -> None:
                 if limit and n > limit[0] and not args.all_peers:
                     r: dict[str, Any] = {"status": limit[1]}
                 else:
-                    r = run_method(method, path, band, args.seed, args.timeout)
+                    code = before if method == BEFORE else None
+                    r = run_method(method, path, band, args.seed, args.timeout, code)
                 results[label][method] = r
                 print(fmt_row(LABELS[method], r), flush=True)
                 if r.get("note"):
