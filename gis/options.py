@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,24 @@ from gis.errors import InputTypeError, OptionError
 
 #: The preferred grid size when none is given (the project's default band is 300–800).
 DEFAULT_TARGET = 500
+
+
+#: How a block above the maximum is cut (:func:`gis.cutting.split.split_block`): ``streets``
+#: along its inner streets, lanes, walls and water first (街巷定界), ``compact`` by straight
+#: compact cuts first.
+Cuts = Literal["streets", "compact"]
+CUTS: tuple[str, ...] = get_args(Cuts)
+
+
+def check_cuts(cuts: object) -> Cuts:
+    """``cuts`` when it names a way of cutting blocks, else an :class:`OptionError`."""
+    if cuts not in CUTS:
+        msg = (
+            f"cuts must be 'streets' (along the streets, lanes and walls inside a block first) "
+            f"or 'compact' (straight compact cuts first), got {cuts!r}"
+        )
+        raise OptionError(msg)
+    return cuts  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from gis.geometry.ownership import count_households
 from gis.geometry.tiling import robust_outlines
 from gis.inputs.prepare import Estimate, Prepared, settle_households
 from gis.inputs.read import Area, read_layer
-from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
+from gis.options import DEFAULT_TOLERANCES, Band, Cuts, Tolerances, check_cuts
 from gis.outputs.plan_file import read_band
 from gis.parallel.cluster import describe_client
 from gis.plan import Plan
@@ -80,6 +80,7 @@ def partition(
     progress: Progress | None = None,
     client: Client | None = None,
     rules: str | Path | Mapping[str, UnitRule] | None = None,
+    cuts: Cuts = "streets",
 ) -> Plan:
     """Partition an area into ordinary and dedicated grids, unit by unit, coded and checked.
 
@@ -135,6 +136,10 @@ def partition(
         columns, if any. Each unit is partitioned with its own band (and grid range);
         villages are kept whole only in units drawn by natural village or villager group;
         ``report.sections["rules"]`` states each unit's rule and every exception to it.
+    cuts
+        ``streets`` (default, 街巷定界): a block above the maximum is cut along its lanes,
+        walls and water first, straight only where a face still holds too many; ``compact``:
+        straight compact cuts first (:func:`gis.cutting.split.split_block`).
 
     Returns
     -------
@@ -151,13 +156,14 @@ def partition(
         were planned, but no plan is returned).
     """
     band = _checked(band, client)
+    check_cuts(cuts)
     started = time.perf_counter()
     blockset, area_obj, sources = _blocks_of(
         area, estimate=estimate, progress=progress, tolerances=tolerances
     )
     original = blockset
     extra: list[gpd.GeoDataFrame] = []
-    sections: dict[str, Any] = {"dedicated": {"source": "off", "n_sites": 0}}
+    sections: dict[str, Any] = {"dedicated": {"source": "off", "n_sites": 0}, "cuts": cuts}
     if dedicated and area_obj is not None:
         blockset, site_grids, sections["dedicated"] = carve_sites(
             area_obj,
@@ -183,15 +189,11 @@ def partition(
         tolerances=tolerances,
         client=client,
         progress=progress,
+        cuts=cuts,
     )
     grids, atoms, reasons, absorbed = _apply_rules(found, extra, original, band, vb, tolerances)
     sections["dedicated"]["empty_islands_absorbed"] = absorbed
-    sections["villages"] = (
-        village_report(vb.villages, atoms, max_households=band.max_households)
-        | {"source": vb.source}
-        if vb is not None
-        else {"source": "off"}
-    )
+    sections["villages"] = _village_section(vb, atoms, band)
     scheme = resolve_scheme(code_scheme, grids[col.PARENT_CODE].unique())
     grids, sections["codes"] = code_grids(grids, scheme=scheme, previous=previous, retired=retired)
     cell_frame = None
@@ -230,6 +232,17 @@ def partition(
         code_scheme=scheme,
         tolerances=tolerances,
     )
+
+
+def _village_section(
+    vb: VillageBlocks | None, atoms: gpd.GeoDataFrame, band: Band
+) -> dict[str, Any]:
+    """The report's ``villages`` section: each natural village kept whole, or ``off``."""
+    if vb is None:
+        return {"source": "off"}
+    return village_report(vb.villages, atoms, max_households=band.max_households) | {
+        "source": vb.source
+    }
 
 
 def _checked(band: Band | None, client: Client | None) -> Band:

@@ -43,6 +43,13 @@ DEFAULT_BOUNDING_HIGHWAYS: frozenset[str] = frozenset(
     }
 )
 
+#: Roads that are paths one walks, not streets: they bound no block for the off-street figure
+#: (:mod:`gis.checks.off_street`) and their dead ends are not carried on across a compound
+#: (:mod:`gis.cutting.lines`).
+PATH_HIGHWAYS: frozenset[str] = frozenset(
+    {"footway", "path", "steps", "cycleway", "pedestrian", "corridor"}
+)
+
 #: Railway values that bound blocks (subways and funiculars run in tunnels or on viaducts).
 BOUNDING_RAILWAYS: frozenset[str] = frozenset({"rail", "light_rail", "tram", "narrow_gauge"})
 

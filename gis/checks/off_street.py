@@ -14,12 +14,13 @@ import numpy as np
 import shapely
 
 from gis import columns as col
+from gis.blocks.roads import PATH_HIGHWAYS
 from gis.checks.street_share import SEGMENT_M
 from gis.checks.validate import _households
 from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
 
 #: Roads that do not form blocks for :func:`off_street_boundary` (paths one walks, not streets).
-NOT_BLOCK_FORMING = frozenset({"footway", "path", "steps", "cycleway", "pedestrian", "corridor"})
+NOT_BLOCK_FORMING = PATH_HIGHWAYS
 
 
 def off_street_boundary(

@@ -22,6 +22,7 @@ from gis.commands import common
 from gis.commands.cluster import SchedulerOpt, WorkersOpt
 from gis.errors import OptionError
 from gis.geometry.crs import parse_crs
+from gis.options import check_cuts
 from gis.outputs.files import atomic_paths, write_json, write_text
 from gis.outputs.plan_file import read_band
 from gis.parallel import connect
@@ -108,6 +109,14 @@ def partition_command(
             "boundary layer's rule columns, if any",
         ),
     ] = None,
+    cuts: Annotated[
+        str,
+        typer.Option(
+            "--cuts",
+            help="A block above --max is cut along its inner streets, lanes, walls and water "
+            "first (streets) or by straight compact cuts first (compact)",
+        ),
+    ] = "streets",
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     verbose: common.VerboseOpt = False,
@@ -115,6 +124,7 @@ def partition_command(
     """Partition an area into grids of --min to --max households along streets."""
     common.setup_logging(verbose)
     band = gis.Band(min_households, max_households, target)  # before the slow reading
+    cut_mode = check_cuts(cuts)
     if not math.isfinite(min_site_area) or min_site_area < 0:
         msg = f"--min-site-area must be a number of m², 0 or more, not {min_site_area}"
         raise OptionError(msg)
@@ -155,6 +165,7 @@ def partition_command(
             progress=update,
             client=client,
             rules=rules,
+            cuts=cut_mode,
         )
     html = plan.explore().get_root().render() if map_path is not None else None
     with atomic_paths([p for p in (out, report, map_path) if p is not None]) as staged:

@@ -23,10 +23,11 @@ import shapely
 
 from gis import columns as col
 from gis.blocks.build import BlockSet
+from gis.blocks.roads import PATH_HIGHWAYS
 from gis.cutting.guillotine import Band
 from gis.cutting.split import split_block
 from gis.geometry.tiling import node_together, shared_boundary_m
-from gis.options import DEFAULT_TOLERANCES, Tolerances
+from gis.options import DEFAULT_TOLERANCES, Cuts, Tolerances
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def atoms_from_blockset(
     target_households: int | None = None,
     min_households: int | None = None,
     whole_blocks: Collection[int] = (),
+    cuts: Cuts = "streets",
     tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> Atoms:
     """Build the partition atoms of ``blockset``, splitting blocks above ``max_households``.
@@ -95,6 +97,9 @@ def atoms_from_blockset(
         buildings when above the maximum) and the search groups them.
     whole_blocks
         Ids of blocks never split, whatever they hold (natural villages).
+    cuts
+        ``streets`` or ``compact``: what a block above the maximum is cut along first
+        (:func:`gis.cutting.split.split_block`).
     tolerances
         ``snap_m``: pieces of split blocks and their neighbours are snapped together;
         ``min_shared_m``: atoms sharing less boundary are not adjacent; ``shared_edge_m``:
@@ -112,12 +117,12 @@ def atoms_from_blockset(
     stats = _building_stats(blockset, bid)
 
     oversized = np.flatnonzero((hh > max_households) & ~np.isin(bid, list(whole_blocks)))
-    pieces_of: dict[int, dict[str, np.ndarray]] = {}
+    pieces_of: dict[int, dict[str, Any]] = {}
     if len(oversized):
         target = target_households or max(1, max_households * 5 // 8)
         band = Band(min_households, max_households, target) if min_households is not None else None
         pieces_of = _split_oversized(
-            blockset, blocks, oversized, max_households, band, tolerances=tolerances
+            blockset, blocks, oversized, max_households, band, cuts=cuts, tolerances=tolerances
         )
     rows, atoms_of_block, internal = _atom_rows(bid, hh, geoms, stats, pieces_of, tolerances)
     split_ids = [int(bid[i]) for i, p in pieces_of.items() if len(p["geometry"]) > 1]
@@ -146,7 +151,7 @@ def _atom_rows(
     hh: np.ndarray,
     geoms: np.ndarray,
     stats: tuple[np.ndarray, np.ndarray],
-    pieces_of: dict[int, dict[str, np.ndarray]],
+    pieces_of: dict[int, dict[str, Any]],
     tolerances: Tolerances,
 ) -> tuple[dict[str, list[object]], dict[int, list[int]], list[tuple[int, int, float, float]]]:
     """Atom columns block by block (a whole block, or the pieces of a split one).
@@ -331,6 +336,7 @@ class _Contents:
     """What lies in the blocks, grouped by block, for splitting them."""
 
     lines: np.ndarray | None
+    line_streets: np.ndarray
     line_tree: shapely.STRtree | None
     bld_groups: dict[Any, np.ndarray]
     hh_groups: dict[Any, np.ndarray]
@@ -343,9 +349,12 @@ class _Contents:
     def of(cls, blockset: BlockSet) -> _Contents:
         bld = blockset.buildings
         hhf = blockset.households
-        lines = blockset.inner_lines.geometry.to_numpy() if len(blockset.inner_lines) else None
+        inner = blockset.inner_lines
+        lines = inner.geometry.to_numpy() if len(inner) else None
+        kinds = inner[col.HIGHWAY] if col.HIGHWAY in inner else gpd.pd.Series(index=inner.index)
         return cls(
             lines=lines,
+            line_streets=(kinds.notna() & ~kinds.isin(list(PATH_HIGHWAYS))).to_numpy(),
             line_tree=shapely.STRtree(lines) if lines is not None else None,
             bld_groups=bld.groupby(col.BLOCK_ID).indices if len(bld) else {},
             hh_groups=(
@@ -367,11 +376,12 @@ class _Contents:
             ),
         )
 
-    def lines_near(self, geom: shapely.Geometry) -> np.ndarray:
-        """Inner lines meeting ``geom``."""
+    def lines_near(self, geom: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+        """Inner lines meeting ``geom``, and which of them are streets (not paths or walls)."""
         if self.line_tree is None or self.lines is None:
-            return np.empty(0, dtype=object)
-        return self.lines[self.line_tree.query(geom, predicate="intersects")]
+            return np.empty(0, dtype=object), np.empty(0, dtype=bool)
+        near = self.line_tree.query(geom, predicate="intersects")
+        return self.lines[near], self.line_streets[near]
 
 
 def _split_oversized(
@@ -381,11 +391,12 @@ def _split_oversized(
     max_households: int,
     band: Band | None,
     *,
+    cuts: Cuts,
     tolerances: Tolerances,
-) -> dict[int, dict[str, np.ndarray]]:
+) -> dict[int, dict[str, Any]]:
     """Split every oversized block; returns the pieces per block row."""
     contents = _Contents.of(blockset)
-    out: dict[int, dict[str, np.ndarray]] = {}
+    out: dict[int, dict[str, Any]] = {}
     unit_of = dict(zip(blocks[col.BLOCK_ID].astype(int), blocks[col.UNIT_CODE], strict=True))
     for i in oversized.tolist():
         row = blocks.iloc[i]
@@ -401,16 +412,19 @@ def _split_oversized(
             block_band = Band(0, band.max_households, band.target)
         b_idx = np.asarray(contents.bld_groups.get(block_id, []), dtype=np.int64)
         h_idx = np.asarray(contents.hh_groups.get(block_id, []), dtype=np.int64)
+        lines, streets = contents.lines_near(row.geometry)
         pieces = split_block(
             row.geometry,
             footprints=contents.bld_geom[b_idx],
             building_households=contents.bld_hh[b_idx],
             household_geoms=contents.hh_geom[h_idx],
             household_counts=contents.hh_cnt[h_idx],
-            inner_lines=contents.lines_near(row.geometry),
+            inner_lines=lines,
+            inner_streets=streets,
             total_households=int(row[col.HOUSEHOLDS]),
             max_households=max_households,
             band=block_band,
+            cuts=cuts,
             tolerances=tolerances,
         )
         out[i] = {
@@ -420,6 +434,7 @@ def _split_oversized(
             "max_building_households": pieces.max_building_households,
             "face": pieces.face,
             "region": pieces.region,
+            "faces_first": pieces.faces_first,
         }
         log.debug(
             "block %d (%d households) split into %d pieces",
@@ -431,7 +446,7 @@ def _split_oversized(
 
 
 def _piece_edges(
-    parts: dict[str, np.ndarray], tolerances: Tolerances
+    parts: dict[str, Any], tolerances: Tolerances
 ) -> list[tuple[int, int, float, float]]:
     """Adjacency among the pieces of one block (local indices)."""
     geoms = parts["geometry"]
@@ -440,13 +455,21 @@ def _piece_edges(
     a, b = a[keep], b[keep]
     shared = shared_boundary_m(geoms[a], geoms[b], tolerances=tolerances)
     face, region = parts["face"], parts["region"]
+    # what separates two pieces: the cut made first (faces or regions), else the other, else
+    # a gap between buildings
+    first, then = (face, region) if parts["faces_first"] else (region, face)
+    pen_first, pen_then = (
+        (INNER_LINE_PENALTY, COMPACT_CUT_PENALTY)
+        if parts["faces_first"]
+        else (COMPACT_CUT_PENALTY, INNER_LINE_PENALTY)
+    )
     out = []
     for i, j, m in zip(a.tolist(), b.tolist(), shared.tolist(), strict=True):
         if m >= tolerances.min_shared_m:
-            if region[i] != region[j]:
-                pen = COMPACT_CUT_PENALTY
+            if first[i] != first[j]:
+                pen = pen_first
             else:
-                pen = INNER_LINE_PENALTY if face[i] != face[j] else GAP_PENALTY
+                pen = pen_then if then[i] != then[j] else GAP_PENALTY
             out.append((i, j, m, pen))
     return out
 

@@ -31,9 +31,10 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gis.cutting.guillotine import Band, guillotine_split
+from gis.cutting.lines import carried_on
 from gis.geometry.ownership import assign_points, assign_polygons
 from gis.geometry.tiling import make_single_part, shared_boundary_m
-from gis.options import DEFAULT_TOLERANCES, Tolerances
+from gis.options import DEFAULT_TOLERANCES, Cuts, Tolerances
 from gis.search.band import choose_k
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,10 @@ class BlockPieces:
     region
         Index of the compact region (:mod:`gis.cutting.guillotine`) each piece belongs to; pieces of
         different regions are separated by a compact cut (all 0 without the band).
+    faces_first
+        True when the block was cut along its inner lines first (``cuts="streets"``): regions
+        then lie inside faces, and pieces of different faces are separated by an inner line;
+        False when regions were cut first and faces lie inside them.
     """
 
     geometry: npt.NDArray[np.object_]
@@ -72,6 +77,7 @@ class BlockPieces:
     max_building_households: npt.NDArray[np.int64]
     face: npt.NDArray[np.int64]
     region: npt.NDArray[np.int64]
+    faces_first: bool = False
 
 
 def split_block(
@@ -85,6 +91,8 @@ def split_block(
     total_households: int,
     max_households: int,
     band: Band | None = None,
+    cuts: Cuts = "streets",
+    inner_streets: npt.ArrayLike | None = None,
     tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> BlockPieces:
     """Split one block between its buildings so that pieces hold at most ``max_households``.
@@ -111,6 +119,15 @@ def split_block(
         cuts into one region per grid it should hold (:mod:`gis.cutting.guillotine`), and the
         regions
         then along inner lines (and between buildings where still above the maximum).
+    cuts
+        With the band: ``streets`` (default) cuts the block along its inner lines first
+        (dead-end streets carried on, :mod:`gis.cutting.lines`) and cuts straight only the
+        faces still above the maximum; ``compact`` cuts the whole block straight first and
+        along inner lines only inside the compact regions (more compact grids, boundaries
+        residents cannot always see).
+    inner_streets
+        Which of ``inner_lines`` are streets whose dead ends may be carried on (default:
+        none).
     tolerances
         ``building_overlap_m2``: a building overlapping two faces by more than this merges
         them; ``shared_edge_m``: which faces and cells are neighbours.
@@ -128,17 +145,27 @@ def split_block(
     hcounts = np.asarray(household_counts, dtype=np.int64)
     lines = np.asarray(inner_lines, dtype=object)
     anchors = _household_anchors(fps, fhh, hgeoms, hcounts)
-    regions = (
-        _guillotine_regions(block, fps, fhh, anchors, lines, band, tolerances)
-        if band is not None
-        else [block]
-    )
-    faces: list[BaseGeometry] = []
-    face_region: list[int] = []
-    for r, region in enumerate(regions):
-        region_faces = inner_line_faces(region, lines, fps, tolerances=tolerances)
-        faces.extend(region_faces)
-        face_region.extend([r] * len(region_faces))
+    if band is not None and cuts == "streets":
+        streets = (
+            np.zeros(len(lines), dtype=bool)
+            if inner_streets is None
+            else np.asarray(inner_streets, dtype=bool)
+        )
+        lines = np.concatenate([lines, carried_on(block, lines, streets, fps)])
+        faces, line_face = _streets_first(block, fps, fhh, anchors, lines, band, tolerances)
+        face_region = list(range(len(faces)))
+    else:
+        regions = (
+            _guillotine_regions(block, fps, fhh, anchors, lines, band, tolerances)
+            if band is not None
+            else [block]
+        )
+        faces, face_region = [], []
+        line_face = None
+        for r, region in enumerate(regions):
+            region_faces = inner_line_faces(region, lines, fps, tolerances=tolerances)
+            faces.extend(region_faces)
+            face_region.extend([r] * len(region_faces))
     # with the band, faces are also cut between buildings when they hold more than a fraction
     # of a grid, so that a grid in a compound can be edited or adjusted a few buildings at a time
     fine = max_households if band is None else max(1, int(FINE_SHARE * band.target))
@@ -146,13 +173,17 @@ def split_block(
     geoms = np.asarray(pieces, dtype=object)
     households = _piece_households(geoms, fps, fhh, hgeoms, hcounts, total_households)
     n_buildings, max_bld = _building_counts(geoms, fps, fhh)
+    piece_region = np.asarray(face_region, dtype=np.int64)[piece_face]
     return BlockPieces(
         geometry=geoms,
         households=households,
         n_buildings=n_buildings,
         max_building_households=max_bld,
-        face=piece_face,
-        region=np.asarray(face_region, dtype=np.int64)[piece_face],
+        face=(
+            piece_face if line_face is None else np.asarray(line_face, dtype=np.int64)[piece_region]
+        ),
+        region=piece_region,
+        faces_first=line_face is not None,
     )
 
 
@@ -236,6 +267,43 @@ def inner_line_faces(
     merged = _dissolve(faces, labels)
     merged = _absorb_small(merged, MIN_FACE_AREA_M2, tolerances)
     return list(merged)
+
+
+def _streets_first(
+    block: BaseGeometry,
+    fps: npt.NDArray[np.object_],
+    fhh: npt.NDArray[np.int64],
+    anchors: tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]],
+    lines: npt.NDArray[np.object_],
+    band: Band,
+    tolerances: Tolerances,
+) -> tuple[list[BaseGeometry], list[int]]:
+    """Faces of the inner lines, those above the maximum cut straight: the regions, and the
+    face each lies in (regions of one face meet along a straight cut, of two along a line).
+    """
+    pieces: list[BaseGeometry] = []
+    face_of: list[int] = []
+    points, counts = anchors
+    for f, face in enumerate(inner_line_faces(block, lines, fps, tolerances=tolerances)):
+        if _face_households(face, anchors) <= band.max_households:
+            pieces.append(face)
+            face_of.append(f)
+            continue
+        at = shapely.covered_by(points, face) if len(points) else np.zeros(0, dtype=bool)
+        inside = _within_face(face, fps)
+        regions = _guillotine_regions(
+            face, fps[inside], fhh[inside], (points[at], counts[at]), lines, band, tolerances
+        )
+        pieces.extend(regions)
+        face_of.extend([f] * len(regions))
+    return pieces, face_of
+
+
+def _within_face(face: BaseGeometry, fps: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
+    """Footprints whose representative point lies in ``face``."""
+    if not len(fps):
+        return np.zeros(0, dtype=bool)
+    return shapely.covered_by(shapely.point_on_surface(fps), face)
 
 
 def _guillotine_regions(

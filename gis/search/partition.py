@@ -43,7 +43,7 @@ from gis.cutting.atoms import (
 )
 from gis.errors import CRSError, GeometryError, InfeasibleBandError, UnitsFailedError
 from gis.geometry.tiling import robust_outlines
-from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
+from gis.options import DEFAULT_TOLERANCES, Band, Cuts, Tolerances, check_cuts
 from gis.parallel.cluster import worker_threads
 from gis.parallel.run import TaskFailure, run_tasks
 from gis.search.band import REASON_SINGLE_BUILDING, REASON_UNSPLITTABLE, choose_k
@@ -96,6 +96,7 @@ def partition_blocks(
     client: Client | None = None,
     progress: Progress | None = None,
     bands: Mapping[Any, Band] | None = None,
+    cuts: Cuts = "streets",
 ) -> Partition:
     """Partition street blocks into contiguous grids inside ``band``, unit by unit.
 
@@ -127,6 +128,10 @@ def partition_blocks(
     bands
         Unit code → the unit's own band (rules per unit, :mod:`gis.rules.unit_rules`);
         units not named use ``band``.
+    cuts
+        What a block above the maximum is cut along first: ``streets`` (its inner streets,
+        lanes, walls and water; straight cuts only where a face still holds too many) or
+        ``compact`` (straight compact cuts first), see :func:`gis.cutting.split.split_block`.
 
     Returns
     -------
@@ -145,6 +150,7 @@ def partition_blocks(
         When some units could not be planned (each with its reason; the others were).
     """
     _check_blockset(blockset)
+    cuts = check_cuts(cuts)
     started = time.perf_counter()
     split = UnitSplitter(blockset, whole_blocks)
     seeds = unit_seeds(split.units, rng)
@@ -159,7 +165,7 @@ def partition_blocks(
             for group in groups
         ),
         client=client,
-        args=(band, tolerances),
+        args=(band, tolerances, cuts),
         weight=len,
         total=len(split.units),
         step="partitioning units",
@@ -217,7 +223,10 @@ class UnitResult:
 
 
 def plan_unit(
-    work: UnitWork, band: Band, tolerances: Tolerances = DEFAULT_TOLERANCES
+    work: UnitWork,
+    band: Band,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
+    cuts: Cuts = "streets",
 ) -> UnitResult:
     """Partition one unit from its own data: cut its atoms, then search its grids.
 
@@ -231,6 +240,7 @@ def plan_unit(
         target_households=band.target,
         min_households=band.min_households,
         whole_blocks=work.whole_blocks,
+        cuts=cuts,
         tolerances=tolerances,
     )
     t_atoms = time.perf_counter()
@@ -247,13 +257,16 @@ def plan_unit(
 
 
 def plan_units(
-    works: list[UnitWork], band: Band, tolerances: Tolerances = DEFAULT_TOLERANCES
+    works: list[UnitWork],
+    band: Band,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
+    cuts: Cuts = "streets",
 ) -> list[UnitResult | TaskFailure]:
     """One task: :func:`plan_unit` for each of a few units; a unit that fails says why."""
     out: list[UnitResult | TaskFailure] = []
     for work in works:
         try:
-            out.append(plan_unit(work, work.band or band, tolerances))
+            out.append(plan_unit(work, work.band or band, tolerances, cuts))
         except Exception as exc:  # reported with the unit; the other units go on
             log.debug("unit %s failed", work.unit_code, exc_info=exc)
             out.append(TaskFailure(f"{type(exc).__name__}: {' '.join(str(exc).split())}"))

@@ -48,7 +48,7 @@ from gis.cutting.atoms import atoms_from_blockset
 from gis.cutting.carve import carve_regions
 from gis.errors import HouseholdError
 from gis.geometry import ownership
-from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
+from gis.options import DEFAULT_TOLERANCES, Band, Cuts, Tolerances, check_cuts
 from gis.plan import Plan
 from gis.report import build_report
 from gis.search.partition import partition_blocks
@@ -173,12 +173,14 @@ def plan_from_grids(
     *,
     band: Band | None = None,
     code_scheme: str | None = None,
+    cuts: Cuts = "streets",
     tolerances: Tolerances = DEFAULT_TOLERANCES,
 ) -> Plan:
     """Rebuild a plan's atoms and atom graph from its grid polygons (e.g. a stored version).
 
     Dedicated grids are carved out of ``blockset`` first, as the partition carves sites;
-    atoms are then cut as the partition cuts them and each goes to the ordinary grid it
+    atoms are then cut as the partition cuts them (``cuts``: as the plan was drawn, see
+    :func:`gis.partition`; its report says which) and each goes to the ordinary grid it
     overlaps most. Grids keep their columns (``grid_code``, ``kind``…) and get ``grid_id``
     0..k-1 if they have none; their households are recounted.
 
@@ -207,6 +209,7 @@ def plan_from_grids(
         max_households=band.max_households,
         target_households=band.target,
         min_households=band.min_households,
+        cuts=check_cuts(cuts),
         tolerances=tolerances,
     )
     atoms = found.frame
@@ -223,7 +226,13 @@ def plan_from_grids(
     )
     checks = validate_against(grids, blockset, band=band, tolerances=tolerances)
     report = build_report(
-        grids, checks, band=band, atoms=atoms, units=blockset.units, n_blocks=len(blockset.blocks)
+        grids,
+        checks,
+        band=band,
+        atoms=atoms,
+        units=blockset.units,
+        n_blocks=len(blockset.blocks),
+        sections={"cuts": cuts},
     )
     return Plan(
         grids=grids,

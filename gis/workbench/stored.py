@@ -26,10 +26,17 @@ import numpy as np
 from gis import columns as col
 from gis.blocks.build import BlockSet
 from gis.errors import CodeError
+from gis.options import Cuts, check_cuts
 from gis.rules.codes import AUTO_SCHEME, resolve_scheme, scheme_of
 from gis.store import Store, VersionInfo
 from gis.store.plan import VERSION_ID
 from gis.workbench.adjust import Adjustment, adjust, plan_from_grids
+
+
+def stored_cuts(info: VersionInfo) -> Cuts:
+    """How the compounds of a stored version were cut (its report's ``cuts``); a version
+    whose report does not say was drawn before streets-first cutting: ``compact``."""
+    return check_cuts(info.report.get("cuts", "compact"))
 
 
 def stored_scheme(info: VersionInfo, grids: gpd.GeoDataFrame) -> str:
@@ -92,7 +99,8 @@ def adjust_version(
     stored = store.read_grids(info.id)
     scheme = stored_scheme(info, stored)
     plan = plan_from_grids(stored.drop(columns=[VERSION_ID], errors="ignore"), blockset,
-                           band=info.band, code_scheme=scheme)  # fmt: skip
+                           band=info.band, code_scheme=scheme,
+                           cuts=stored_cuts(info))  # fmt: skip
     counted = stored.set_index(col.GRID_CODE)[col.HOUSEHOLDS]
     grids = plan.grids.assign(**{col.HOUSEHOLDS: plan.grids[col.GRID_CODE].map(counted)})
     plan = dataclasses.replace(plan, grids=grids)  # as stored: the change is measured from it

@@ -135,6 +135,23 @@ def test_plan_from_grids_recovers_the_atoms(synthetic: tuple[BlockSet, Plan]) ->
     assert rebuilt.grids[col.HOUSEHOLDS].tolist() == plan.grids[col.HOUSEHOLDS].tolist()
 
 
+@pytest.mark.parametrize("cuts", ["streets", "compact"])
+def test_plan_from_grids_cuts_compounds_as_the_plan_was_cut(cuts: str) -> None:
+    # a compound with a lane off its middle: the two ways of cutting give different atoms
+    road = shapely.LineString([(0, 70), (200, 70)])
+    bs = grid_blockset(
+        3, 3, households=100, block_m=200, towers={4: [240] * 8}, inner_lines={4: [road]}
+    )
+    plan = gis.partition(bs, seed=0, cuts=cuts)  # type: ignore[arg-type]
+    assert plan.report.sections["cuts"] == cuts
+    rebuilt = plan_from_grids(plan.grids, bs, band=plan.band, cuts=plan.report.sections["cuts"])
+    assert rebuilt.report.sections["cuts"] == cuts  # an adjusted plan still says how
+    old = plan.atoms.set_index(ATOM_ID)[col.GRID_ID].sort_index()
+    new = rebuilt.atoms.set_index(ATOM_ID)[col.GRID_ID].sort_index()
+    assert old.index.equals(new.index)
+    assert (old == new).all()
+
+
 _PLANS: dict[tuple[int, int, int], Plan] = {}
 
 

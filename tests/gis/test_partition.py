@@ -123,6 +123,28 @@ def test_tower_block_prefers_the_service_road_as_cut() -> None:
     assert not shapely.crosses(pieces.geometry.to_numpy(), line).any()
 
 
+def test_streets_first_grids_follow_a_lane_off_the_middle_of_a_compound() -> None:
+    # the lane runs 70 m from the compound's south edge, where no compact cut would go
+    road = shapely.LineString([(0, 70), (200, 70)])
+    bs = grid_blockset(
+        3, 3, households=100, block_m=200, towers={4: [240] * 8}, inner_lines={4: [road]}
+    )
+    line = bs.inner_lines.geometry.iloc[0]
+    streets = gis.partition(bs, seed=0)  # cuts="streets" is the default
+    compact = gis.partition(bs, seed=0, cuts="compact")
+    for plan in (streets, compact):
+        assert_plan_sound(plan, bs)
+        assert in_band(plan)
+    # streets first: no grid reaches across the lane; compact cuts do
+    assert not shapely.crosses(streets.grids.geometry.to_numpy(), line).any()
+    assert shapely.crosses(compact.grids.geometry.to_numpy(), line).any()
+
+
+def test_an_unknown_way_of_cutting_is_refused() -> None:
+    with pytest.raises(OptionError, match=r"cuts must be 'streets'.*got 'round'"):
+        gis.partition(grid_blockset(2, 2), cuts="round")  # type: ignore[arg-type]
+
+
 def test_single_building_above_max_is_reported_not_hidden() -> None:
     bs = grid_blockset(3, 3, households=120, towers={0: [900]})
     plan = gis.partition(bs, seed=0)

@@ -6,7 +6,9 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, Point, box
 
-from gis.cutting.split import building_cells, inner_line_faces, split_block
+from gis.cutting.guillotine import Band
+from gis.cutting.lines import carried_on
+from gis.cutting.split import BlockPieces, building_cells, inner_line_faces, split_block
 from gis.geometry.tiling import shared_boundary_m
 from gis.options import DEFAULT_TOLERANCES
 
@@ -160,3 +162,88 @@ def test_shared_edge_tolerance_is_overridable_per_call() -> None:
     b = box(10.03, 0, 20, 60)
     loose = DEFAULT_TOLERANCES.replace(shared_edge_m=0.05)
     assert shared_boundary_m([a], [b], tolerances=loose)[0] > 59.0
+
+
+# -- streets first (issue 12) ----------------------------------------------------------------
+# a compound of 400 x 200 m: a service lane runs north-south at x = 130 (well off the middle,
+# where a compact cut would go), and 24 towers of 100 households stand on both sides
+COMPOUND = box(0, 0, 400, 200)
+LANE = np.asarray([LineString([(130, -5), (130, 205)])])
+COMPOUND_TOWERS = np.asarray(
+    [
+        box(x, y, x + 16, y + 16)
+        for y in (30, 90, 150)
+        for x in (20, 60, 90, 170, 220, 270, 320, 360)
+    ]
+)
+BAND = Band(300, 800, 500)
+
+
+def split_compound(cuts: str, lines: np.ndarray, streets: np.ndarray | None = None) -> BlockPieces:
+    hh = np.full(len(COMPOUND_TOWERS), 100)
+    return split_block(
+        COMPOUND,
+        footprints=COMPOUND_TOWERS,
+        building_households=hh,
+        household_geoms=shapely.centroid(COMPOUND_TOWERS),
+        household_counts=hh,
+        inner_lines=lines,
+        inner_streets=streets,
+        total_households=int(hh.sum()),
+        max_households=BAND.max_households,
+        band=BAND,
+        cuts=cuts,  # type: ignore[arg-type]
+    )
+
+
+def sides_of(pieces: BlockPieces, x: float) -> set[str]:
+    """Which sides of the line x = const each piece reaches into (beyond 1 mm)."""
+    xs = [shapely.get_coordinates(g)[:, 0] for g in pieces.geometry]
+    return {("W" if c.min() < x - 1e-3 else "") + ("E" if c.max() > x + 1e-3 else "") for c in xs}
+
+
+def test_streets_first_cuts_along_the_lane_and_never_across_it() -> None:
+    pieces = split_compound("streets", LANE)
+    assert_tiles(pieces.geometry, COMPOUND)
+    assert pieces.households.sum() == 2400
+    # no piece lies on both sides of the lane: the lane is a boundary of the cut
+    assert sides_of(pieces, 130.0) == {"W", "E"}
+    # the west face (900 households) is above the maximum and is cut straight; the east face
+    # (1,500) too; every region is one grid's worth or less
+    for r in np.unique(pieces.region):
+        assert pieces.households[pieces.region == r].sum() <= BAND.max_households
+
+
+def test_compact_cuts_may_cross_the_lane() -> None:
+    pieces = split_compound("compact", LANE)
+    assert_tiles(pieces.geometry, COMPOUND)
+    # the compact regions are cut first, along the block's own axes, wherever the households
+    # balance: some region reaches across the lane
+    regions = [
+        shapely.union_all(pieces.geometry[pieces.region == r]) for r in np.unique(pieces.region)
+    ]
+    xs = [shapely.get_coordinates(g)[:, 0] for g in regions]
+    assert any(c.min() < 129 and c.max() > 131 for c in xs)
+
+
+def test_a_dead_end_lane_is_carried_on_to_the_far_edge() -> None:
+    # a lane from the south edge stopping at y = 120 in the open: carried on to the north edge
+    lane = np.asarray([LineString([(200, 0), (200, 120)])])
+    ext = carried_on(COMPOUND, lane, np.asarray([True]), np.empty(0, dtype=object))
+    assert len(ext) == 1
+    assert shapely.get_coordinates(ext[0]).tolist() == [[200.0, 120.0], [200.0, 200.0]]
+    # a wall (not a street) or a lane whose extension would cross a building is not
+    assert len(carried_on(COMPOUND, lane, np.asarray([False]), np.empty(0, dtype=object))) == 0
+    blocker = np.asarray([box(190, 150, 210, 170)])
+    assert len(carried_on(COMPOUND, lane, np.asarray([True]), blocker)) == 0
+    # an end that meets another line is not a dead end
+    cross = np.asarray([LineString([(200, 0), (200, 120)]), LineString([(0, 120), (400, 120)])])
+    ext = carried_on(COMPOUND, cross, np.asarray([True, True]), np.empty(0, dtype=object))
+    assert len(ext) == 0
+
+
+def test_streets_first_cuts_along_a_carried_on_dead_end() -> None:
+    lane = np.asarray([LineString([(130, -5), (130, 100)])])
+    pieces = split_compound("streets", lane, streets=np.asarray([True]))
+    assert_tiles(pieces.geometry, COMPOUND)
+    assert sides_of(pieces, 130.0) == {"W", "E"}

@@ -231,6 +231,13 @@ def test_partition_refuses_a_site_area_that_is_no_number_of_square_metres(
     assert snapshot(work) == before
 
 
+def test_partition_refuses_an_unknown_way_of_cutting_blocks(work: Path) -> None:
+    before = snapshot(work)
+    done = wangge("partition", "in.gpkg", "--out", "o.gpkg", "--cuts", "round", cwd=work)
+    one_error_line(done, "cuts must be 'streets'", "'compact'", "got 'round'")
+    assert snapshot(work) == before
+
+
 @pytest.mark.postgis
 def test_postgis_store_refuses_an_empty_author_and_keeps_its_versions(
     work: Path, pg_schema: Any
