@@ -415,24 +415,24 @@ def issue12_inputs(args: argparse.Namespace, tmp: Path) -> list[tuple[str, Block
     from gis.inputs.prepare import prepare_blocks  # noqa: PLC0415
 
     found: list[tuple[str, BlockSet]] = []
-    if args.street_less:
-        gpkg, boundary, roads = doubled_extract(tmp, streets_west=False)
-        found.append(
-            (
-                "STREET-LESS area: 3,034 real OSM buildings (Shanghai extract placed twice, "
-                "mirrored), households estimated, no street inside",
-                prepare_blocks(gpkg, boundary=boundary, roads=roads).blockset,
-            )
-        )
-    if args.compound_district:
-        gpkg, boundary, roads = doubled_extract(tmp, streets_west=True)
-        found.append(
-            (
-                "COMPOUND DISTRICT: Shanghai extract with its real streets beside its mirror "
-                "image without streets (real OSM buildings, households estimated)",
-                prepare_blocks(gpkg, boundary=boundary, roads=roads).blockset,
-            )
-        )
+    doubled = [
+        (
+            args.street_less,
+            False,
+            "STREET-LESS area: 3,034 real OSM buildings (Shanghai extract placed twice, "
+            "mirrored), households estimated, no street inside",
+        ),
+        (
+            args.compound_district,
+            True,
+            "COMPOUND DISTRICT: Shanghai extract with its real streets beside its mirror "
+            "image without streets (real OSM buildings, households estimated)",
+        ),
+    ]
+    for wanted, streets_west, label in doubled:
+        if wanted:
+            gpkg, boundary, roads = doubled_extract(tmp, streets_west=streets_west)
+            found.append((label, prepare_blocks(gpkg, boundary=boundary, roads=roads).blockset))
     if args.lattice:
         found.append(
             (

@@ -171,7 +171,7 @@ def _split(
         pieces: list[BaseGeometry] = []
         viol, cost = 0, 0.0
         for piece, mask, p in ((left, on_left, p_left), (right, ~on_left, parts - p_left)):
-            inside = _within(piece, fps)
+            inside = footprints_within(piece, fps)
             sub, (v, c) = _split(
                 piece,
                 xy[mask],
@@ -503,7 +503,7 @@ def _aligned_length(
     return np.minimum(near @ seg_len, chord)
 
 
-def _within(piece: BaseGeometry, fps: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
+def footprints_within(piece: BaseGeometry, fps: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
     """Footprints lying in ``piece``.
 
     Cuts never split a footprint (:func:`cut_across`), so a footprint lies in the piece that

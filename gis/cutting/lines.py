@@ -63,10 +63,11 @@ def carried_on(
         return np.empty(0, dtype=object)
     edge = shapely.boundary(block)
     tree = shapely.STRtree(parts)
-    pi, li = tree.query(shapely.points(ends), predicate="dwithin", distance=JOIN_M)
+    points = shapely.points(ends)
+    pi, li = tree.query(points, predicate="dwithin", distance=JOIN_M)
     joined = np.zeros(len(ends), dtype=bool)
     joined[pi[li != part_of[pi]]] = True
-    joined |= shapely.dwithin(shapely.points(ends), edge, JOIN_M)
+    joined |= shapely.dwithin(points, edge, JOIN_M)
     ends, heads = ends[~joined], heads[~joined]
     if not len(ends):
         return np.empty(0, dtype=object)

@@ -30,7 +30,7 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gis.cutting.guillotine import Band, guillotine_split
+from gis.cutting.guillotine import Band, footprints_within, guillotine_split
 from gis.cutting.lines import carried_on
 from gis.geometry.ownership import assign_points, assign_polygons
 from gis.geometry.tiling import make_single_part, shared_boundary_m
@@ -285,25 +285,18 @@ def _streets_first(
     face_of: list[int] = []
     points, counts = anchors
     for f, face in enumerate(inner_line_faces(block, lines, fps, tolerances=tolerances)):
-        if _face_households(face, anchors) <= band.max_households:
+        at = shapely.covered_by(points, face) if len(points) else np.zeros(0, dtype=bool)
+        if int(counts[at].sum()) <= band.max_households:
             pieces.append(face)
             face_of.append(f)
             continue
-        at = shapely.covered_by(points, face) if len(points) else np.zeros(0, dtype=bool)
-        inside = _within_face(face, fps)
+        inside = footprints_within(face, fps)
         regions = _guillotine_regions(
             face, fps[inside], fhh[inside], (points[at], counts[at]), lines, band, tolerances
         )
         pieces.extend(regions)
         face_of.extend([f] * len(regions))
     return pieces, face_of
-
-
-def _within_face(face: BaseGeometry, fps: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
-    """Footprints whose representative point lies in ``face``."""
-    if not len(fps):
-        return np.zeros(0, dtype=bool)
-    return shapely.covered_by(shapely.point_on_surface(fps), face)
 
 
 def _guillotine_regions(
