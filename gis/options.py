@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, get_args
 
@@ -36,6 +37,10 @@ DEFAULT_TARGET = 500
 #: compact cuts first.
 Cuts = Literal["streets", "compact"]
 CUTS: tuple[str, ...] = get_args(Cuts)
+
+#: A progress callback, called as ``progress(step, done, total)`` while long steps run (the
+#: CLI draws it as a rich progress bar, :func:`gis.commands.common.progress_bar`).
+Progress = Callable[[str, int, int], None]
 
 
 def check_cuts(cuts: object) -> Cuts:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from gis import columns as col
-from gis.blocks.build import BlockSet, Progress, build_blocks
+from gis.blocks.build import BlockSet, build_blocks
 from gis.checks.validate import (
     check_plan_table,
     table_for_report,
@@ -38,7 +38,7 @@ from gis.geometry.ownership import count_households
 from gis.geometry.tiling import robust_outlines
 from gis.inputs.prepare import Estimate, Prepared, settle_households
 from gis.inputs.read import Area, read_layer
-from gis.options import DEFAULT_TOLERANCES, Band, Cuts, Tolerances, check_cuts
+from gis.options import DEFAULT_TOLERANCES, Band, Cuts, Progress, Tolerances, check_cuts
 from gis.outputs.plan_file import read_band
 from gis.parallel.cluster import describe_client
 from gis.plan import Plan
@@ -124,7 +124,8 @@ def partition(
     tolerances
         Geometric tolerances of every step (:class:`gis.Tolerances`).
     progress
-        Callback ``(step, done, total)`` for a progress bar (units count as they finish).
+        Callback ``(step, done, total)`` for a progress bar: units count as they finish and,
+        planned in this process, households as blocks above the maximum are cut.
     client
         A :class:`distributed.Client` (:func:`gis.parallel.connect`): the units are planned
         on its workers, one task per unit or group of small units, each sent only its unit's

@@ -16,7 +16,7 @@ therefore tile the unit exactly. Real data is dirty, so three repairs follow:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -33,11 +33,9 @@ from gis.blocks.graph import block_graph
 from gis.blocks.roads import DEFAULT_BOUNDING_HIGHWAYS, bounding_lines
 from gis.geometry.ownership import assign_points, assign_polygons
 from gis.inputs.read import Area
-from gis.options import DEFAULT_TOLERANCES, Tolerances
+from gis.options import DEFAULT_TOLERANCES, Progress, Tolerances
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

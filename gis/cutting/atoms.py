@@ -12,7 +12,7 @@ footway or wall inside a block, :data:`GAP_PENALTY` along a gap between building
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from gis.blocks.roads import PATH_HIGHWAYS
 from gis.cutting.guillotine import Band
 from gis.cutting.split import split_block
 from gis.geometry.tiling import node_together, shared_boundary_m
-from gis.options import DEFAULT_TOLERANCES, Cuts, Tolerances
+from gis.options import DEFAULT_TOLERANCES, Cuts, Progress, Tolerances
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ N_BUILDINGS = "n_buildings"
 MAX_BUILDING_HOUSEHOLDS = "max_building_households"
 SPLIT = "split"
 REGION = "region"
+#: The progress step of cutting blocks above the maximum (:func:`atoms_from_blockset`).
+COMPOUNDS_STEP = "cutting compounds"
 
 #: Atoms smaller than this (m²) with no households and no neighbour are slivers.
 SLIVER_M2 = 1.0
@@ -78,6 +80,7 @@ def atoms_from_blockset(
     whole_blocks: Collection[int] = (),
     cuts: Cuts = "streets",
     tolerances: Tolerances = DEFAULT_TOLERANCES,
+    progress: Progress | None = None,
 ) -> Atoms:
     """Build the partition atoms of ``blockset``, splitting blocks above ``max_households``.
 
@@ -104,6 +107,10 @@ def atoms_from_blockset(
         ``snap_m``: pieces of split blocks and their neighbours are snapped together;
         ``min_shared_m``: atoms sharing less boundary are not adjacent; ``shared_edge_m``:
         how shared boundary is measured; and those of :func:`gis.cutting.split.split_block`.
+    progress
+        Called as ``progress("cutting compounds", done, total)`` while blocks above the
+        maximum are cut, in households: those of the blocks cut so far out of those of every
+        block above the maximum.
 
     Returns
     -------
@@ -122,7 +129,14 @@ def atoms_from_blockset(
         target = target_households or max(1, max_households * 5 // 8)
         band = Band(min_households, max_households, target) if min_households is not None else None
         pieces_of = _split_oversized(
-            blockset, blocks, oversized, max_households, band, cuts=cuts, tolerances=tolerances
+            blockset,
+            blocks,
+            oversized,
+            max_households,
+            band,
+            cuts=cuts,
+            tolerances=tolerances,
+            progress=progress,
         )
     rows, atoms_of_block, internal = _atom_rows(bid, hh, geoms, stats, pieces_of, tolerances)
     split_ids = [int(bid[i]) for i, p in pieces_of.items() if len(p["geometry"]) > 1]
@@ -393,14 +407,18 @@ def _split_oversized(
     *,
     cuts: Cuts,
     tolerances: Tolerances,
+    progress: Progress | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Split every oversized block; returns the pieces per block row."""
     contents = _Contents.of(blockset)
     out: dict[int, dict[str, Any]] = {}
     unit_of = dict(zip(blocks[col.BLOCK_ID].astype(int), blocks[col.UNIT_CODE], strict=True))
+    held = blocks[col.HOUSEHOLDS].to_numpy().astype(np.int64)
+    total, before = int(held[oversized].sum()), 0
     for i in oversized.tolist():
         row = blocks.iloc[i]
         block_id = int(row[col.BLOCK_ID])
+        report = _reporter(progress, before, int(held[i]), total)
         # a compound with neighbours in its unit may leave a region below the minimum: the
         # search joins it to a neighbouring grid (a block just above the maximum then gives up
         # a compact corner instead of being halved into a long strip and a rest)
@@ -426,7 +444,11 @@ def _split_oversized(
             band=block_band,
             cuts=cuts,
             tolerances=tolerances,
+            progress=report,
         )
+        before += int(held[i])
+        if progress is not None:
+            progress(COMPOUNDS_STEP, before, total)
         out[i] = {
             "geometry": pieces.geometry,
             "households": pieces.households,
@@ -443,6 +465,15 @@ def _split_oversized(
             len(pieces.geometry),
         )
     return out
+
+
+def _reporter(
+    progress: Progress | None, before: int, block: int, total: int
+) -> Callable[[int], None] | None:
+    """Households cut in one block reported as progress over every block above the maximum."""
+    if progress is None:
+        return None
+    return lambda done: progress(COMPOUNDS_STEP, before + min(done, block), total)
 
 
 def _piece_edges(

@@ -23,6 +23,7 @@ inner lines, then gaps between buildings, through the edge penalties in :mod:`gi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,6 +95,7 @@ def split_block(
     cuts: Cuts = "streets",
     inner_streets: npt.ArrayLike | None = None,
     tolerances: Tolerances = DEFAULT_TOLERANCES,
+    progress: Callable[[int], None] | None = None,
 ) -> BlockPieces:
     """Split one block between its buildings so that pieces hold at most ``max_households``.
 
@@ -131,6 +133,9 @@ def split_block(
     tolerances
         ``building_overlap_m2``: a building overlapping two faces by more than this merges
         them; ``shared_edge_m``: which faces and cells are neighbours.
+    progress
+        Called with the households of the block cut so far, face after face, as its faces
+        are cut between buildings (the slow part of a compound of thousands of buildings).
 
     Returns
     -------
@@ -169,7 +174,9 @@ def split_block(
     # with the band, faces are also cut between buildings when they hold more than a fraction
     # of a grid, so that a grid in a compound can be edited or adjusted a few buildings at a time
     fine = max_households if band is None else max(1, int(FINE_SHARE * band.target))
-    pieces, piece_face = _cut_between_buildings(faces, fine, anchors, fps, hgeoms, tolerances)
+    pieces, piece_face = _cut_between_buildings(
+        faces, fine, anchors, fps, hgeoms, tolerances, progress
+    )
     geoms = np.asarray(pieces, dtype=object)
     households = _piece_households(geoms, fps, fhh, hgeoms, hcounts, total_households)
     n_buildings, max_bld = _building_counts(geoms, fps, fhh)
@@ -194,18 +201,24 @@ def _cut_between_buildings(
     fps: npt.NDArray[np.object_],
     hgeoms: npt.NDArray[np.object_],
     tolerances: Tolerances,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[BaseGeometry], npt.NDArray[np.int64]]:
     """Faces holding more than ``fine`` households cut into building cells; the face of each."""
     pieces: list[BaseGeometry] = []
     piece_face: list[int] = []
+    done = 0
     for f, face in enumerate(faces):
         cells: list[BaseGeometry] = [face]
-        if _face_households(face, anchors) > fine:
+        held = _face_households(face, anchors)
+        if held > fine:
             gens = _merge_overlapping(_generators_in(face, fps, hgeoms, tolerances))
             if len(gens) >= 2:
                 cells = building_cells(face, gens, tolerances=tolerances)
         pieces.extend(cells)
         piece_face.extend([f] * len(cells))
+        done += held
+        if progress is not None:
+            progress(done)
     return pieces, np.asarray(piece_face, dtype=np.int64)
 
 

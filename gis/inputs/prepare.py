@@ -17,11 +17,11 @@ from typing import Any, Literal
 import pyproj
 
 from gis import columns as col
-from gis.blocks.build import BlockSet, Progress, build_blocks
+from gis.blocks.build import BlockSet, build_blocks
 from gis.errors import HouseholdError
 from gis.inputs.households import estimate_households, summarise_estimate
 from gis.inputs.read import Area, check_households, read_area
-from gis.options import DEFAULT_TOLERANCES, Tolerances
+from gis.options import DEFAULT_TOLERANCES, Progress, Tolerances
 
 Estimate = Literal["auto", "always", "never"]
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from gis.options import Progress
 from gis.parallel.cluster import worker_threads
 
 if TYPE_CHECKING:
@@ -31,8 +32,6 @@ IN_FLIGHT_PER_THREAD = 2
 #: The pickled size above which dask warns of a large task graph; a unit's data travels
 #: inside its task on purpose (so a task lost with its worker can run again elsewhere).
 LARGE_TASK = "4GiB"
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

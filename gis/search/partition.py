@@ -32,7 +32,7 @@ import pandas as pd
 import shapely
 
 from gis import columns as col
-from gis.blocks.build import BlockSet, Progress
+from gis.blocks.build import BlockSet
 from gis.cutting.atoms import (
     ATOM_ID,
     MAX_BUILDING_HOUSEHOLDS,
@@ -43,7 +43,7 @@ from gis.cutting.atoms import (
 )
 from gis.errors import CRSError, GeometryError, InfeasibleBandError, UnitsFailedError
 from gis.geometry.tiling import robust_outlines
-from gis.options import DEFAULT_TOLERANCES, Band, Cuts, Tolerances, check_cuts
+from gis.options import DEFAULT_TOLERANCES, Band, Cuts, Progress, Tolerances, check_cuts
 from gis.parallel.cluster import worker_threads
 from gis.parallel.run import TaskFailure, run_tasks
 from gis.search.band import REASON_SINGLE_BUILDING, REASON_UNSPLITTABLE, choose_k
@@ -124,7 +124,8 @@ def partition_blocks(
         A :class:`distributed.Client` to plan the units on (see :mod:`gis.parallel`); None
         plans them in this process.
     progress
-        Callback ``(step, done, total)``, called as units finish.
+        Callback ``(step, done, total)``, called as units finish and, when the units are
+        planned here, as each unit's blocks above the maximum are cut.
     bands
         Unit code → the unit's own band (rules per unit, :mod:`gis.rules.unit_rules`);
         units not named use ``band``.
@@ -165,7 +166,8 @@ def partition_blocks(
             for group in groups
         ),
         client=client,
-        args=(band, tolerances, cuts),
+        # a callback cannot travel to a worker: there only the finished units are reported
+        args=(band, tolerances, cuts, progress if client is None else None),
         weight=len,
         total=len(split.units),
         step="partitioning units",
@@ -227,10 +229,12 @@ def plan_unit(
     band: Band,
     tolerances: Tolerances = DEFAULT_TOLERANCES,
     cuts: Cuts = "streets",
+    progress: Progress | None = None,
 ) -> UnitResult:
     """Partition one unit from its own data: cut its atoms, then search its grids.
 
-    The one function both the serial and the parallel planner run for every unit.
+    The one function both the serial and the parallel planner run for every unit;
+    ``progress`` is passed to :func:`gis.cutting.atoms.atoms_from_blockset`.
     """
     started = time.perf_counter()
     options = SearchOptions(band.min_households, band.max_households, band.target)
@@ -242,6 +246,7 @@ def plan_unit(
         whole_blocks=work.whole_blocks,
         cuts=cuts,
         tolerances=tolerances,
+        progress=progress,
     )
     t_atoms = time.perf_counter()
     idx = np.arange(len(atoms.frame))
@@ -261,12 +266,13 @@ def plan_units(
     band: Band,
     tolerances: Tolerances = DEFAULT_TOLERANCES,
     cuts: Cuts = "streets",
+    progress: Progress | None = None,
 ) -> list[UnitResult | TaskFailure]:
     """One task: :func:`plan_unit` for each of a few units; a unit that fails says why."""
     out: list[UnitResult | TaskFailure] = []
     for work in works:
         try:
-            out.append(plan_unit(work, work.band or band, tolerances, cuts))
+            out.append(plan_unit(work, work.band or band, tolerances, cuts, progress))
         except Exception as exc:  # reported with the unit; the other units go on
             log.debug("unit %s failed", work.unit_code, exc_info=exc)
             out.append(TaskFailure(f"{type(exc).__name__}: {' '.join(str(exc).split())}"))

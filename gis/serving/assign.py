@@ -38,8 +38,9 @@ import shapely
 from gis import columns as col
 from gis.errors import AssignError, GeometryError, OptionError, PointsError
 from gis.geometry.coords import to_wgs84
+from gis.options import Progress
 from gis.parallel.cluster import describe_client, require_paths
-from gis.parallel.run import Progress, TaskFailure, run_tasks
+from gis.parallel.run import TaskFailure, run_tasks
 from gis.serving.lookup import GridIndex, points_to_wgs84
 from gis.serving.points import (
     CSV_BYTES_PER_PART,

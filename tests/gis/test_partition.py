@@ -16,6 +16,7 @@ from gis import columns as col
 from gis.blocks.build import BlockSet
 from gis.checks.validate import polsby_popper
 from gis.commands import plan as plan_commands
+from gis.cutting.atoms import COMPOUNDS_STEP
 from gis.datasets import grid_blockset
 from gis.errors import CRSError, InfeasibleBandError, InputTypeError, OptionError
 from gis.options import check_band
@@ -107,6 +108,21 @@ def test_tower_block_above_max_is_split_between_its_buildings() -> None:
     for tower in towers:
         inside = shapely.area(shapely.intersection(grids, tower)) > 0.5
         assert inside.sum() == 1
+
+
+def test_cutting_a_compound_reports_progress_in_households() -> None:
+    bs = grid_blockset(3, 3, households=120, block_m=200, towers={4: [250] * 8, 6: [200] * 6})
+    calls: list[tuple[str, int, int]] = []
+    gis.partition(bs, seed=0, progress=lambda step, done, total: calls.append((step, done, total)))
+    cut = [(done, total) for step, done, total in calls if step == COMPOUNDS_STEP]
+    # face after face inside each compound, then the compound done: never backwards, never
+    # beyond the households of the two compounds, and the last call says all of them
+    assert len(cut) > 2
+    done = [d for d, _ in cut]
+    assert done == sorted(done)
+    assert {t for _, t in cut} == {8 * 250 + 6 * 200}
+    assert done[-1] == 8 * 250 + 6 * 200
+    assert any(0 < d < 8 * 250 for d in done)  # inside the first compound, not only after it
 
 
 def test_tower_block_prefers_the_service_road_as_cut() -> None:
