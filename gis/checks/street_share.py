@@ -1,7 +1,8 @@
 """How much of each grid's boundary runs along lines: the street-share figures of the checks.
 
-The boundary is cut into pieces of at most :data:`SEGMENT_M` and each piece's midpoint is
-asked whether a line lies within the tolerance (a shapely ``STRtree`` ``dwithin`` query).
+The boundary is cut into pieces of at most :data:`SEGMENT_M` and each piece's midpoint (once
+where two grids share it) is asked whether a line lies within the tolerance (a shapely
+``STRtree`` ``dwithin`` query).
 Each grid's figures depend only on its own outline and the lines near it, so on a cluster
 (:func:`near_lengths_on`) runs of grids are measured on the workers, each task sent only the
 lines near its grids, with the same figures as in one process.
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Boundary pieces (m) the street-share check measures at a time.
 SEGMENT_M = 5.0
+#: Boundary pieces whose midpoints agree to this (m) are the same piece, seen from both grids.
+MIDPOINT_GRID_M = 1e-3
 #: On a cluster the street-share figures (most of a check's time) are measured in this many
 #: runs of consecutive grids per worker thread, each sent only the lines near its grids.
 CHUNKS_PER_THREAD = 4
@@ -56,16 +59,24 @@ def near_lengths(
     seg_grid = ring_grid[ring_of[:-1][same]]
     length = np.hypot(*(end - start).T)
     total = np.bincount(seg_grid, weights=length, minlength=len(geoms)).astype(np.float64)
-    near = np.zeros(len(length), dtype=bool)
+    # a boundary between two grids is in both outlines: each piece is asked about once
     mid = (start + end) / 2.0
+    _, first, piece = np.unique(
+        np.round(mid / MIDPOINT_GRID_M).astype(np.int64),
+        axis=0,
+        return_index=True,
+        return_inverse=True,
+    )
+    near_piece = np.zeros(len(first), dtype=bool)
     out: list[npt.NDArray[np.float64]] = []
     for ref in groups:
-        ask = np.flatnonzero(~near)
+        ask = np.flatnonzero(~near_piece)
         if len(ref) and len(ask):
             hit, _ = shapely.STRtree(ref).query(
-                shapely.points(mid[ask]), predicate="dwithin", distance=buffer_m
+                shapely.points(mid[first[ask]]), predicate="dwithin", distance=buffer_m
             )
-            near[ask[hit]] = True
+            near_piece[ask[hit]] = True
+        near = near_piece[piece.reshape(-1)]
         out.append(
             np.bincount(seg_grid[near], weights=length[near], minlength=len(geoms)).astype(
                 np.float64

@@ -29,6 +29,7 @@ def best_tree_cut(
     *,
     n_trees: int,
     rng: np.random.Generator,
+    band: tuple[int, int] | None = None,
 ) -> tuple[Rank, set[int]] | None:
     """Best cut of connected ``nodes`` in two, over ``n_trees`` random spanning trees.
 
@@ -46,6 +47,10 @@ def best_tree_cut(
         Random spanning trees to draw.
     rng
         Source of randomness.
+    band
+        ``(min, max)`` households, when the first term of every rank ``score`` gives is the
+        households of both halves outside it: a cut already worse on that term than the best
+        one of its tree is then not scored (most cuts of a tree leave a half far too small).
 
     Returns
     -------
@@ -70,8 +75,7 @@ def best_tree_cut(
         parent, order = random_spanning_tree(m, eu, ev, rng)
         if len(order) < m:
             return None  # not connected
-        sums = _subtree_sums(parent, order, edges, (hh, ar, pe, deg))
-        rank, x = _best_edge(order, sums, totals, score)
+        rank, x = _best_edge(parent, order, edges, (hh, ar, pe, deg), totals, score, band)
         if best is None or rank < best[0]:
             best = (rank, x, parent, order)
     if best is None:
@@ -90,39 +94,46 @@ def _local_edges(
 ) -> tuple[list[int], list[int], list[float], list[float]]:
     """Edges among ``nodes`` (local indices, ``u < v``, weight) and the weighted degree of each."""
     pos = {a: i for i, a in enumerate(nodes)}
-    eu: list[int] = []
-    ev: list[int] = []
-    ew: list[float] = []
+    found: list[tuple[int, int, float]] = []
     deg = [0.0] * len(nodes)
     for i, a in enumerate(nodes):
+        d = 0.0
         for j, x in zip(nbrs[a], nbw[a], strict=True):
             pj = pos.get(j)
-            if pj is None:
-                continue
-            deg[i] += x
-            if i < pj:
-                eu.append(i)
-                ev.append(pj)
-                ew.append(x)
+            if pj is not None:
+                d += x
+                if i < pj:
+                    found.append((i, pj, x))
+        deg[i] = d
+    if not found:
+        return [], [], [], deg
+    eu, ev, ew = (list(c) for c in zip(*found, strict=True))
     return eu, ev, ew, deg
 
 
-def _subtree_sums(
+def _best_edge(
     parent: list[int],
     order: list[int],
     edges: tuple[list[int], list[int], list[float]],
     values: tuple[list[int], list[float], list[float], list[float]],
-) -> tuple[list[int], list[float], list[float], list[float], list[float]]:
-    """Per node, sums over its subtree: households, area, perimeter, degree, internal weight.
+    totals: tuple[int, float, float, float],
+    score: CutScore,
+    band: tuple[int, int] | None = None,
+) -> tuple[Rank, int]:
+    """The best tree edge to cut (named by its lower node) and its rank.
 
-    The internal weight of a subtree is that of the edges whose lowest common ancestor lies
-    in it (both ends inside).
+    Per node, sums over its subtree (households, area, perimeter, degree and internal
+    weight, that of the edges whose lowest common ancestor lies in it: both ends inside)
+    give the two halves a cut leaves; nodes are summed and ranked in one pass, deepest
+    first. Ties go to the edge first in breadth-first order. With ``band``, see
+    :func:`best_tree_cut`.
     """
+    lo, hi = band if band is not None else (0, 0)
     m = len(parent)
     depth = [0] * m
     for x in order[1:]:
         depth[x] = depth[parent[x]] + 1
-    lw = [0.0] * m
+    sl = [0.0] * m
     for p, q, weight in zip(*edges, strict=True):
         lca, other = p, q
         while lca != other:  # walk up to the lowest common ancestor
@@ -130,37 +141,32 @@ def _subtree_sums(
                 lca = parent[lca]
             else:
                 other = parent[other]
-        lw[lca] += weight
-    hh, ar, pe, deg = values
-    sh, sa, sp, sd, sl = list(hh), list(ar), list(pe), list(deg), lw
-    for x in reversed(order[1:]):
-        p = parent[x]
-        sh[p] += sh[x]
-        sa[p] += sa[x]
-        sp[p] += sp[x]
-        sd[p] += sd[x]
-        sl[p] += sl[x]
-    return sh, sa, sp, sd, sl
-
-
-def _best_edge(
-    order: list[int],
-    sums: tuple[list[int], list[float], list[float], list[float], list[float]],
-    totals: tuple[int, float, float, float],
-    score: CutScore,
-) -> tuple[Rank, int]:
-    """The best tree edge to cut (named by its lower node) and its rank."""
-    sh, sa, sp, sd, sl = sums
+        sl[lca] += weight
+    sh: list[int] = list(values[0])
+    sa, sp, sd = list(values[1]), list(values[2]), list(values[3])
     h_tot, a_tot, p_tot, i_tot = totals
     best: tuple[Rank, int] | None = None
-    for x in order[1:]:
-        h1, a1, i1 = sh[x], sa[x], sl[x]
-        cut_w = sd[x] - 2.0 * i1
-        p1 = sp[x] - 2.0 * i1
-        p2 = (p_tot - sp[x]) - 2.0 * (i_tot - i1 - cut_w)
-        rank = score(h1, a1, p1, h_tot - h1, a_tot - a1, p2)
-        if best is None or rank < best[0]:
-            best = (rank, x)
+    for x in reversed(order[1:]):  # a node's subtree is summed when it is reached
+        h1, a1, p_sub, i1 = sh[x], sa[x], sp[x], sl[x]
+        h2 = h_tot - h1
+        if (
+            band is None
+            or best is None
+            or (lo - h1 if h1 < lo else (h1 - hi if h1 > hi else 0))
+            + (lo - h2 if h2 < lo else (h2 - hi if h2 > hi else 0))
+            <= best[0][0]
+        ):
+            cut_w = sd[x] - 2.0 * i1
+            p2 = (p_tot - p_sub) - 2.0 * (i_tot - i1 - cut_w)
+            rank = score(h1, a1, p_sub - 2.0 * i1, h2, a_tot - a1, p2)
+            if best is None or rank <= best[0]:  # <=: the last reached is the first in order
+                best = (rank, x)
+        p = parent[x]
+        sh[p] += h1
+        sa[p] += a1
+        sp[p] += p_sub
+        sd[p] += sd[x]
+        sl[p] += i1
     assert best is not None  # a spanning tree of two or more nodes has an edge
     return best
 
@@ -174,19 +180,23 @@ def random_spanning_tree(
     reach) and the nodes in breadth-first order from a random root.
     """
     uf = list(range(m))
-
-    def find(x: int) -> int:
-        while uf[x] != x:
-            uf[x] = uf[uf[x]]
-            x = uf[x]
-        return x
-
     adj: list[list[int]] = [[] for _ in range(m)]
+    joins = m - 1  # a tree is complete after m - 1 joins: no later edge could join more
     for e in np.argsort(rng.random(len(eu))).tolist():
+        if not joins:
+            break
         a, b = eu[e], ev[e]
-        ra, rb = find(a), find(b)
+        ra = a  # the roots of both ends, halving the paths on the way (inline: hot loop)
+        while uf[ra] != ra:
+            uf[ra] = uf[uf[ra]]
+            ra = uf[ra]
+        rb = b
+        while uf[rb] != rb:
+            uf[rb] = uf[uf[rb]]
+            rb = uf[rb]
         if ra != rb:
             uf[ra] = rb
+            joins -= 1
             adj[a].append(b)
             adj[b].append(a)
     root = int(rng.integers(m))

@@ -22,7 +22,8 @@ from gis.errors import CRSError, InfeasibleBandError, InputTypeError, OptionErro
 from gis.options import check_band
 from gis.plan import Plan
 from gis.search.band import choose_k
-from gis.search.local import SearchOptions, search_partition
+from gis.search.local import SearchOptions, _Search, search_partition
+from gis.search.tree_cut import best_tree_cut
 
 REPO = Path(__file__).resolve().parents[2]
 LO, HI = 300, 800
@@ -368,3 +369,78 @@ def test_a_walled_compound_is_cut_into_grids_as_compact_as_itself() -> None:
     assert len(plan.grids) == 4
     whole = polsby_popper(bs.blocks.geometry)[0]
     assert polsby_popper(plan.grids.geometry).mean() >= whole - 0.01
+
+
+def test_cut_rank_written_out_equals_viol_plus_rest() -> None:
+    # the tree cuts rank pairs of grids by a written-out copy of viol and rest: every value
+    # must be theirs exactly, at the band's edges and for an empty area too
+    options = SearchOptions(LO, HI, 500)
+    search = _Search(
+        np.zeros(1, dtype=np.int64),
+        np.zeros(1),
+        np.zeros(1),
+        [[]],
+        [[]],
+        options,
+        np.random.default_rng(0),
+    )
+    rng = np.random.default_rng(1)
+    cases = [(LO, 0.0, 0.0), (HI, 1.0, 4.0), (LO - 1, 50.0, 30.0), (HI + 1, 1e6, 4000.0)]
+    cases += [
+        (int(h), float(a), float(p))
+        for h, a, p in zip(
+            rng.integers(0, 2000, 200),
+            rng.uniform(0, 1e6, 200),
+            rng.uniform(1, 8000, 200),
+            strict=True,
+        )
+    ]
+    for (h1, a1, p1), (h2, a2, p2) in zip(cases, cases[::-1], strict=True):
+        expected = (
+            search.viol(h1) + search.viol(h2),
+            search.rest(h1, a1, p1) + search.rest(h2, a2, p2),
+        )
+        assert search.cut_rank(h1, a1, p1, h2, a2, p2) == expected
+
+
+def test_tree_cuts_skipping_hopeless_cuts_find_the_same_cut() -> None:
+    # on a 6 x 6 lattice of atoms, the band lets the tree cut skip cuts already worse on
+    # households outside the band than the best of their tree: the same cut must come out
+    side = 6
+    nbrs: list[list[int]] = [[] for _ in range(side * side)]
+    nbw: list[list[float]] = [[] for _ in range(side * side)]
+    for r in range(side):
+        for c in range(side):
+            a = r * side + c
+            for b in ([a + 1] if c + 1 < side else []) + ([a + side] if r + 1 < side else []):
+                nbrs[a].append(b)
+                nbrs[b].append(a)
+                nbw[a].append(10.0)
+                nbw[b].append(10.0)
+    rng = np.random.default_rng(3)
+    hh = rng.integers(10, 60, side * side).tolist()
+    values = (hh, [100.0] * len(hh), [40.0] * len(hh))
+    search = _Search(
+        np.asarray(hh),
+        np.asarray(values[1]),
+        np.asarray(values[2]),
+        nbrs,
+        nbw,
+        SearchOptions(LO, HI, 500),
+        None,
+    )
+    for seed in range(20):
+        cuts = [
+            best_tree_cut(
+                list(range(len(hh))),
+                nbrs,
+                nbw,
+                values,
+                search.cut_rank,
+                n_trees=3,
+                rng=np.random.default_rng(seed),
+                band=band,
+            )
+            for band in (None, (LO, HI))
+        ]
+        assert cuts[0] == cuts[1]
