@@ -190,7 +190,10 @@ def assign_polygons(
     fi, gi = tree.query(feats, predicate="intersects")
     if len(fi) == 0:
         return best, share
-    overlap = shapely.area(shapely.intersection(feats[fi], polys[gi]))
+    # most features lie inside one polygon: their overlap is their area, no overlay needed
+    overlap = shapely.area(feats[fi])
+    cut = ~shapely.within(feats[fi], polys[gi])
+    overlap[cut] = shapely.area(shapely.intersection(feats[fi[cut]], polys[gi[cut]]))
     order = np.lexsort((gi, -overlap, fi))
     fi, gi, overlap = fi[order], gi[order], overlap[order]
     first = np.ones(len(fi), dtype=bool)

@@ -29,7 +29,13 @@ def shared_boundary_m(
     if len(ga) == 0:
         return np.zeros(0)
     tolerance_m = tolerances.shared_edge_m
-    near = shapely.buffer(shapely.boundary(gb), tolerance_m, quad_segs=2)
+    # a polygon is usually in several pairs: its outline is buffered once
+    _, first, again = np.unique(
+        np.fromiter(map(id, gb), dtype=np.int64, count=len(gb)),
+        return_index=True,
+        return_inverse=True,
+    )
+    near = shapely.buffer(shapely.boundary(gb[first]), tolerance_m, quad_segs=2)[again]
     length = shapely.length(shapely.intersection(shapely.boundary(ga), near))
     # a corner contact still leaves a stub about two tolerances long
     return np.where(length > 4 * tolerance_m, length, 0.0)
