@@ -401,7 +401,7 @@ def building_cells(
     bad = ~shapely.is_valid(vor)
     if bad.any():
         vor[bad] = shapely.make_valid(vor[bad], method="structure", keep_collapsed=False)
-    cells = _cells_of(vor, owner, len(polys), exact=bad.any())
+    cells = _cells_of(vor, owner, len(polys), exact=bool(bad.any()))
     cells = shapely.intersection(cells, face)
     if is_poly.any():
         own = shapely.intersection(polys[is_poly], face)
