@@ -349,8 +349,14 @@ class _Search:
             return [0] * self.n
         if k >= self.n:
             return list(range(self.n))
+        # groups (the faces of a compound) seed grids only when there are at least two per
+        # grid: with fewer, METIS cannot bisect them (it printed "Cannot bisect a graph with
+        # 0 vertices" 30 times on a street-less area of 3,000 buildings) and the grids came
+        # out less compact (mean Polsby-Popper 0.589 where atoms give 0.614)
         node, n_nodes = (
-            (self.node, self.n_nodes) if k <= self.n_nodes else (list(range(self.n)), self.n)
+            (self.node, self.n_nodes)
+            if 2 * k <= self.n_nodes
+            else (list(range(self.n)), self.n)
         )
         nb: list[dict[int, float]] = [{} for _ in range(n_nodes)]
         vweights = [1] * n_nodes
