@@ -181,7 +181,8 @@ def partition_blocks(
         Atoms(frame=frame, edges=edges),
         SearchOptions(band.min_households, band.max_households, band.target),
     )
-    grids, grid_of_label = _dissolve(frame, labels, blockset, tolerances)
+    outlines = np.concatenate([results[u].outlines for u in split.units])
+    grids, grid_of_label = _dissolve(frame, labels, outlines, blockset.crs)
     log.info("%d grids, %.1f s", len(grids), time.perf_counter() - started)
     return Partition(
         grids=grids,
@@ -191,6 +192,7 @@ def partition_blocks(
         seconds={
             "atoms": sum(r.seconds["atoms"] for r in results.values()),
             "search": sum(r.seconds["search"] for r in results.values()),
+            "outlines": sum(r.seconds["outlines"] for r in results.values()),
             "units": t_units - started,
             "dissolve": time.perf_counter() - t_units,
         },
@@ -210,6 +212,9 @@ class UnitResult:
         (:func:`gis.cutting.atoms.atoms_from_blockset` on the unit's blocks).
     labels
         Grid label (0..k-1) per atom.
+    outlines
+        The outline of each grid (label order), dissolved from its atoms: grids never cross
+        a unit, so each unit dissolves its own (on a worker, when the units run on a cluster).
     reasons
         Label → why that grid lies outside the band.
     seconds
@@ -220,6 +225,7 @@ class UnitResult:
     atoms: gpd.GeoDataFrame
     edges: pd.DataFrame
     labels: np.ndarray
+    outlines: np.ndarray
     reasons: dict[int, str]
     seconds: dict[str, float]
 
@@ -251,13 +257,20 @@ def plan_unit(
     t_atoms = time.perf_counter()
     idx = np.arange(len(atoms.frame))
     labels, reasons = _partition_unit(atoms, idx, options, np.random.default_rng(work.seed))
+    t_search = time.perf_counter()
+    outlines = grid_outlines(atoms.frame.geometry.to_numpy(), labels, atoms.frame.crs, tolerances)
     return UnitResult(
         unit_code=work.unit_code,
         atoms=atoms.frame,
         edges=atoms.edges,
         labels=labels,
+        outlines=outlines,
         reasons=reasons,
-        seconds={"atoms": t_atoms - started, "search": time.perf_counter() - t_atoms},
+        seconds={
+            "atoms": t_atoms - started,
+            "search": t_search - t_atoms,
+            "outlines": time.perf_counter() - t_search,
+        },
     )
 
 
@@ -432,18 +445,30 @@ def _refuse_narrow_band(atoms: Atoms, options: SearchOptions) -> None:
         raise InfeasibleBandError(msg)
 
 
-def _dissolve(
-    frame: gpd.GeoDataFrame, labels: np.ndarray, blockset: BlockSet, tolerances: Tolerances
-) -> tuple[gpd.GeoDataFrame, np.ndarray]:
-    """One polygon per label; grid ids ordered by unit, then north→south, west→east."""
-    geoms = frame.geometry.to_numpy()
+def grid_outlines(
+    geoms: np.ndarray, labels: np.ndarray, crs: Any, tolerances: Tolerances
+) -> np.ndarray:
+    """One outline per label (0..k-1): the union of its atoms, made robust
+    (:func:`gis.geometry.tiling.robust_outlines`)."""
+    if len(labels) == 0:
+        return np.empty(0, dtype=object)
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(labels.max() + 2))
     polys = []
     for g in range(labels.max() + 1):
         members = geoms[order[bounds[g] : bounds[g + 1]]]
         polys.append(members[0] if len(members) == 1 else shapely.union_all(members))
-    poly_arr = robust_outlines(np.asarray(polys, dtype=object), blockset.crs, tolerances=tolerances)
+    return robust_outlines(np.asarray(polys, dtype=object), crs, tolerances=tolerances)
+
+
+def _dissolve(
+    frame: gpd.GeoDataFrame, labels: np.ndarray, outlines: np.ndarray, crs: Any
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """The grids of their outlines (label order); grid ids ordered by unit, then
+    north→south, west→east."""
+    poly_arr = polys = outlines
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(labels.max() + 2))
     first = order[bounds[:-1]]
     units = frame[col.UNIT_CODE].to_numpy()[first]
     names = frame[col.UNIT_NAME].to_numpy()[first]
@@ -471,7 +496,7 @@ def _dissolve(
             col.AREA_M2: shapely.area(poly_arr[rank]),
             "n_blocks": n_blocks[rank],
         },
-        geometry=gpd.GeoSeries(poly_arr[rank], crs=blockset.crs),
-        crs=blockset.crs,
+        geometry=gpd.GeoSeries(poly_arr[rank], crs=crs),
+        crs=crs,
     )
     return grids, grid_of_label
