@@ -354,9 +354,7 @@ class _Search:
         # 0 vertices" 30 times on a street-less area of 3,000 buildings) and the grids came
         # out less compact (mean Polsby-Popper 0.589 where atoms give 0.614)
         node, n_nodes = (
-            (self.node, self.n_nodes)
-            if 2 * k <= self.n_nodes
-            else (list(range(self.n)), self.n)
+            (self.node, self.n_nodes) if 2 * k <= self.n_nodes else (list(range(self.n)), self.n)
         )
         nb: list[dict[int, float]] = [{} for _ in range(n_nodes)]
         vweights = [1] * n_nodes
