@@ -143,10 +143,19 @@ def make_single_part(
             k = int(cand[int(np.argmax(shared))])
             kept_arr[k] = shapely.union(kept_arr[k], stray)
         strays = left
-    if strays:  # cannot happen for a connected face; keep coverage exact regardless
+    if strays:  # a face in parts that meet at a point; keep coverage exact regardless
+        stray_arr = np.asarray(strays, dtype=object)
+        # each goes to the nearest cell (it touches it, at a corner), not to an arbitrary one
+        _, nearest = shapely.STRtree(kept_arr).query_nearest(stray_arr, all_matches=False)
         if warn:
-            log.warning("%d stray cell parts had no neighbour; kept as multipart", len(strays))
-        kept_arr[0] = shapely.union_all([kept_arr[0], *strays])
+            log.warning(
+                "%d stray cell parts (%.1f m² in all) share no edge with any cell; "
+                "each joined the nearest cell as a separate part",
+                len(strays),
+                float(shapely.area(stray_arr).sum()),
+            )
+        for k in np.unique(nearest).tolist():
+            kept_arr[k] = shapely.union_all([kept_arr[k], *stray_arr[nearest == k]])
     return list(kept_arr)
 
 
@@ -199,12 +208,16 @@ def tidy(
 
 
 def fragile(geoms: npt.ArrayLike, crs: pyproj.CRS | str | int) -> npt.NDArray[np.bool_]:
-    """Which polygons turn invalid once written in longitude/latitude (EPSG:4326) and read back."""
+    """Which polygons turn invalid in longitude/latitude (EPSG:4326), or once read back."""
     import geopandas as gpd  # noqa: PLC0415 (only for the reprojection)
 
     series = gpd.GeoSeries(np.asarray(geoms, dtype=object), crs=crs)
-    back = series.to_crs(4326).to_crs(series.crs)
-    return np.asarray(~shapely.is_valid(back.to_numpy()), dtype=bool)
+    wgs = series.to_crs(4326)
+    back = wgs.to_crs(series.crs)
+    # invalid in degrees (what a store writes) or once read back into metres
+    return np.asarray(
+        ~shapely.is_valid(wgs.to_numpy()) | ~shapely.is_valid(back.to_numpy()), dtype=bool
+    )
 
 
 def join_parts(
