@@ -39,7 +39,7 @@ import shapely
 from gis import columns as col
 from gis.checks.street_share import lines_of, near_lengths, near_lengths_on
 from gis.errors import CRSError
-from gis.geometry.ownership import assign_features, assign_polygons
+from gis.geometry.ownership import INTERIORS_MEET, assign_features, assign_polygons
 from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
 
 if TYPE_CHECKING:
@@ -314,7 +314,10 @@ def _coverage(
         a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
         keep = a < b
         a, b = a[keep], b[keep]
-        inter = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+        # most neighbours only touch: only pairs whose interiors meet are intersected
+        inter = np.zeros(len(a))
+        meet = shapely.relate_pattern(geoms[a], geoms[b], INTERIORS_MEET)
+        inter[meet] = shapely.area(shapely.intersection(geoms[a[meet]], geoms[b[meet]]))
         overlap = float(inter.sum())
         for i, j, x in zip(
             a[inter > tolerance_m2],
@@ -337,7 +340,9 @@ def _coverage(
     ok = where >= 0
     grid_unit[ok] = unit_codes[where[ok]]
     inside = np.zeros(len(geoms))
-    inside[ok] = shapely.area(shapely.intersection(geoms[ok], unit_geoms[where[ok]]))
+    inside[ok] = shapely.area(geoms[ok])  # a grid within its unit: no overlay needed
+    cut = np.flatnonzero(ok)[~shapely.within(geoms[ok], unit_geoms[where[ok]])]
+    inside[cut] = shapely.area(shapely.intersection(geoms[cut], unit_geoms[where[cut]]))
     outside = shapely.area(geoms) - inside
     crossing = float(outside.sum())
     for i in np.flatnonzero(~ok):

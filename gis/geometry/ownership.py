@@ -37,6 +37,8 @@ from gis.columns import HOUSEHOLDS, HOUSEHOLDS_ESTIMATED
 NUDGE_M: tuple[float, float] = (0.01, 0.00618)
 #: The same direction in degrees, for lookups on a published plan (EPSG:4326).
 NUDGE_DEG: tuple[float, float] = (1e-9, 0.618e-9)
+#: DE-9IM pattern: the interiors share an area (catches nesting, which overlaps misses).
+INTERIORS_MEET = "2********"
 
 
 def pick_owners(

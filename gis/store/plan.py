@@ -31,7 +31,7 @@ from gis.errors import (
     ValidationErrors,
 )
 from gis.geometry.crs import local_metric_crs
-from gis.geometry.ownership import NUDGE_DEG, assign_points
+from gis.geometry.ownership import INTERIORS_MEET, NUDGE_DEG, assign_points
 from gis.options import Band
 
 STORE_CRS: Final = "EPSG:4326"
@@ -57,9 +57,6 @@ CELL_CODE: Final = "cell_code"
 CELL_COLUMNS: Final = (CELL_CODE, col.GRID_CODE, col.HOUSEHOLDS)
 UNIT_COLUMNS: Final = (col.UNIT_CODE, col.UNIT_NAME, "level", col.PARENT_CODE)
 VERSION_ID: Final = "version_id"
-
-INTERIORS_MEET: Final = "2********"
-"""DE-9IM pattern: the interiors share an area (catches nesting, which overlaps misses)."""
 
 MAX_OVERLAP_M2: Final = 0.01
 """Largest shared interior area (m²) of two grids still taken as touching, not overlapping.

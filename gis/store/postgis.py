@@ -44,11 +44,11 @@ from psycopg.types.json import Jsonb
 
 from gis import columns as col
 from gis.errors import StoreError, StoreUnavailableError
+from gis.geometry.ownership import INTERIORS_MEET
 from gis.store.base import BaseStore, Guard
 from gis.store.plan import (
     CELL_COLUMNS,
     GRID_COLUMNS,
-    INTERIORS_MEET,
     MAX_GAP_M2,
     MAX_OVERLAP_M2,
     NUDGE,
