@@ -39,7 +39,7 @@ Cuts = Literal["streets", "compact"]
 CUTS: tuple[str, ...] = get_args(Cuts)
 
 #: A progress callback, called as ``progress(step, done, total)`` while long steps run (the
-#: CLI draws it as a rich progress bar, :func:`gis.commands.common.progress_bar`).
+#: command line draws it as a rich progress bar).
 Progress = Callable[[str, int, int], None]
 
 

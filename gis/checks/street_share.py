@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 #: Boundary pieces (m) the street-share check measures at a time.
 SEGMENT_M = 5.0
-#: Boundary pieces whose midpoints agree to this (m) are the same piece, seen from both grids.
-MIDPOINT_GRID_M = 1e-3
+#: Boundary pieces whose midpoints agree to this (m) are the same piece, seen from both grids
+#: (their ends differ by float noise, ~1e-9 m); distinct pieces lie far further apart.
+MIDPOINT_GRID_M = 1e-6
 #: On a cluster the street-share figures (most of a check's time) are measured in this many
 #: runs of consecutive grids per worker thread, each sent only the lines near its grids.
 CHUNKS_PER_THREAD = 4

@@ -30,15 +30,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pymetis
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from gis.search.band import choose_k, grid_reason
+from gis.search.seeding import metis_parts
 from gis.search.tree_cut import CutScore, Rank, best_tree_cut
 
 log = logging.getLogger(__name__)
@@ -349,45 +348,19 @@ class _Search:
             return [0] * self.n
         if k >= self.n:
             return list(range(self.n))
-        # groups (the faces of a compound) seed grids only when there are at least two per
-        # grid: with fewer, METIS cannot bisect them (it printed "Cannot bisect a graph with
-        # 0 vertices" 30 times on a street-less area of 3,000 buildings) and the grids came
-        # out less compact (mean Polsby-Popper 0.589 where atoms give 0.614)
+        # groups (a compound's faces) seed grids only if there are two or more per grid: with
+        # fewer, METIS could not bisect them (and said so 30 times on a street-less area)
+        # and the grids came out less compact (mean Polsby-Popper 0.589, with atoms 0.614)
         node, n_nodes = (
-            (self.node, self.n_nodes) if 2 * k <= self.n_nodes else (list(range(self.n)), self.n)
+            (self.node, self.n_nodes)
+            if 2 * k <= self.n_nodes or self.n_nodes == self.n
+            else (list(range(self.n)), self.n)
         )
-        nb: list[dict[int, float]] = [{} for _ in range(n_nodes)]
-        vweights = [1] * n_nodes
-        for a in range(self.n):
-            vweights[node[a]] += max(0, self.h[a])
-            for j, x in zip(self.nbrs[a], self.nbw[a], strict=True):
-                if node[j] != node[a]:
-                    nb[node[a]][node[j]] = nb[node[a]].get(node[j], 0.0) + x
-        xadj = [0]
-        adjncy: list[int] = []
-        eweights: list[int] = []
-        for c in range(n_nodes):
-            for j, x in sorted(nb[c].items()):
-                adjncy.append(j)
-                eweights.append(max(1, round(x)))
-            xadj.append(len(adjncy))
-        opts = pymetis.Options(seed=int(self.rng.integers(2**31 - 1)), contig=1)
-        # pymetis >= 2025.2 takes CSR adjacency as an object (the xadj= form is deprecated)
-        graph: dict[str, Any] = (
-            {"adjacency": pymetis.CSRAdjacency(xadj, adjncy)}
-            if hasattr(pymetis, "CSRAdjacency")
-            else {"xadj": xadj, "adjncy": adjncy}
-        )
-        try:
-            _, parts = pymetis.part_graph(
-                k, vweights=vweights, eweights=eweights, options=opts, **graph
-            )
-        except Warning:
-            raise  # a deprecation must surface, not silently switch the algorithm
-        except Exception as exc:  # METIS refuses some tiny or odd graphs; bisect instead
-            log.debug("METIS failed (%s); seeding by spanning-tree bisection", exc)
+        seed = int(self.rng.integers(2**31 - 1))
+        parts = metis_parts(node, n_nodes, self.h, self.nbrs, self.nbw, k, seed)
+        if parts is None:  # METIS refuses some tiny or odd graphs: bisect by spanning trees
             return self._seed_by_bisection(k)
-        return [int(parts[node[a]]) for a in range(self.n)]
+        return parts
 
     def _seed_by_bisection(self, k: int) -> list[int]:
         self._set_labels([0] * self.n)

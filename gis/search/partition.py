@@ -35,6 +35,7 @@ from gis import columns as col
 from gis.blocks.build import BlockSet
 from gis.cutting.atoms import (
     ATOM_ID,
+    COMPOUNDS_STEP,
     MAX_BUILDING_HOUSEHOLDS,
     N_BUILDINGS,
     REGION,
@@ -155,6 +156,11 @@ def partition_blocks(
     started = time.perf_counter()
     split = UnitSplitter(blockset, whole_blocks)
     seeds = unit_seeds(split.units, rng)
+    here = None
+    if client is None and progress is not None:
+        here = _CompoundsOfAllUnits(
+            progress, _compound_households(blockset, band, bands, whole_blocks)
+        )
     if client is None:
         groups = [[unit] for unit in split.units]
     else:
@@ -167,7 +173,7 @@ def partition_blocks(
         ),
         client=client,
         # a callback cannot travel to a worker: there only the finished units are reported
-        args=(band, tolerances, cuts, progress if client is None else None),
+        args=(band, tolerances, cuts, here),
         weight=len,
         total=len(split.units),
         step="partitioning units",
@@ -290,6 +296,38 @@ def plan_units(
             log.debug("unit %s failed", work.unit_code, exc_info=exc)
             out.append(TaskFailure(f"{type(exc).__name__}: {' '.join(str(exc).split())}"))
     return out
+
+
+class _CompoundsOfAllUnits:
+    """A unit's "cutting compounds" progress as progress over the compounds of every unit.
+
+    Each unit counts the households of its own blocks above the maximum from 0; units planned
+    one after the other here add up, so the bar runs once from 0 to the whole area's total.
+    """
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress, self.total, self.before = progress, total, 0
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step != COMPOUNDS_STEP:
+            self.progress(step, done, total)
+            return
+        self.progress(step, min(self.before + done, self.total), self.total)
+        if done >= total:  # the unit's last block is cut
+            self.before += total
+
+
+def _compound_households(
+    blockset: BlockSet,
+    band: Band,
+    bands: Mapping[Any, Band] | None,
+    whole_blocks: Collection[int],
+) -> int:
+    """Households of the blocks above their unit's maximum that will be split (not whole)."""
+    blocks = blockset.blocks
+    cap = blocks[col.UNIT_CODE].map(lambda u: (bands or {}).get(u, band).max_households)
+    over = (blocks[col.HOUSEHOLDS] > cap) & ~blocks[col.BLOCK_ID].isin(list(whole_blocks))
+    return int(blocks.loc[over, col.HOUSEHOLDS].sum())
 
 
 def _unit_results(

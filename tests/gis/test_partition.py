@@ -126,6 +126,27 @@ def test_cutting_a_compound_reports_progress_in_households() -> None:
     assert any(0 < d < 8 * 250 for d in done)  # inside the first compound, not only after it
 
 
+def test_compound_progress_runs_once_over_every_unit() -> None:
+    # two units with a compound each, planned one after the other: one bar from 0 to the
+    # households of both compounds, never back to 0 when the second unit starts
+    units = np.where(np.arange(36).reshape(6, 6) % 6 < 3, "WEST", "EAST").ravel()
+    bs = grid_blockset(
+        6,
+        6,
+        households=120,
+        block_m=200,
+        units=units.reshape(6, 6),
+        towers={7: [250] * 8, 10: [200] * 6},
+    )
+    calls: list[tuple[str, int, int]] = []
+    gis.partition(bs, seed=0, progress=lambda step, done, total: calls.append((step, done, total)))
+    cut = [(done, total) for step, done, total in calls if step == COMPOUNDS_STEP]
+    done = [d for d, _ in cut]
+    assert {t for _, t in cut} == {8 * 250 + 6 * 200}
+    assert done == sorted(done)
+    assert done[-1] == 8 * 250 + 6 * 200
+
+
 def test_tower_block_prefers_the_service_road_as_cut() -> None:
     road = shapely.LineString([(0, 100), (200, 100)])  # splits the compound north/south
     bs = grid_blockset(

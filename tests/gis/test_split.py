@@ -8,7 +8,8 @@ from shapely.geometry import LineString, Point, box
 
 from gis.cutting.guillotine import Band
 from gis.cutting.lines import carried_on
-from gis.cutting.split import BlockPieces, building_cells, inner_line_faces, split_block
+from gis.cutting.split import BlockPieces, inner_line_faces, split_block
+from gis.cutting.voronoi import _merged, building_cells
 from gis.geometry.tiling import shared_boundary_m
 from gis.options import DEFAULT_TOLERANCES
 
@@ -247,3 +248,13 @@ def test_streets_first_cuts_along_a_carried_on_dead_end() -> None:
     pieces = split_compound("streets", lane, streets=np.asarray([True]))
     assert_tiles(pieces.geometry, COMPOUND)
     assert sides_of(pieces, 130.0) == {"W", "E"}
+
+
+def test_cells_not_noded_together_are_merged_by_overlay() -> None:
+    # two squares sharing an edge, one with an extra vertex on it: GEOS refuses them as a
+    # coverage ("incorrectly noded"); the cells are then merged by overlay
+    left = box(0, 0, 1, 1)
+    right = shapely.Polygon([(1, 0), (2, 0), (2, 1), (1, 1), (1, 0.5)])
+    merged = _merged(np.asarray([left, right]), exact=False)
+    assert shapely.get_type_id(merged) == 3
+    assert abs(merged.area - 2.0) < 1e-12
