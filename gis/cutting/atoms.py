@@ -18,6 +18,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 
@@ -123,7 +124,7 @@ def atoms_from_blockset(
     geoms = shapely.from_wkb(shapely.to_wkb(blocks.geometry.to_numpy()))
     stats = _building_stats(blockset, bid)
 
-    oversized = np.flatnonzero((hh > max_households) & ~np.isin(bid, list(whole_blocks)))
+    oversized = np.flatnonzero(to_split(hh, bid, max_households, whole_blocks))
     pieces_of: dict[int, dict[str, Any]] = {}
     if len(oversized):
         target = target_households or max(1, max_households * 5 // 8)
@@ -158,6 +159,20 @@ def atoms_from_blockset(
         len(edges),
     )
     return Atoms(frame=frame, edges=edges)
+
+
+def to_split(
+    households: npt.ArrayLike,
+    block_ids: npt.ArrayLike,
+    max_households: npt.ArrayLike,
+    whole_blocks: Collection[int],
+) -> npt.NDArray[np.bool_]:
+    """Which blocks are split between their buildings: above the maximum, not kept whole."""
+    return np.asarray(
+        (np.asarray(households) > np.asarray(max_households))
+        & ~np.isin(np.asarray(block_ids), list(whole_blocks)),
+        dtype=bool,
+    )
 
 
 def _atom_rows(

@@ -41,6 +41,7 @@ from gis.cutting.atoms import (
     REGION,
     Atoms,
     atoms_from_blockset,
+    to_split,
 )
 from gis.errors import CRSError, GeometryError, InfeasibleBandError, UnitsFailedError
 from gis.geometry.tiling import robust_outlines
@@ -326,8 +327,10 @@ def _compound_households(
     """Households of the blocks above their unit's maximum that will be split (not whole)."""
     blocks = blockset.blocks
     cap = blocks[col.UNIT_CODE].map(lambda u: (bands or {}).get(u, band).max_households)
-    over = (blocks[col.HOUSEHOLDS] > cap) & ~blocks[col.BLOCK_ID].isin(list(whole_blocks))
-    return int(blocks.loc[over, col.HOUSEHOLDS].sum())
+    hh = blocks[col.HOUSEHOLDS].to_numpy()
+    return int(
+        hh[to_split(hh, blocks[col.BLOCK_ID].to_numpy(), cap.to_numpy(), whole_blocks)].sum()
+    )
 
 
 def _unit_results(
@@ -504,7 +507,6 @@ def _dissolve(
 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """The grids of their outlines (label order); grid ids ordered by unit, then
     north→south, west→east."""
-    poly_arr = polys = outlines
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(labels.max() + 2))
     first = order[bounds[:-1]]
@@ -512,29 +514,29 @@ def _dissolve(
     names = frame[col.UNIT_NAME].to_numpy()[first]
     hh = np.bincount(labels, weights=frame[col.HOUSEHOLDS].to_numpy()).astype(np.int64)
     n_blocks = frame.assign(_g=labels).groupby("_g")[col.BLOCK_ID].nunique().to_numpy()
-    point = shapely.point_on_surface(poly_arr)
+    point = shapely.point_on_surface(outlines)
     key = pd.DataFrame(
         {
             "unit": [str(x) for x in units],
             "north": -np.round(shapely.get_y(point)),
             "east": np.round(shapely.get_x(point)),
-            "label": np.arange(len(polys)),
+            "label": np.arange(len(outlines)),
         }
     ).sort_values(["unit", "north", "east", "label"])
-    grid_of_label = np.empty(len(polys), dtype=np.int64)
-    grid_of_label[key["label"].to_numpy()] = np.arange(len(polys))
+    grid_of_label = np.empty(len(outlines), dtype=np.int64)
+    grid_of_label[key["label"].to_numpy()] = np.arange(len(outlines))
     rank = key["label"].to_numpy()
     grids = gpd.GeoDataFrame(
         {
-            col.GRID_ID: np.arange(len(polys), dtype=np.int64),
+            col.GRID_ID: np.arange(len(outlines), dtype=np.int64),
             col.HOUSEHOLDS: hh[rank],
             col.KIND: ORDINARY,
             col.PARENT_CODE: units[rank],
             col.PARENT_NAME: names[rank],
-            col.AREA_M2: shapely.area(poly_arr[rank]),
+            col.AREA_M2: shapely.area(outlines[rank]),
             "n_blocks": n_blocks[rank],
         },
-        geometry=gpd.GeoSeries(poly_arr[rank], crs=crs),
+        geometry=gpd.GeoSeries(outlines[rank], crs=crs),
         crs=crs,
     )
     return grids, grid_of_label
