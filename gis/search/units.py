@@ -43,8 +43,12 @@ from gis.blocks.build import BlockSet
 from gis.options import Band
 
 #: A task groups consecutive small units until it holds at least this many households
-#: (about ten grids of the default band); a larger unit is a task of its own.
-MIN_TASK_HOUSEHOLDS = 5_000
+#: (about forty grids of the default band, 0.2-0.5 s of planning); a larger unit is a task
+#: of its own. Each task costs the client's process about 14 ms of CPU (sending, the
+#: scheduler, the result), taken from the workers on a 2-core machine: on the SYNTHETIC
+#: 1,000,000-household city (bench/scale.py) 5,000 made 110 tasks and 1.5-1.8 s of it,
+#: 20,000 about 40 tasks and 1.0-1.1 s.
+MIN_TASK_HOUSEHOLDS = 20_000
 #: …unless that would leave fewer than this many tasks per worker thread to balance.
 TASKS_PER_THREAD = 4
 
