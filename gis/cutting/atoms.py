@@ -27,7 +27,7 @@ from gis.blocks.build import BlockSet
 from gis.blocks.roads import PATH_HIGHWAYS
 from gis.cutting.guillotine import Band
 from gis.cutting.split import split_block
-from gis.geometry.tiling import node_together, shared_boundary_m
+from gis.geometry.tiling import node_together, shared_boundary_m, snap_to_pieces
 from gis.options import DEFAULT_TOLERANCES, Cuts, Progress, Tolerances
 
 log = logging.getLogger(__name__)
@@ -278,27 +278,16 @@ def _node_pieces(
     """
     out: list[Any] = list(geoms)
     for b in split_ids:
-        local = list(atoms_of_block[b])
+        own = list(atoms_of_block[b])
+        local = list(own)
         for nb in blockset.graph.neighbors(b) if b in blockset.graph else ():
             local.extend(atoms_of_block.get(int(nb), []))
-        pieces = np.asarray([out[a] for a in atoms_of_block[b]], dtype=object)
-        tree = shapely.STRtree(pieces)
-        first_piece = atoms_of_block[b][0]
-        for a in local:
-            near = tree.query(out[a], predicate="dwithin", distance=tolerances.snap_m)
-            near = near[near != a - first_piece] if a in atoms_of_block[b] else near
-            if len(near) == 0:
-                continue
-            ref = shapely.multipoints(shapely.get_coordinates(pieces[near]))
-            snapped = shapely.snap(out[a], ref, tolerances.snap_m)
-            if not shapely.is_valid(snapped):
-                snapped = shapely.make_valid(snapped, method="structure", keep_collapsed=False)
-            out[a] = snapped
+        snapped = snap_to_pieces(
+            np.asarray([out[a] for a in local], dtype=object), len(own), tolerances.snap_m
+        )
         # snapping matches vertices; noding makes every shared edge exact, so that a grid
         # holding two pieces that share an edge dissolves into one polygon
-        noded = node_together(
-            np.asarray([out[a] for a in local], dtype=object), tolerances=tolerances
-        )
+        noded = node_together(snapped, tolerances=tolerances)
         for a, geom in zip(local, noded, strict=True):
             out[a] = geom
     return out

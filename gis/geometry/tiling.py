@@ -81,19 +81,76 @@ def node_together(
     fi, gi = shapely.STRtree(g).query(points, predicate="intersects")
     owner = np.full(len(faces), -1, dtype=np.int64)
     owner[fi[::-1]] = gi[::-1]  # the lowest index wins a point on a shared edge
-    tree = shapely.STRtree(g)
-    for f in np.flatnonzero((owner < 0) & (shapely.area(faces) <= tolerances.dust_m2)).tolist():
-        cand = tree.query(faces[f], predicate="intersects")
-        if len(cand):
-            shared = shared_boundary_m(
-                np.full(len(cand), faces[f], dtype=object), g[cand], tolerances=tolerances
-            )
-            owner[f] = int(cand[int(np.argmax(shared))])
+    dust = np.flatnonzero((owner < 0) & (shapely.area(faces) <= tolerances.dust_m2))
+    if len(dust):
+        owner[dust] = _most_shared(faces[dust], g, tolerances)
     out = g.copy()
-    for i in range(len(g)):
-        mine = faces[owner == i]
-        if len(mine):
-            out[i] = mine[0] if len(mine) == 1 else shapely.union_all(mine)
+    kept = np.flatnonzero(owner >= 0)
+    by_owner = kept[np.argsort(owner[kept], kind="stable")]
+    cut = np.flatnonzero(np.diff(owner[by_owner])) + 1
+    for run in np.split(by_owner, cut) if len(by_owner) else ():
+        # the faces of one polygonising are an exact coverage: their union is a coverage union
+        out[owner[run[0]]] = (
+            faces[run[0]] if len(run) == 1 else shapely.coverage_union_all(faces[run])
+        )
+    return out
+
+
+def _most_shared(
+    pieces: npt.NDArray[np.object_], polygons: npt.NDArray[np.object_], tolerances: Tolerances
+) -> npt.NDArray[np.int64]:
+    """For each piece, the polygon it shares most boundary with (-1: it touches none).
+
+    Ties go to the polygon the tree lists first (as one query per piece would).
+    """
+    pi, gi = shapely.STRtree(polygons).query(pieces, predicate="intersects")
+    best = np.full(len(pieces), -1, dtype=np.int64)
+    if len(pi) == 0:
+        return best
+    shared = shared_boundary_m(pieces[pi], polygons[gi], tolerances=tolerances)
+    # by piece, most shared first, then in the tree's order (a bulk query lists each piece's
+    # polygons in the order a query of that piece alone returns them)
+    order = np.lexsort((np.arange(len(pi)), -shared, pi))
+    first = order[np.r_[True, pi[order][1:] != pi[order][:-1]]]
+    best[pi[first]] = gi[first]
+    return best
+
+
+def snap_to_pieces(
+    local: npt.NDArray[np.object_], n_pieces: int, snap_m: float
+) -> npt.NDArray[np.object_]:
+    """Snap each of ``local`` to the vertices of the pieces (its first ``n_pieces``) near it.
+
+    Cutting a block puts new vertices on its outline that lie on the neighbouring block's
+    edges only up to floating-point noise; snapping the pieces and their neighbours to those
+    vertices (within ``snap_m``) before :func:`node_together` leaves it no slivers to sort
+    out. A piece is never snapped to itself; every geometry is snapped to the pieces as cut
+    (not as already snapped), so the order does not matter and one call snaps them all.
+    """
+    pieces = local[:n_pieces]
+    near, hit = shapely.STRtree(pieces).query(local, predicate="dwithin", distance=snap_m)
+    keep = near != hit
+    near, hit = near[keep], hit[keep]
+    out = local.copy()
+    if len(near) == 0:
+        return out
+    coords, of_piece = shapely.get_coordinates(pieces, return_index=True)
+    starts = np.searchsorted(of_piece, np.arange(n_pieces + 1))
+    counts = (starts[1:] - starts[:-1])[hit]
+    # the coordinates of every near piece, in pair order, grouped by the geometry snapped
+    rows = np.repeat(starts[:-1][hit] - np.cumsum(counts) + counts, counts) + np.arange(
+        counts.sum()
+    )
+    targets = np.unique(near)
+    group = np.searchsorted(targets, np.repeat(near, counts))
+    # snapping uses only the reference's vertices: a line through them is the same reference
+    # and is built straight from the coordinates (a multipoint would make each point first)
+    refs = shapely.linestrings(coords[rows], indices=group)
+    snapped = shapely.snap(local[targets], refs, snap_m)
+    bad = ~shapely.is_valid(snapped)
+    if bad.any():
+        snapped[bad] = shapely.make_valid(snapped[bad], method="structure", keep_collapsed=False)
+    out[targets] = snapped
     return out
 
 
