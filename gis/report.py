@@ -297,21 +297,30 @@ def _unit_figures(
     grids: gpd.GeoDataFrame, units: gpd.GeoDataFrame, band: Band
 ) -> list[UnitFigures]:
     out = []
-    parents = grids[col.PARENT_CODE].astype(str)
-    for _, unit in units.iterrows():
+    hh = grids[col.HOUSEHOLDS].to_numpy()
+    ordinary = (
+        grids[col.KIND].to_numpy() == ORDINARY
+        if col.KIND in grids
+        else np.ones(len(grids), dtype=bool)
+    )
+    # rows of each unit's grids, found once (not a filtered copy of the grids per unit)
+    groups = pd.Series(np.arange(len(grids))).groupby(grids[col.PARENT_CODE].astype(str).to_numpy())
+    rows_of: dict[str, np.ndarray] = {str(k): np.asarray(v) for k, v in groups.indices.items()}
+    none = np.empty(0, dtype=np.int64)
+    for unit in pd.DataFrame(units.drop(columns=units.geometry.name)).to_dict("records"):
         code = str(unit[col.UNIT_CODE])
-        mine = grids[parents == code]
-        ordi = mine[mine[col.KIND] == ORDINARY] if col.KIND in mine else mine
+        rows = rows_of.get(code, none)
+        ordi = rows[ordinary[rows]]
         out.append(
             UnitFigures(
                 unit_code=code,
                 unit_name=str(unit.get(col.UNIT_NAME, code)),
                 parent_code=_text_or_none(unit.get(col.PARENT_CODE)),
-                n_grids=len(mine),
+                n_grids=len(rows),
                 n_ordinary=len(ordi),
-                n_dedicated=len(mine) - len(ordi),
-                households=int(mine[col.HOUSEHOLDS].sum()),
-                share_in_band=band.share_in_band(ordi[col.HOUSEHOLDS].to_numpy()),
+                n_dedicated=len(rows) - len(ordi),
+                households=int(hh[rows].sum()),
+                share_in_band=band.share_in_band(hh[ordi]),
             )
         )
     return out
