@@ -226,8 +226,10 @@ def assign_codes(
     kinds = grids[col.KIND].astype(str).to_numpy()
     parents = grids[col.PARENT_CODE].astype(str).to_numpy()
     next_seq: dict[tuple[str, str], int] = {}
+    given = codes.to_numpy(dtype=object, copy=True)  # plain array: pandas iloc is slow per item
+    seen = set(given[given != ""])
     for i in order:
-        if codes.iloc[i]:
+        if given[i]:
             continue
         # one counter per code series: village6 series are shared by units whose codes end
         # in the same 3 digits, so they must share the counter too or codes would collide
@@ -235,12 +237,14 @@ def assign_codes(
         if key not in next_seq:
             taken = [
                 sequence_of(c, scheme)
-                for c in used | set(codes[codes != ""])
+                for c in used | seen
                 if _same_series(c, parents[i], kinds[i], scheme)
             ]
             next_seq[key] = max(taken, default=0) + 1
-        codes.iloc[i] = format_code(parents[i], kinds[i], next_seq[key], scheme)
+        given[i] = format_code(parents[i], kinds[i], next_seq[key], scheme)
+        seen.add(given[i])
         next_seq[key] += 1
+    codes = pd.Series(given, index=grids.index, dtype=object)
     return CodeResult(codes=codes, kept=kept, retired=frozenset(retired_set))
 
 
