@@ -89,10 +89,9 @@ def node_together(
     by_owner = kept[np.argsort(owner[kept], kind="stable")]
     cut = np.flatnonzero(np.diff(owner[by_owner])) + 1
     for run in np.split(by_owner, cut) if len(by_owner) else ():
-        # the faces of one polygonising are an exact coverage: their union is a coverage union
-        out[owner[run[0]]] = (
-            faces[run[0]] if len(run) == 1 else shapely.coverage_union_all(faces[run])
-        )
+        # not a coverage union, though the faces are an exact coverage: its vertex order
+        # differs, and on one holdout area that alone changed the plan (44 grids -> 42)
+        out[owner[run[0]]] = faces[run[0]] if len(run) == 1 else shapely.union_all(faces[run])
     return out
 
 
