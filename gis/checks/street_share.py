@@ -4,8 +4,8 @@ The boundary is cut into pieces of at most :data:`SEGMENT_M` and each piece's mi
 where two grids share it) is asked whether a line lies within the tolerance (a shapely
 ``STRtree`` ``dwithin`` query).
 Each grid's figures depend only on its own outline and the lines near it, so on a cluster
-(:func:`near_lengths_on`) runs of grids are measured on the workers, each task sent only the
-lines near its grids, with the same figures as in one process.
+(:func:`near_lengths_on`) runs of grids of a large plan are measured on the workers, each task
+sent only the lines near its grids, with the same figures as in one process.
 """
 
 from __future__ import annotations
@@ -95,10 +95,11 @@ def _pieces(mid: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], npt.ND
     (``numpy.unique(axis=0)``, most of the check's time on a city of 1,900 grids).
     """
     snapped = np.round(mid / MIDPOINT_GRID_M)
-    piece, uniques = pd.factorize(snapped[:, 0] + 1j * snapped[:, 1])
-    first = np.empty(len(uniques), dtype=np.int64)
-    first[piece[::-1]] = np.arange(len(piece) - 1, -1, -1)
-    return first, piece.astype(np.int64)
+    piece, _ = pd.factorize(snapped[:, 0] + 1j * snapped[:, 1])
+    # factorize numbers pieces in order of first appearance: a row starts a piece where the
+    # running maximum of the numbers goes up
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(piece), prepend=-1) > 0)
+    return first.astype(np.int64), piece.astype(np.int64)
 
 
 def near_lengths_on(

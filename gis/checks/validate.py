@@ -124,7 +124,8 @@ def validate_plan(
         Service roads, footways and walls inside blocks: boundary along them counts in the
         ``visible_share`` figure (boundary on any line one can see on the ground).
     client
-        A :class:`distributed.Client`: the street-share figures are measured on its workers,
+        A :class:`distributed.Client`: the street-share figures of a plan of at least
+        :data:`gis.checks.street_share.CLUSTER_MIN_GRIDS` grids are measured on its workers,
         a run of grids per task with the lines near them (the same figures as here).
 
     Returns

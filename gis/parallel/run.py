@@ -73,7 +73,9 @@ def run_tasks(
     func
         A module-level function (workers import it by name).
     payloads
-        One per task; consumed lazily.
+        One per task; consumed lazily. Plain data that :mod:`pickle` can write (they travel
+        pickled by this function); what dask should resolve on the worker, such as a future
+        of scattered data, goes in ``args``.
     client
         A :class:`distributed.Client`; None runs every task in this process.
     args
@@ -137,9 +139,22 @@ def _run_on(
     flying: dict[Any, tuple[int, int, Future]] = {}
     results: dict[int, R | TaskFailure] = {}
 
+    done = 0
+
+    def report(w: int) -> None:
+        nonlocal done
+        done += w
+        if progress is not None:
+            progress(step, done, total if total is not None else done)
+
     def submit_next() -> None:
         for i, payload in pending:
-            blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # this task cannot travel; the others still run
+                results[i] = TaskFailure(f"cannot send the task to a worker: {_reason(exc)}")
+                report(weight(payload))
+                continue
             fut = client.submit(
                 _unpickled, func, blob, *args, key=f"{name}-{run_id}-{i}", pure=False
             )
@@ -147,7 +162,6 @@ def _run_on(
             queue.add(fut)
             return
 
-    done = 0
     try:
         with dask.config.set({"distributed.admin.large-graph-warning-threshold": LARGE_TASK}):
             for _ in range(IN_FLIGHT_PER_THREAD * worker_threads(client)):
@@ -156,9 +170,7 @@ def _run_on(
                 i, w, _ = flying.pop(fut.key)
                 results[i] = _outcome(fut)
                 fut.release()
-                done += w
-                if progress is not None:
-                    progress(step, done, total if total is not None else done)
+                report(w)
                 submit_next()
     finally:
         if flying:  # interrupted: do not leave our tasks running on a shared cluster

@@ -28,6 +28,7 @@ from gis.datasets import grid_blockset
 from gis.errors import ClusterError, InputTypeError, OptionError, UnitsFailedError
 from gis.inputs.prepare import Prepared
 from gis.parallel import connect
+from gis.parallel.run import TaskFailure, run_tasks
 from gis.search.units import LayerColumns, UnitSplitter, group_units, unit_seeds
 
 
@@ -171,6 +172,19 @@ def test_a_failing_unit_is_named_with_its_reason_and_the_others_finish(
         str(caught.value)
     )
     assert seen[-1] == ("partitioning units", 16, 16)  # every other unit ran
+
+
+def test_a_task_that_cannot_be_sent_fails_alone(client: object) -> None:
+    seen: list[tuple[str, int, int]] = []
+    payloads = [(1, 2), (lambda: 0, 3), (4, 5)]  # a lambda cannot be pickled
+    out = run_tasks(
+        len, payloads, client=client, step="s", progress=lambda *a: seen.append(a), total=3
+    )
+    assert out[0] == out[2] == 2
+    assert isinstance(out[1], TaskFailure)
+    assert out[1].reason.startswith("cannot send the task to a worker: ")
+    assert "pickle" in out[1].reason
+    assert seen[-1] == ("s", 3, 3)
 
 
 def test_an_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
