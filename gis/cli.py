@@ -8,7 +8,7 @@ from gis.commands import addresses, assign, blocks, notice, plan, review, serve,
 
 app = typer.Typer(
     name="wangge",
-    help="Split communities and villages into management grids (網格) and serve them.",
+    help="Split communities and villages into management grids (网格) and serve them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -42,3 +42,18 @@ def test_notebook_runs(path: Path) -> None:
         if out.output_type == "error"
     ]
     assert not errors
+
+
+def test_what_planners_read_is_simplified_chinese() -> None:
+    """Notebook text and the CLI's help quote Chinese terms in Simplified characters (网格, not
+    網格); Traditional is accepted as input, never written."""
+    import opencc  # noqa: PLC0415 - only this test needs it
+
+    from gis.cli import app  # noqa: PLC0415
+
+    to_simplified = opencc.OpenCC("t2s").convert
+    texts = [str(app.info.help)]
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        texts += [cell.source for cell in nbformat.read(path, as_version=4).cells]
+    traditional = [t for t in texts if to_simplified(t) != t]
+    assert not traditional, traditional[:3]

@@ -1,4 +1,4 @@
-"""Unit cells (單元格 / 微網格): ordinary grids subdivided into groups of at most N households.
+"""Unit cells (单元格 / 微网格): ordinary grids subdivided into groups of at most N households.
 
 Buildings are the bricks: each ordinary grid's buildings (overlapping footprints taken
 together) are split by recursive bisection along the longer axis at the household-weighted

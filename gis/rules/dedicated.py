@@ -1,4 +1,4 @@
-"""Dedicated grids (專屬網格): schools, hospitals, markets and similar sites as their own grids.
+"""Dedicated grids (专属网格): schools, hospitals, markets and similar sites as their own grids.
 
 Sites come from the ``sites`` layer (column ``kind``, optional ``name``) or, when the area has
 none, from ``landuse`` polygons whose ``kind`` is in ``kinds``. Parts of one institution are

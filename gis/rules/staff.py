@@ -1,5 +1,5 @@
 """Grid staff rosters: who serves which grid, unit cell or unit, checked against "one grid, one
-worker" (一格一員), with the escalation contacts of communities and towns
+worker" (一格一员), with the escalation contacts of communities and towns
 (小事不出网格、大事逐级上报).
 
 A roster is a CSV with ``name``, ``role``, ``phone``, optionally ``duty`` and ``photo`` (a
@@ -465,7 +465,7 @@ def _check_person(
 def grids_without_worker(
     roster: pd.DataFrame, grids: pd.DataFrame, *, dedicated: bool = True
 ) -> list[str]:
-    """Codes of grids that have no grid worker (一格一員 broken), sorted; dedicated grids
+    """Codes of grids that have no grid worker (一格一员 broken), sorted; dedicated grids
     (专属网格, staffed by their institution) are checked too unless ``dedicated`` is False."""
     kinds = grids[col.KIND].astype(str)
     checked = grids if dedicated else grids.loc[kinds == "ordinary"]

@@ -2,7 +2,7 @@
 
 Local rules differ inside one area (a town has communities and villages side by side): one
 plan sets 300–500 households, another 500–800 for urban communities, while villages are drawn
-by natural village (原則上不拆分自然村) or by villager group, sometimes "3–7 grids per village"
+by natural village (原则上不拆分自然村) or by villager group, sometimes "3–7 grids per village"
 or "one natural village, or at least 700 people". A :class:`UnitRule` says that for one unit:
 
 ``band``

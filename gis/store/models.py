@@ -116,7 +116,7 @@ class Grid(Base):
 
 
 class Cell(Base):
-    """A unit cell (單元格) inside a grid of one plan version."""
+    """A unit cell (单元格) inside a grid of one plan version."""
 
     __tablename__ = "cells"
     __table_args__ = (
@@ -149,7 +149,7 @@ class Staff(Base):
 
 
 class Address(Base):
-    """A standard address (標準地址, GB/T 39609-2020) with its point and optional building."""
+    """A standard address (标准地址, GB/T 39609-2020) with its point and optional building."""
 
     __tablename__ = "addresses"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

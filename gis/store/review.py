@@ -1,7 +1,7 @@
 """The review rules of a plan version, shared by both stores: which step may follow which,
 who may take it, and which grid codes a new plan may not give out again.
 
-A street office proposes, the district approves (「提出調整意見，上報審定後，及時作出調整」):
+A street office proposes, the district approves (「提出调整意见，上报审定后，及时作出调整」):
 
 ======================  ============================  ===============================
 step                    from                          rule

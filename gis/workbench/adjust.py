@@ -1,4 +1,4 @@
-"""Dynamic adjustment (動態調整): restore the band after households change, changing little.
+"""Dynamic adjustment (动态调整): restore the band after households change, changing little.
 
 Months after a plan is published, households change: counts go up or down, buildings are added
 or demolished. :func:`adjust` re-counts the households of every atom from the new

@@ -1,6 +1,6 @@
 """A SYNTHETIC standard-address table and labelled queries, for tests and benchmarks.
 
-Nothing here is a real address. The table imitates a city's 標準地址 down to the room: real
+Nothing here is a real address. The table imitates a city's 标准地址 down to the room: real
 district and street-office names of Shanghai (from the shipped division list), roads and
 compounds named the way Chinese cities name them (中山东一路, 幸福里小区, 康乐苑, 园区路,
 新区大道 …), compounds at a road's door with buildings, units, floors and rooms, street doors

@@ -1,4 +1,4 @@
-"""Reading and checking the standard-address table (標準地址), and the keys it is indexed by.
+"""Reading and checking the standard-address table (标准地址), and the keys it is indexed by.
 
 A table is refused whole (nothing is stored) when a column is missing, an address is empty,
 or a coordinate is not a number or lies outside its CRS's range; each message names the row.
