@@ -18,6 +18,7 @@ from gis.serving.addresses import (
     parse_address,
     read_address_table,
 )
+from gis.serving.addresses.divisions import match_prefix
 from gis.serving.addresses.synthetic import (
     PLACE_STEMS,
     PLACE_WORDS,
@@ -56,6 +57,11 @@ def test_parsing_never_drops_a_compound_or_road(
         f"{door}号", str(b), str(u), f"{r}01",
     )  # fmt: skip
     alone = parse_address(f"{place_name}{b}号楼{u}单元{r}01室")
+    if match_prefix(normalize_address(place_name))[0]:
+        # the generated name starts with a real division (和平 + 区 + 华庭 reads 和平区 华庭,
+        # a district of Tianjin and of Shenyang): at the head of an address that is what it is
+        assert alone.county
+        return
     assert alone.place == normalize_address(place_name)
 
 
