@@ -307,7 +307,7 @@ def _unit_figures(
     groups = pd.Series(np.arange(len(grids))).groupby(grids[col.PARENT_CODE].astype(str).to_numpy())
     rows_of: dict[str, np.ndarray] = {str(k): np.asarray(v) for k, v in groups.indices.items()}
     none = np.empty(0, dtype=np.int64)
-    for unit in pd.DataFrame(units.drop(columns=units.geometry.name)).to_dict("records"):
+    for unit in units.drop(columns=units.geometry.name).to_dict("records"):
         code = str(unit[col.UNIT_CODE])
         rows = rows_of.get(code, none)
         ordi = rows[ordinary[rows]]

@@ -28,6 +28,7 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from gis.arrays import ranges
 from gis.geometry.tiling import make_single_part
 from gis.options import DEFAULT_TOLERANCES, Tolerances
 
@@ -323,11 +324,9 @@ def _detours(
     ranked = cand[order]
     first = np.searchsorted(ranked, lo, side="right")
     stop = np.searchsorted(ranked, hi, side="left")
-    runs = np.maximum(stop - first, 0)
-    if not runs.any():
-        return out
+    runs = np.maximum(stop - first, 0)  # none: nothing is added below
     bld = np.repeat(np.arange(len(lo)), runs)
-    pos = np.arange(int(runs.sum())) - np.repeat(np.cumsum(runs) - runs, runs) + first[bld]
+    pos = ranges(first, runs)
     at = ranked[pos]
     into = np.minimum(at - lo[bld], hi[bld] - at)
     reach = np.clip(TENT_RATIO * into, TENT_MIN_M, TENT_MAX_M)

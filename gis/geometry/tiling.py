@@ -10,6 +10,7 @@ import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from gis.arrays import ranges
 from gis.options import DEFAULT_TOLERANCES, Tolerances
 
 log = logging.getLogger(__name__)
@@ -137,9 +138,7 @@ def snap_to_pieces(
     starts = np.searchsorted(of_piece, np.arange(n_pieces + 1))
     counts = (starts[1:] - starts[:-1])[hit]
     # the coordinates of every near piece, in pair order, grouped by the geometry snapped
-    rows = np.repeat(starts[:-1][hit] - np.cumsum(counts) + counts, counts) + np.arange(
-        counts.sum()
-    )
+    rows = ranges(starts[:-1][hit], counts)
     targets = np.unique(near)
     group = np.searchsorted(targets, np.repeat(near, counts))
     # snapping uses only the reference's vertices: a line through them is the same reference

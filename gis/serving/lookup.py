@@ -42,6 +42,7 @@ import numpy.typing as npt
 import shapely
 
 from gis import columns as col
+from gis.arrays import ranges
 from gis.errors import GeometryError, StoreError, VersionNotFoundError
 from gis.geometry.coords import to_wgs84
 from gis.geometry.ownership import pick_owners
@@ -246,10 +247,8 @@ class GridIndex:
     ) -> npt.NDArray[np.int64]:
         """The rule for points in boundary cells ``m``, testing only each cell's candidates."""
         counts = self._start[m + 1] - self._start[m]
-        total = int(counts.sum())
         pi = np.repeat(np.arange(len(x)), counts)
-        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-        gi = self._cand[np.repeat(self._start[m], counts) + offsets]
+        gi = self._cand[ranges(self._start[m], counts)]
         covers = shapely.intersects_xy(self.geoms[gi], x[pi], y[pi])
         result = np.full(len(x), OUTSIDE, dtype=np.int64)
         return _pick(result, pi[covers], gi[covers], self.geoms, x, y)
