@@ -17,6 +17,7 @@ from gis import columns as col
 from gis.blocks.roads import PATH_HIGHWAYS
 from gis.checks.street_share import SEGMENT_M
 from gis.checks.validate import _households
+from gis.geometry.near import within_distance
 from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
 
 #: Roads that do not form blocks for :func:`off_street_boundary` (paths one walks, not streets).
@@ -76,22 +77,12 @@ def off_street_boundary(
     same = ring_of[1:] == ring_of[:-1]
     start, end = coords[:-1][same], coords[1:][same]
     length = np.hypot(*(end - start).T)
-    mids = shapely.points((start + end) / 2.0)
-    counted = np.ones(len(mids), dtype=bool)
-    if len(unit_lines):
-        on_unit, _ = shapely.STRtree(unit_lines).query(
-            mids, predicate="dwithin", distance=tolerances.on_street_m
-        )
-        counted[on_unit] = False
+    mid_xy = (start + end) / 2.0
+    counted = ~within_distance(mid_xy, unit_lines, tolerances.on_street_m)
     if len(big):
-        inside, _ = shapely.STRtree(big).query(mids, predicate="intersects")
+        inside, _ = shapely.STRtree(big).query(shapely.points(mid_xy), predicate="intersects")
         counted[inside] = False
-    off = counted.copy()
-    if len(road_geoms):
-        near, _ = shapely.STRtree(road_geoms).query(
-            mids, predicate="dwithin", distance=tolerances.on_street_m
-        )
-        off[near] = False
+    off = counted & ~within_distance(mid_xy, road_geoms, tolerances.on_street_m)
     inner = float(length[counted].sum())
     return {
         "off_street_share": float(length[off].sum()) / inner if inner > 0 else 0.0,

@@ -1,8 +1,8 @@
 """How much of each grid's boundary runs along lines: the street-share figures of the checks.
 
 The boundary is cut into pieces of at most :data:`SEGMENT_M` and each piece's midpoint (once
-where two grids share it) is asked whether a line lies within the tolerance (a shapely
-``STRtree`` ``dwithin`` query).
+where two grids share it) is asked whether a line lies within the tolerance
+(:func:`gis.geometry.near.within_distance`).
 Each grid's figures depend only on its own outline and the lines near it, so on a cluster
 (:func:`near_lengths_on`) runs of grids of a large plan are measured on the workers, each task
 sent only the lines near its grids, with the same figures as in one process.
@@ -18,6 +18,7 @@ import pandas as pd
 import shapely
 
 from gis.errors import ClusterError
+from gis.geometry.near import within_distance
 from gis.parallel.cluster import worker_threads
 from gis.parallel.run import TaskFailure, run_tasks
 
@@ -34,7 +35,8 @@ MIDPOINT_GRID_M = 1e-6
 CHUNKS_PER_THREAD = 4
 #: …when the plan has at least this many grids; below, sending grids and lines costs more
 #: than it saves: on the SYNTHETIC city of 1,900 grids (bench/scale.py) the figures took
-#: 1.2 s on 2 workers and 0.6 s in the client's process (about 0.3 ms a grid).
+#: 1.2 s on 2 workers and 0.6 s in the client's process with shapely's ``dwithin``, 0.3-0.4 s
+#: since (:mod:`gis.geometry.near`).
 CLUSTER_MIN_GRIDS = 20_000
 
 
@@ -73,10 +75,7 @@ def near_lengths(
     for ref in groups:
         ask = np.flatnonzero(~near_piece)
         if len(ref) and len(ask):
-            hit, _ = shapely.STRtree(ref).query(
-                shapely.points(mid[first[ask]]), predicate="dwithin", distance=buffer_m
-            )
-            near_piece[ask[hit]] = True
+            near_piece[ask] = within_distance(mid[first[ask]], ref, buffer_m)
         near = near_piece[piece]
         out.append(
             np.bincount(seg_grid[near], weights=length[near], minlength=len(geoms)).astype(
