@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -37,18 +36,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from gis.search.band import choose_k, grid_reason
+from gis.search.restarts import best_search
 from gis.search.seeding import metis_parts
-from gis.search.tree_cut import CutScore, Rank, best_tree_cut
+from gis.search.tree_cut import RANK_EPS, CutScore, Rank, best_tree_cut, better
 
 log = logging.getLogger(__name__)
-
-_EPS = 1e-9
-#: Restarts are spent only on components up to this many atoms (large ones rarely gain).
-RESTART_MAX_ATOMS = 1_000
-#: Extra searches with the same number of grids, kept when they rank better, for components
-#: of at most :data:`POLISH_MAX_ATOMS` atoms (small components are cheap and gain most).
-POLISH_RESTARTS = 4
-POLISH_MAX_ATOMS = 400
 
 
 @dataclass(frozen=True)
@@ -71,8 +63,8 @@ class SearchOptions:
         Random spanning trees drawn per recombination.
     restarts
         Fresh searches (new seed, k, k - 1 or k + 1 grids) for a component (of at most
-        :data:`RESTART_MAX_ATOMS` atoms) whose plan still misses the band by more than its
-        unsplittable atoms force.
+        :data:`~gis.search.restarts.RESTART_MAX_ATOMS` atoms) whose plan still misses the
+        band by more than its unsplittable atoms force.
     """
 
     min_households: int
@@ -167,7 +159,7 @@ def search_partition(
         # the band is missed by no less than what the atoms above the maximum force
         fresh = partial(_Search, h[idx], area[idx], peff[idx], lnbrs, lnbw, options, rng, grp[idx])
         floor = sum(x - options.max_households for x in heavy)
-        search = _best_search(fresh, k, len(idx), feasible=feasible, floor=floor)
+        search = best_search(fresh, k, len(idx), feasible=feasible, floor=floor)
         for g, atoms in enumerate(search.grids()):
             gid = next_label + g
             labels[idx[atoms]] = gid
@@ -179,37 +171,6 @@ def search_partition(
             )
         next_label = int(labels.max()) + 1
     return SearchResult(labels, reasons)
-
-
-def _best_search(
-    fresh: Callable[[], _Search], k: int, n_atoms: int, *, feasible: bool, floor: int
-) -> _Search:
-    """Search one component with ``k`` grids; restart (other seeds, one grid more or less)
-    while the band is missed by more than ``floor``; polish (other seeds, as many grids: the
-    summed shape terms of plans with different numbers of grids favour fewer grids)."""
-    search = fresh()
-    search.run(min(k, n_atoms))
-    tries = search.o.restarts if n_atoms <= RESTART_MAX_ATOMS else 0
-    for retry in range(tries):
-        if not feasible or search.violation() <= floor:
-            break
-        k_try = min(max(1, k + (0, -1, 1)[retry % 3]), n_atoms)
-        other = fresh()
-        other.run(k_try)
-        if _better(other.cost(), search.cost()):
-            search = other
-    polish = POLISH_RESTARTS if n_atoms <= POLISH_MAX_ATOMS and len(search.grids()) > 1 else 0
-    for _ in range(polish):
-        other = fresh()
-        other.run(len(search.grids()))
-        if _better(other.cost(), search.cost()):
-            search = other
-    return search
-
-
-def _better(new: tuple[int, float], old: tuple[int, float]) -> bool:
-    """Lexicographic improvement: less violation, or as little and a lower rest cost."""
-    return new[0] < old[0] or (new[0] == old[0] and new[1] < old[1] - _EPS)
 
 
 class _Search:
@@ -321,6 +282,13 @@ class _Search:
         """The plan's rank: (violation, rest)."""
         rest = sum(self.R[g] for g, m in enumerate(self.members) if m)
         return self.violation(), rest
+
+    @property
+    def restarts(self) -> int:
+        return self.o.restarts
+
+    def n_grids(self) -> int:
+        return sum(1 for m in self.members if m)
 
     def grids(self) -> list[npt.NDArray[np.int64]]:
         """Atoms of each non-empty grid, grids ordered by their lowest atom."""
@@ -460,7 +428,7 @@ class _Search:
             nb_p = self.P[b] + peff[v] - 2.0 * wb
             dv = dv_a + self.viol(nb_h) - self.viol(self.H[b])
             dr = dr_a + self.rest(nb_h, self.A[b] + area[v], nb_p) - self.R[b]
-            if (dv < 0 or (dv == 0 and dr < -_EPS)) and (
+            if (dv < 0 or (dv == 0 and dr < -RANK_EPS)) and (
                 best is None or (dv, dr) < (best[0], best[1])
             ):
                 best = (dv, dr, b, nb_p)
@@ -513,7 +481,7 @@ class _Search:
             return False
         cur = (self.viol(self.H[ga]) + self.viol(self.H[gb]), self.R[ga] + self.R[gb])
         cut = self._best_cut(atoms, self.o.trees)
-        if cut is None or not _better(cut[0], cur):
+        if cut is None or not better(cut[0], cur):
             return False
         side = cut[1]
         for a in atoms:

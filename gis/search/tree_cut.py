@@ -16,6 +16,8 @@ import numpy as np
 
 #: How plans and cuts are ranked: (households outside the band, rest of the cost).
 Rank = tuple[int, float]
+#: Rest costs closer than this are equal (float noise of sums taken in another order).
+RANK_EPS = 1e-9
 #: Scores a cut from (households, area, perimeter) of each half.
 CutScore = Callable[[int, float, float, int, float, float], Rank]
 
@@ -87,6 +89,11 @@ def best_tree_cut(
         if x != root_of_side and parent[x] >= 0 and inside[parent[x]]:
             inside[x] = True
     return rank, {nodes[i] for i in range(m) if inside[i]}
+
+
+def better(new: Rank, old: Rank) -> bool:
+    """Lexicographic improvement: less violation, or as little and a lower rest cost."""
+    return new[0] < old[0] or (new[0] == old[0] and new[1] < old[1] - RANK_EPS)
 
 
 def _local_edges(
