@@ -18,10 +18,13 @@ RESTART_MAX_ATOMS = 1_000
 #: Extra searches (as many grids, one fewer, as many, one more, in turn), kept when they rank
 #: better per grid, for components of at most :data:`POLISH_MAX_ATOMS` atoms; a plan of at most
 #: :data:`POLISH_FEW_GRIDS` grids (a campus, a village: cheap, and each grid weighs much on the
-#: plan) gets :data:`POLISH_FEW_FACTOR` times as many. On Beijing's campus (118 atoms, 4-5
-#: grids), seeds 0-5, mean PP: 0.598 with 4 searches of as many grids ranked in sum, 0.639
-#: ranked per grid, 0.663 with 12 of them. No sample, holdout or SYNTHETIC city fell; the
-#: SYNTHETIC lattice (about 20 grids a unit) took 2.6 times as long when all its units got 12.
+#: plan) gets :data:`POLISH_FEW_FACTOR` times as many. Mean PP over seeds 0-5, before (4
+#: searches of as many grids, ranked in sum) and after: Beijing's campus (118 atoms, 4-5 grids)
+#: 0.598 and 0.663 (0.639 without the extra searches), Shanghai 0.612 and 0.620, holdouts
+#: puxi_west 0.629 and 0.633, lujiazui_south 0.411 and 0.452, SYNTHETIC 1,000 blocks 0.661
+#: and 0.658. Summed shape terms favoured fewer, larger grids: the SYNTHETIC lattice's grids
+#: held 581 households on average, 500 (the target) since. Giving all of its units (about 20
+#: grids each) the extra searches made it 2.6 times as slow.
 POLISH_RESTARTS = 4
 POLISH_MAX_ATOMS = 400
 POLISH_FEW_GRIDS = 8
