@@ -80,9 +80,7 @@ def segments(
     """
     geoms = np.asarray(lines, dtype=object)
     geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
-    if np.any(shapely.get_num_geometries(geoms) > 1) or np.any(
-        shapely.get_type_id(geoms) >= _POLYGON
-    ):
+    while np.any(shapely.get_type_id(geoms) > _POLYGON):  # multi-parts, collections of them
         geoms = shapely.get_parts(geoms)
     polygon = shapely.get_type_id(geoms) == _POLYGON
     if polygon.any():

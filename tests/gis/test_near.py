@@ -70,6 +70,14 @@ def test_multi_parts_points_and_polygon_outlines_count_empties_do_not() -> None:
     ]
 
 
+def test_collections_of_multi_parts_do_not_join_their_parts() -> None:
+    nested = shapely.GeometryCollection(
+        [shapely.MultiLineString([[(0, 0), (10, 0)], [(100, 0), (110, 0)]]), shapely.Point(0, 50)]
+    )
+    xy = np.array([[55, 0], [105, 1], [0, 51]])  # between the two lines; on the second; the point
+    assert within_distance(xy, np.array([nested]), 3.0).tolist() == [False, True, True]
+
+
 def test_a_long_straight_line_is_found_from_its_middle() -> None:
     line = np.array([shapely.LineString([(0, 0), (100 * PIECE_M, 0)])])
     xy = np.array([[50 * PIECE_M + 7, 2.0], [50 * PIECE_M + 7, 2.5]])
