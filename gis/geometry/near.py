@@ -13,8 +13,10 @@ shapely, scipy or geopandas takes bare coordinates for it, hence this module:
 3. a point left unsettled with a midpoint in reach (distance + half a piece) is measured
    against every segment with a piece in reach, so no near point is missed.
 
-The answers are those of ``dwithin`` (same formula; checked on random and real plans); 0.17 s
-on that city.
+A point is near when its distance to some segment is at most the distance: the answers of
+``dwithin`` on random and real plans in projected coordinates, except on exact ties, where
+GEOS's ``dwithin`` sometimes answers no for a point whose ``shapely.distance`` equals the
+distance (seen near the origin, within 1e-13 m). 0.17 s on that city.
 """
 
 from __future__ import annotations
@@ -97,8 +99,8 @@ def point_segment_distance(
 ) -> npt.NDArray[np.float64]:
     """Distance from each point ``p[i]`` to the segment ``a[i]``-``b[i]`` (rows n × 2).
 
-    GEOS's formula (``Distance::pointToSegment``), step for step, so a point exactly at the
-    distance is answered as GEOS answers it.
+    GEOS's formula (``Distance::pointToSegment``), step for step: the values of
+    ``shapely.distance``.
     """
     ab = b - a
     len2 = ab[:, 0] * ab[:, 0] + ab[:, 1] * ab[:, 1]

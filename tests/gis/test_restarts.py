@@ -37,12 +37,22 @@ class _Recorded:
     def __init__(self, search: _Search, runs: list[int]) -> None:
         self.search, self.runs = search, runs
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.search, name)
+    @property
+    def restarts(self) -> int:
+        return self.search.restarts
 
     def run(self, k: int) -> None:
         self.runs.append(k)
         self.search.run(k)
+
+    def violation(self) -> int:
+        return self.search.violation()
+
+    def cost(self) -> tuple[int, float]:
+        return self.search.cost()
+
+    def n_grids(self) -> int:
+        return self.search.n_grids()
 
 
 def _fresh(side: int, seed: int, rng_seed: int, runs: list[int]) -> Callable[[], _Recorded]:
@@ -87,7 +97,7 @@ def test_polishing_tries_one_grid_fewer_and_more_and_more_often_for_few_grids() 
     best_search(_fresh(side, 0, 0, runs), k, side * side, feasible=True, floor=10**9)
     first, polished = runs[0], runs[1:]
     assert first == k
-    n = polished[0]  # the first plan's grids
+    n = polished[0]  # the first plan's grids (no restarts ran)
     assert n <= restarts.POLISH_FEW_GRIDS
     steps = [0, -1, 0, 1] * restarts.POLISH_FEW_FACTOR
     assert polished == [max(2, n + d) for d in steps]
