@@ -3,8 +3,8 @@
 The seeds' first boundary rule is 街巷定界 (streets people can see). A plan may still cut a
 block that alone holds more than the maximum (it must be cut somewhere), but elsewhere a
 grid boundary far from every road is one residents cannot see. Kept apart from
-:mod:`gis.checks.validate` (which stays under the module size limit); it reuses its
-household count and segment length.
+:mod:`gis.checks.validate` (which stays under the module size limit); it reuses the checks'
+household count and boundary pieces (:func:`gis.checks.street_share.boundary_pieces`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import shapely
 
 from gis import columns as col
 from gis.blocks.roads import PATH_HIGHWAYS
-from gis.checks.street_share import SEGMENT_M
+from gis.checks.street_share import boundary_pieces
 from gis.checks.validate import _households
 from gis.geometry.near import within_distance
 from gis.options import DEFAULT_TOLERANCES, Band, Tolerances
@@ -71,11 +71,7 @@ def off_street_boundary(
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
     faces = faces[shapely.intersects(faces, shapely.union_all(units.geometry.to_numpy()))]
     big = faces[_households(faces, households)[0] > band.max_households] if len(faces) else faces
-    coords, ring_of = shapely.get_coordinates(
-        shapely.segmentize(shapely.get_rings(geoms), SEGMENT_M), return_index=True
-    )
-    same = ring_of[1:] == ring_of[:-1]
-    start, end = coords[:-1][same], coords[1:][same]
+    start, end, _ = boundary_pieces(geoms)
     length = np.hypot(*(end - start).T)
     mid_xy = (start + end) / 2.0
     counted = ~within_distance(mid_xy, unit_lines, tolerances.on_street_m)

@@ -59,12 +59,7 @@ def near_lengths(
     figures depend on its own outline and the lines near it only (what lets
     :func:`gis.checks.validate.validate_plan` measure runs of grids on a cluster).
     """
-    rings, ring_grid = shapely.get_rings(geoms, return_index=True)
-    dense = shapely.segmentize(rings, SEGMENT_M)
-    coords, ring_of = shapely.get_coordinates(dense, return_index=True)
-    same = ring_of[1:] == ring_of[:-1]
-    start, end = coords[:-1][same], coords[1:][same]
-    seg_grid = ring_grid[ring_of[:-1][same]]
+    start, end, seg_grid = boundary_pieces(geoms)
     length = np.hypot(*(end - start).T)
     total = np.bincount(seg_grid, weights=length, minlength=len(geoms)).astype(np.float64)
     # a boundary between two grids is in both outlines: each piece is asked about once
@@ -83,6 +78,18 @@ def near_lengths(
             )
         )
     return out, total
+
+
+def boundary_pieces(
+    geoms: npt.NDArray[np.object_],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The outlines of ``geoms`` cut into pieces of at most :data:`SEGMENT_M`: each piece's
+    start and end (n × 2) and the position of its geometry."""
+    rings, ring_grid = shapely.get_rings(geoms, return_index=True)
+    dense = shapely.segmentize(rings, SEGMENT_M)
+    coords, ring_of = shapely.get_coordinates(dense, return_index=True)
+    same = ring_of[1:] == ring_of[:-1]
+    return coords[:-1][same], coords[1:][same], ring_grid[ring_of[:-1][same]]
 
 
 def _pieces(mid: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
